@@ -1,0 +1,1 @@
+//! cargo receipt: build with a verifiable receipt, and verify receipts.

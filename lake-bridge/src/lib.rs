@@ -1,0 +1,1 @@
+//! Receipts for Lean 4 / Lake projects, read from the project's files.

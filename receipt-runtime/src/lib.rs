@@ -1,0 +1,1 @@
+//! Runtime receipts: a tracing Layer that writes a hash-chained run ledger and a verifiable run receipt.
