@@ -1,0 +1,156 @@
+//! SHA-256 digests: the one hash of the protocol, written as 64 lowercase hex characters.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+
+/// A SHA-256 digest.
+///
+/// Its text form (`Display`, serde) is always 64 lowercase hex characters; parsing refuses
+/// anything else (uppercase, short, long, non-hex).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Digest(pub [u8; 32]);
+
+/// Why a string is not a digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// The string is not 64 characters long.
+    #[error("expected 64 lowercase hex characters, found {0}")]
+    Length(usize),
+    /// A character is not one of `0-9a-f`.
+    #[error("character {ch:?} at offset {offset} is not lowercase hex")]
+    Char {
+        /// Offset of the character in the string.
+        offset: usize,
+        /// The character found.
+        ch: char,
+    },
+}
+
+impl Digest {
+    /// SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    /// SHA-256 of the concatenation of `parts`, without separators.
+    pub fn of_parts(parts: &[&[u8]]) -> Digest {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update(p);
+        }
+        Digest(h.finalize().into())
+    }
+
+    /// SHA-256 of everything `reader` yields, streamed in 256 KiB blocks.
+    ///
+    /// # Errors
+    /// The reader's I/O errors.
+    pub fn of_reader<R: Read>(mut reader: R) -> io::Result<Digest> {
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Digest(h.finalize().into()))
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 64-character lowercase hex form.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+
+    /// Parses exactly 64 lowercase hex characters.
+    ///
+    /// # Errors
+    /// [`HexError`] naming the length or the first offending character.
+    pub fn from_hex(s: &str) -> Result<Digest, HexError> {
+        if s.len() != 64 {
+            return Err(HexError::Length(s.chars().count()));
+        }
+        let mut out = [0u8; 32];
+        for (i, ch) in s.char_indices() {
+            let v = match ch {
+                '0'..='9' => ch as u8 - b'0',
+                'a'..='f' => ch as u8 - b'a' + 10,
+                _ => return Err(HexError::Char { offset: i, ch }),
+            };
+            out[i / 2] |= if i % 2 == 0 { v << 4 } else { v };
+        }
+        Ok(Digest(out))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            s[2 * i] = HEX[(b >> 4) as usize];
+            s[2 * i + 1] = HEX[(b & 15) as usize];
+        }
+        // The buffer holds ASCII hex digits only.
+        f.write_str(std::str::from_utf8(&s).expect("hex is ASCII"))
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl std::str::FromStr for Digest {
+    type Err = HexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Digest::from_hex(s)
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Digest::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_strictness() {
+        let d = Digest::of(b"abc");
+        assert_eq!(
+            d.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(Digest::from_hex(&d.to_hex()), Ok(d));
+        assert_eq!(Digest::from_hex("ab"), Err(HexError::Length(2)));
+        let upper = d.to_hex().to_uppercase();
+        assert!(matches!(
+            Digest::from_hex(&upper),
+            Err(HexError::Char { offset: 0, .. })
+        ));
+        assert_eq!(Digest::of_parts(&[b"a", b"bc"]), d);
+        assert_eq!(Digest::of_reader(&b"abc"[..]).unwrap(), d);
+    }
+}

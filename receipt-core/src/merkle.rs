@@ -1,0 +1,346 @@
+//! RFC 6962 Merkle Tree Hash, audit paths and their verification (RFC 9162 §2.1.3.2).
+//!
+//! Leaves are given as *leaf hashes* (`SHA-256(0x00 ‖ data)`, see [`leaf_hash`]); interior
+//! nodes are `SHA-256(0x01 ‖ left ‖ right)`, split at the largest power of two smaller than
+//! the number of leaves; the empty tree hashes to `SHA-256("")`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+
+/// `SHA-256(0x00 ‖ data)`: the hash of one leaf.
+pub fn leaf_hash(data: &[u8]) -> Digest {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(data);
+    Digest(h.finalize().into())
+}
+
+/// `SHA-256(0x01 ‖ left ‖ right)`: the hash of an interior node.
+pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left.0);
+    h.update(right.0);
+    Digest(h.finalize().into())
+}
+
+/// The hash of the empty tree, `SHA-256("")`.
+pub fn empty_root() -> Digest {
+    Digest::of(b"")
+}
+
+/// Largest power of two strictly smaller than `n` (`n >= 2`).
+fn split_point(n: usize) -> usize {
+    debug_assert!(n >= 2);
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// RFC 6962 Merkle Tree Hash of a list of leaf hashes.
+pub fn root(leaves: &[Digest]) -> Digest {
+    let mut acc = MerkleAccumulator::new();
+    for l in leaves {
+        acc.push(*l);
+    }
+    acc.root()
+}
+
+/// Streaming RFC 6962 root: push leaf hashes one at a time, in `O(log n)` memory.
+///
+/// The tree of `n` leaves is the perfect subtrees of the binary decomposition of `n`,
+/// merged right to left; the accumulator keeps exactly those subtrees.
+#[derive(Debug, Clone, Default)]
+pub struct MerkleAccumulator {
+    /// Perfect subtrees, largest first, as (height, hash).
+    stack: Vec<(u32, Digest)>,
+    count: u64,
+}
+
+impl MerkleAccumulator {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one leaf hash.
+    pub fn push(&mut self, leaf: Digest) {
+        let mut node = (0u32, leaf);
+        while let Some(&(h, left)) = self.stack.last() {
+            if h != node.0 {
+                break;
+            }
+            self.stack.pop();
+            node = (h + 1, node_hash(&left, &node.1));
+        }
+        self.stack.push(node);
+        self.count += 1;
+    }
+
+    /// Number of leaves pushed so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no leaf has been pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The root of the leaves pushed so far.
+    pub fn root(&self) -> Digest {
+        let mut iter = self.stack.iter().rev();
+        let Some(&(_, mut acc)) = iter.next() else {
+            return empty_root();
+        };
+        for (_, left) in iter {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}
+
+/// The RFC 6962 audit path of leaf `index` in the tree over `leaves`.
+///
+/// Returns `None` when `index` is out of range.
+pub fn inclusion_proof(leaves: &[Digest], index: usize) -> Option<Vec<Digest>> {
+    if index >= leaves.len() {
+        return None;
+    }
+    let mut path = Vec::new();
+    audit_path(leaves, index, &mut path);
+    Some(path)
+}
+
+fn audit_path(leaves: &[Digest], m: usize, out: &mut Vec<Digest>) {
+    let n = leaves.len();
+    if n <= 1 {
+        return;
+    }
+    let k = split_point(n);
+    if m < k {
+        audit_path(&leaves[..k], m, out);
+        out.push(root(&leaves[k..]));
+    } else {
+        audit_path(&leaves[k..], m - k, out);
+        out.push(root(&leaves[..k]));
+    }
+}
+
+/// Why an inclusion proof does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The leaf index is not below the tree size.
+    #[error("leaf index {index} is not below tree size {size}")]
+    IndexOutOfRange {
+        /// The claimed leaf index.
+        index: u64,
+        /// The claimed tree size.
+        size: u64,
+    },
+    /// The audit path has the wrong number of hashes for this index and size.
+    #[error("audit path has the wrong length for leaf {index} of a tree of {size}")]
+    WrongLength {
+        /// The claimed leaf index.
+        index: u64,
+        /// The claimed tree size.
+        size: u64,
+    },
+    /// The path leads to a different root.
+    #[error("the audit path leads to root {computed}, not to {expected}")]
+    RootMismatch {
+        /// The root the path computes.
+        computed: Digest,
+        /// The root it was checked against.
+        expected: Digest,
+    },
+}
+
+/// Verifies an audit path, following RFC 9162 §2.1.3.2 step by step.
+///
+/// # Errors
+/// [`ProofError`] saying which step failed.
+pub fn verify_inclusion(
+    leaf: &Digest,
+    index: u64,
+    size: u64,
+    path: &[Digest],
+    expected_root: &Digest,
+) -> Result<(), ProofError> {
+    if index >= size {
+        return Err(ProofError::IndexOutOfRange { index, size });
+    }
+    let mut fnode = index;
+    let mut snode = size - 1;
+    let mut r = *leaf;
+    for p in path {
+        if snode == 0 {
+            return Err(ProofError::WrongLength { index, size });
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            r = node_hash(p, &r);
+            if fnode & 1 == 0 {
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    if snode != 0 {
+        return Err(ProofError::WrongLength { index, size });
+    }
+    if r != *expected_root {
+        return Err(ProofError::RootMismatch {
+            computed: r,
+            expected: *expected_root,
+        });
+    }
+    Ok(())
+}
+
+/// An audit path together with the position it proves, as carried in proof files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditPath {
+    /// Zero-based index of the leaf.
+    pub leaf_index: u64,
+    /// Number of leaves in the tree.
+    pub tree_size: u64,
+    /// Sibling hashes from the leaf up to the root.
+    pub path: Vec<Digest>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Straight transcription of RFC 6962 §2.1, for cross-checking.
+    fn mth(leaves: &[Digest]) -> Digest {
+        match leaves.len() {
+            0 => empty_root(),
+            1 => leaves[0],
+            n => {
+                let k = split_point(n);
+                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+
+    fn leaves(n: usize) -> Vec<Digest> {
+        (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect()
+    }
+
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn d(s: &str) -> Digest {
+        Digest::from_hex(s).unwrap()
+    }
+
+    /// The RFC 6962 reference leaves and tree heads, as published with transparency-dev/merkle.
+    #[test]
+    fn rfc6962_known_answer_roots_and_proofs() {
+        let data = [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ];
+        let roots = [
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        let leaves: Vec<Digest> = data.iter().map(|h| leaf_hash(&unhex(h))).collect();
+        for (n, want) in roots.iter().enumerate() {
+            assert_eq!(root(&leaves[..n]).to_hex(), *want, "size {n}");
+        }
+        let cases: [(usize, [&str; 3]); 2] = [
+            (
+                0,
+                [
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                [
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+        ];
+        let r8 = d(roots[8]);
+        for (index, path) in cases {
+            let want: Vec<Digest> = path.iter().map(|h| d(h)).collect();
+            assert_eq!(inclusion_proof(&leaves, index).unwrap(), want);
+            verify_inclusion(&leaves[index], index as u64, 8, &want, &r8).unwrap();
+        }
+    }
+
+    #[test]
+    fn accumulator_matches_recursive_definition() {
+        for n in 0..=70 {
+            let l = leaves(n);
+            assert_eq!(root(&l), mth(&l), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn every_index_of_every_size_up_to_130_verifies_and_tampering_fails() {
+        for n in 1..=130usize {
+            let l = leaves(n);
+            let r = root(&l);
+            for i in 0..n {
+                let p = inclusion_proof(&l, i).unwrap();
+                verify_inclusion(&l[i], i as u64, n as u64, &p, &r).unwrap();
+                // Wrong leaf, wrong index, wrong size, dropped or extra hash: all refused.
+                let other = l[(i + 1) % n];
+                if n > 1 {
+                    assert!(verify_inclusion(&other, i as u64, n as u64, &p, &r).is_err());
+                    assert!(
+                        verify_inclusion(&l[i], ((i + 1) % n) as u64, n as u64, &p, &r).is_err()
+                    );
+                }
+                // An index past the end is refused outright.
+                assert!(verify_inclusion(&l[i], n as u64, n as u64, &p, &r).is_err());
+                if !p.is_empty() {
+                    assert!(
+                        verify_inclusion(&l[i], i as u64, n as u64, &p[..p.len() - 1], &r)
+                            .is_err()
+                    );
+                    let mut flipped = p.clone();
+                    flipped[0].0[0] ^= 1;
+                    assert!(verify_inclusion(&l[i], i as u64, n as u64, &flipped, &r).is_err());
+                }
+                let mut longer = p.clone();
+                longer.push(r);
+                assert!(verify_inclusion(&l[i], i as u64, n as u64, &longer, &r).is_err());
+            }
+            assert!(inclusion_proof(&l, n).is_none());
+        }
+    }
+}
