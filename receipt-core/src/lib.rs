@@ -6,9 +6,14 @@
 #![deny(missing_docs)]
 
 pub mod digest;
+pub mod fsutil;
 pub mod jcs;
+pub mod ledger;
+pub mod manifest;
 pub mod merkle;
+pub mod receipt;
 pub mod time;
+pub mod verify;
 
 pub use digest::Digest;
 pub use time::Timestamp;

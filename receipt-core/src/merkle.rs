@@ -232,9 +232,10 @@ mod tests {
     }
 
     fn leaves(n: usize) -> Vec<Digest> {
-        (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(&(i as u64).to_be_bytes()))
+            .collect()
     }
-
 
     fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
@@ -329,8 +330,7 @@ mod tests {
                 assert!(verify_inclusion(&l[i], n as u64, n as u64, &p, &r).is_err());
                 if !p.is_empty() {
                     assert!(
-                        verify_inclusion(&l[i], i as u64, n as u64, &p[..p.len() - 1], &r)
-                            .is_err()
+                        verify_inclusion(&l[i], i as u64, n as u64, &p[..p.len() - 1], &r).is_err()
                     );
                     let mut flipped = p.clone();
                     flipped[0].0[0] ^= 1;

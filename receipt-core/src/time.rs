@@ -169,7 +169,10 @@ mod tests {
         let t = Timestamp::parse("2025-09-11T15:00:00Z").unwrap();
         assert_eq!(t.unix(), 1_757_602_800);
         assert_eq!(t.to_string(), "2025-09-11T15:00:00Z");
-        assert_eq!(Timestamp::from_unix(0).unwrap().to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_unix(0).unwrap().to_string(),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(
             Timestamp::from_unix(MIN_UNIX).unwrap().to_string(),
             "0000-01-01T00:00:00Z"
@@ -198,7 +201,10 @@ mod tests {
             "2025-09-11T15:00:00z",
             "+025-09-11T15:00:00Z",
         ] {
-            assert!(matches!(Timestamp::parse(bad), Err(TimestampError::Form(_))), "{bad}");
+            assert!(
+                matches!(Timestamp::parse(bad), Err(TimestampError::Form(_))),
+                "{bad}"
+            );
         }
         for bad in [
             "2025-02-29T00:00:00Z",

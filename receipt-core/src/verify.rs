@@ -1,0 +1,553 @@
+//! Verification of a build ledger (docs/SPEC.md §4): every protocol check, each a named
+//! verdict with a plain sentence, and never a pass for a check that could not be made.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::jcs;
+use crate::ledger::{
+    CHAIN_HEAD, GRAPH_FILE, HeadLine, MANIFEST_FILE, RECEIPT_FILE, RECEIPTS_DIR, parse_head,
+};
+use crate::manifest::Manifest;
+use crate::receipt::{Receipt, Section};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// The property holds.
+    Pass,
+    /// Something is off that does not break the protocol (e.g. a crash remnant).
+    Warn,
+    /// The property does not hold.
+    Fail,
+    /// The check could not be made (missing or unreadable input); counts as a failure.
+    Unknown,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+            Verdict::Unknown => "UNKNOWN",
+        })
+    }
+}
+
+/// One named check and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable identifier, e.g. `head-hash`.
+    pub name: String,
+    /// The outcome.
+    pub verdict: Verdict,
+    /// One plain sentence.
+    pub detail: String,
+    /// The file the check is about, relative to the verified directory, when there is one.
+    pub file: Option<String>,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<7} {:<17} {}", self.verdict, self.name, self.detail)
+    }
+}
+
+/// A list of checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The checks, in the order they were made.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Whether nothing failed: no `FAIL` and no `UNKNOWN`.
+    pub fn ok(&self) -> bool {
+        self.checks
+            .iter()
+            .all(|c| matches!(c.verdict, Verdict::Pass | Verdict::Warn))
+    }
+
+    /// Adds a check.
+    pub fn push(
+        &mut self,
+        name: &str,
+        verdict: Verdict,
+        file: Option<&str>,
+        detail: impl Into<String>,
+    ) {
+        self.checks.push(Check {
+            name: name.to_owned(),
+            verdict,
+            detail: detail.into(),
+            file: file.map(str::to_owned),
+        });
+    }
+
+    /// The checks that failed (`FAIL` or `UNKNOWN`).
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Unknown))
+    }
+
+    /// Appends the checks of `other`.
+    pub fn extend(&mut self, other: Report) {
+        self.checks.extend(other.checks);
+    }
+}
+
+/// Collects the outcome of one named check over many receipts: one PASS line when every
+/// instance held, else one line per failing instance.
+struct Tally<'r> {
+    report: &'r mut Report,
+    name: &'static str,
+    passed: usize,
+    failed: usize,
+}
+
+impl<'r> Tally<'r> {
+    fn new(report: &'r mut Report, name: &'static str) -> Self {
+        Tally {
+            report,
+            name,
+            passed: 0,
+            failed: 0,
+        }
+    }
+
+    fn pass(&mut self) {
+        self.passed += 1;
+    }
+
+    fn fail(&mut self, verdict: Verdict, file: &str, detail: String) {
+        self.failed += 1;
+        self.report.push(self.name, verdict, Some(file), detail);
+    }
+
+    fn finish(self, what: &str) {
+        if self.failed == 0 && self.passed > 0 {
+            let n = self.passed;
+            self.report.push(
+                self.name,
+                Verdict::Pass,
+                None,
+                format!("{what} ({n} receipt{})", if n == 1 { "" } else { "s" }),
+            );
+        }
+    }
+}
+
+/// One chain entry as read from disk.
+struct Entry {
+    line: HeadLine,
+    dir: String,
+    receipt_bytes: Option<Vec<u8>>,
+    receipt: Option<Receipt>,
+    manifest: Option<(Vec<u8>, Manifest)>,
+}
+
+fn entry_dir(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((d, _)) => d.to_owned(),
+        None => String::new(),
+    }
+}
+
+fn join(dir: &str, file: &str) -> String {
+    if dir.is_empty() {
+        file.to_owned()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// Verifies the ledger at `root`: the chain head, every receipt it names and the manifest,
+/// graph and τ/rank fingerprint of each, the `prev` links, and the view of the latest build.
+///
+/// Every check that cannot be made (a missing or unreadable file) is reported as a failure.
+pub fn verify_dir(root: &Path) -> Report {
+    let mut report = Report::default();
+    let head_bytes = match fs::read(root.join(CHAIN_HEAD)) {
+        Ok(b) => b,
+        Err(e) => {
+            report.push(
+                "chain-head",
+                Verdict::Unknown,
+                Some(CHAIN_HEAD),
+                format!("{CHAIN_HEAD} cannot be read ({e}), so there is no chain to verify"),
+            );
+            return report;
+        }
+    };
+    let lines = match parse_head(&head_bytes) {
+        Ok(l) if l.is_empty() => {
+            report.push(
+                "chain-head",
+                Verdict::Fail,
+                Some(CHAIN_HEAD),
+                format!("{CHAIN_HEAD} is empty"),
+            );
+            return report;
+        }
+        Ok(l) => l,
+        Err(e) => {
+            report.push("chain-head", Verdict::Fail, Some(CHAIN_HEAD), e.to_string());
+            return report;
+        }
+    };
+    report.push(
+        "chain-head",
+        Verdict::Pass,
+        Some(CHAIN_HEAD),
+        format!(
+            "{CHAIN_HEAD} is well formed ({} line{})",
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" }
+        ),
+    );
+
+    // Head line hash == SHA-256 of the named file, and the file is a canonical receipt.
+    let mut entries = Vec::with_capacity(lines.len());
+    {
+        let mut t = Tally::new(&mut report, "head-hash");
+        for (i, line) in lines.iter().enumerate() {
+            let dir = entry_dir(&line.path);
+            let bytes = match fs::read(root.join(&line.path)) {
+                Ok(b) => {
+                    let got = Digest::of(&b);
+                    if got == line.sha256 {
+                        t.pass();
+                        Some(b)
+                    } else {
+                        t.fail(
+                            Verdict::Fail,
+                            &line.path,
+                            format!(
+                                "{} has SHA-256 {got}, but line {} of {CHAIN_HEAD} says {}",
+                                line.path,
+                                i + 1,
+                                line.sha256
+                            ),
+                        );
+                        None
+                    }
+                }
+                Err(e) => {
+                    t.fail(
+                        Verdict::Unknown,
+                        &line.path,
+                        format!(
+                            "{} named on line {} of {CHAIN_HEAD} cannot be read ({e})",
+                            line.path,
+                            i + 1
+                        ),
+                    );
+                    None
+                }
+            };
+            entries.push(Entry {
+                line: line.clone(),
+                dir,
+                receipt_bytes: bytes,
+                receipt: None,
+                manifest: None,
+            });
+        }
+        t.finish("every head line's hash is the SHA-256 of the receipt file it names");
+    }
+    {
+        let mut t = Tally::new(&mut report, "receipt-form");
+        for e in &mut entries {
+            let Some(b) = &e.receipt_bytes else { continue };
+            match Receipt::parse(b) {
+                Ok(r) => {
+                    t.pass();
+                    e.receipt = Some(r);
+                }
+                Err(err) => t.fail(
+                    Verdict::Fail,
+                    &e.line.path,
+                    format!("{}: {err}", e.line.path),
+                ),
+            }
+        }
+        t.finish("every receipt is canonical JSON of schema tau-crystal.receipt/1");
+    }
+    verify_prev_links(&mut report, &entries);
+    verify_manifests(root, &mut report, &mut entries);
+    verify_graphs(root, &mut report, &entries);
+    verify_view(root, &mut report, &entries);
+    verify_orphans(root, &mut report, &entries);
+    report
+}
+
+fn verify_prev_links(report: &mut Report, entries: &[Entry]) {
+    let mut t = Tally::new(report, "prev-links");
+    for (i, e) in entries.iter().enumerate() {
+        let Some(r) = &e.receipt else {
+            t.fail(
+                Verdict::Unknown,
+                &e.line.path,
+                format!("the prev link of {} cannot be checked because the receipt is unreadable or altered", e.line.path),
+            );
+            continue;
+        };
+        let want = i.checked_sub(1).map(|j| &entries[j].line);
+        match (&r.prev, want) {
+            (None, None) => t.pass(),
+            (Some(p), Some(w)) if p.sha256 == w.sha256 && p.path == w.path => t.pass(),
+            (Some(p), Some(w)) => t.fail(
+                Verdict::Fail,
+                &e.line.path,
+                format!(
+                    "{} links back to {} ({}), but the previous line of {CHAIN_HEAD} is {} ({})",
+                    e.line.path, p.path, p.sha256, w.path, w.sha256
+                ),
+            ),
+            (Some(p), None) => t.fail(
+                Verdict::Fail,
+                &e.line.path,
+                format!(
+                    "{} is first on the chain but links back to {}; earlier lines of {CHAIN_HEAD} are missing",
+                    e.line.path, p.path
+                ),
+            ),
+            (None, Some(w)) => t.fail(
+                Verdict::Fail,
+                &e.line.path,
+                format!("{} has no prev link, but {} comes before it on the chain", e.line.path, w.path),
+            ),
+        }
+    }
+    t.finish("every receipt links to the one before it, back to the first");
+}
+
+fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
+    // Grammar first, then the two bindings, each its own named check.
+    {
+        let mut t = Tally::new(report, "manifest-grammar");
+        for e in entries.iter_mut() {
+            let path = join(&e.dir, MANIFEST_FILE);
+            match fs::read(root.join(&path)) {
+                Ok(b) => match Manifest::parse(&b) {
+                    Ok(m) => {
+                        t.pass();
+                        e.manifest = Some((b, m));
+                    }
+                    Err(err) => t.fail(Verdict::Fail, &path, format!("{path}: {err}")),
+                },
+                Err(err) => t.fail(
+                    Verdict::Unknown,
+                    &path,
+                    format!("{path} cannot be read ({err})"),
+                ),
+            }
+        }
+        t.finish("every manifest is canonical v1.2");
+    }
+    let mut binding = Tally::new(report, "manifest-binding");
+    for e in entries.iter() {
+        let path = join(&e.dir, MANIFEST_FILE);
+        match (&e.receipt, &e.manifest) {
+            (Some(r), Some((b, _))) if r.manifest_sha256 == Digest::of(b) => binding.pass(),
+            (Some(r), Some((b, _))) => binding.fail(
+                Verdict::Fail,
+                &path,
+                format!(
+                    "{path} has SHA-256 {}, but {} records manifest_sha256 {}",
+                    Digest::of(b),
+                    e.line.path,
+                    r.manifest_sha256
+                ),
+            ),
+            _ => binding.fail(
+                Verdict::Unknown,
+                &path,
+                format!("{path} cannot be bound to its receipt because one of them is unreadable or altered"),
+            ),
+        }
+    }
+    binding.finish("every receipt names its manifest's SHA-256");
+    let mut root_eq = Tally::new(report, "merkle-root");
+    for e in entries.iter() {
+        match (&e.receipt, &e.manifest) {
+            (Some(r), Some((_, m))) if r.reflective.merkle_root == m.merkle_root => root_eq.pass(),
+            (Some(r), Some((_, m))) => root_eq.fail(
+                Verdict::Fail,
+                &e.line.path,
+                format!(
+                    "{} has reflective.merkle_root {}, but its manifest has merkle_root {}",
+                    e.line.path, r.reflective.merkle_root, m.merkle_root
+                ),
+            ),
+            _ => root_eq.fail(
+                Verdict::Unknown,
+                &e.line.path,
+                format!("the merkle_root of {} cannot be compared because its receipt or manifest is unreadable", e.line.path),
+            ),
+        }
+    }
+    root_eq.finish("every receipt's reflective.merkle_root equals its manifest's merkle_root");
+    let mut ingress = Tally::new(report, "ingress");
+    for e in entries.iter() {
+        let (Some(r), Some((_, m))) = (&e.receipt, &e.manifest) else {
+            continue;
+        };
+        let got = match &r.ingress {
+            Section::Available(v) => jcs::sha256(v).ok(),
+            Section::Unavailable { .. } => None,
+        };
+        if got == m.ingress_preimage_sha256 {
+            ingress.pass();
+        } else {
+            ingress.fail(
+                Verdict::Fail,
+                &e.line.path,
+                format!(
+                    "the ingress preimage in {} does not hash to the manifest's ingress_preimage_sha256",
+                    e.line.path
+                ),
+            );
+        }
+    }
+    ingress.finish(
+        "every manifest's ingress_preimage_sha256 is the SHA-256 of its receipt's preimage",
+    );
+}
+
+fn verify_graphs(root: &Path, report: &mut Report, entries: &[Entry]) {
+    let mut t = Tally::new(report, "graph-digest");
+    for e in entries {
+        let Some(r) = &e.receipt else { continue };
+        let Section::Available(g) = &r.graph else {
+            continue;
+        };
+        let path = join(&e.dir, &g.path);
+        match fs::read(root.join(&path)) {
+            Ok(b) if Digest::of(&b) == g.digest => t.pass(),
+            Ok(b) => t.fail(
+                Verdict::Fail,
+                &path,
+                format!(
+                    "{path} has SHA-256 {}, but {} records graph digest {}",
+                    Digest::of(&b),
+                    e.line.path,
+                    g.digest
+                ),
+            ),
+            Err(err) => t.fail(
+                Verdict::Unknown,
+                &path,
+                format!("{path} cannot be read ({err})"),
+            ),
+        }
+    }
+    t.finish("every graph file hashes to its receipt's graph digest");
+}
+
+/// The view (manifest.json, receipt.json, graph.json at the root) must be the chain's last
+/// entry. A view equal to an earlier entry is what a crash between the head write and the
+/// view refresh leaves (WARN); a view that is on no line of the chain means the head lost
+/// lines (FAIL).
+fn verify_view(root: &Path, report: &mut Report, entries: &[Entry]) {
+    let Some(last) = entries.last() else { return };
+    let view = match fs::read(root.join(RECEIPT_FILE)) {
+        Ok(b) => b,
+        Err(e) => {
+            report.push(
+                "view",
+                Verdict::Unknown,
+                Some(RECEIPT_FILE),
+                format!("{RECEIPT_FILE} cannot be read ({e})"),
+            );
+            return;
+        }
+    };
+    let view_hash = Digest::of(&view);
+    if view_hash != last.line.sha256 {
+        match entries.iter().position(|e| e.line.sha256 == view_hash) {
+            Some(i) => report.push(
+                "view",
+                Verdict::Warn,
+                Some(RECEIPT_FILE),
+                format!(
+                    "{RECEIPT_FILE} is receipt {} of {}, not the latest; a build was interrupted after extending the chain, and the next build refreshes it",
+                    i + 1,
+                    entries.len()
+                ),
+            ),
+            None => report.push(
+                "view",
+                Verdict::Fail,
+                Some(RECEIPT_FILE),
+                format!(
+                    "{RECEIPT_FILE} (SHA-256 {view_hash}) is on no line of {CHAIN_HEAD}; lines were removed from the chain or the file was altered"
+                ),
+            ),
+        }
+        return;
+    }
+    let mut bad = Vec::new();
+    for f in [MANIFEST_FILE, GRAPH_FILE] {
+        let in_entry = fs::read(root.join(join(&last.dir, f))).ok();
+        let in_view = fs::read(root.join(f)).ok();
+        if in_entry != in_view {
+            bad.push(f);
+        }
+    }
+    if bad.is_empty() {
+        report.push(
+            "view",
+            Verdict::Pass,
+            None,
+            format!(
+                "the files at the top of the directory are the chain's latest entry, {}",
+                last.line.path
+            ),
+        );
+    } else {
+        for f in bad {
+            report.push(
+                "view",
+                Verdict::Fail,
+                Some(f),
+                format!(
+                    "{f} differs from {} of the chain's latest entry",
+                    join(&last.dir, f)
+                ),
+            );
+        }
+    }
+}
+
+/// Entries under `receipts/` that no head line names: left by a writer that crashed before
+/// its commit point (WARN), harmless because nothing on the chain refers to them.
+fn verify_orphans(root: &Path, report: &mut Report, entries: &[Entry]) {
+    let named: BTreeSet<&str> = entries.iter().map(|e| e.dir.as_str()).collect();
+    let Ok(rd) = fs::read_dir(root.join(RECEIPTS_DIR)) else {
+        return;
+    };
+    let mut orphans: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter_map(|d| d.file_name().into_string().ok())
+        .map(|n| format!("{RECEIPTS_DIR}/{n}"))
+        .filter(|d| !named.contains(d.as_str()))
+        .collect();
+    orphans.sort();
+    for o in orphans {
+        report.push(
+            "orphans",
+            Verdict::Warn,
+            Some(&o),
+            format!("{o} is not on the chain; an interrupted build left it, and the next build replaces it"),
+        );
+    }
+}
