@@ -230,6 +230,26 @@ impl Ledger {
         }
     }
 
+    /// The latest entry on the chain: its head line, manifest and receipt, or `None` for an
+    /// empty chain. The files are read as stored and checked only for form; use
+    /// [`crate::verify::verify_dir`] to check the chain.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when a file cannot be read or parsed.
+    pub fn latest(&self) -> Result<Option<(HeadLine, Manifest, Receipt)>, LedgerError> {
+        let Some(line) = self.head()?.pop() else {
+            return Ok(None);
+        };
+        let receipt_path = self.root.join(&line.path);
+        let bytes = fs::read(&receipt_path).map_err(io_err(&receipt_path))?;
+        let receipt = Receipt::parse(&bytes)?;
+        let manifest_path = receipt_path.with_file_name(MANIFEST_FILE);
+        let mbytes = fs::read(&manifest_path).map_err(io_err(&manifest_path))?;
+        let manifest = Manifest::parse(&mbytes)
+            .map_err(|e| LedgerError::Inconsistent(format!("{}: {e}", manifest_path.display())))?;
+        Ok(Some((line, manifest, receipt)))
+    }
+
     /// Appends one build: crash-safe, and serialized against other writers by an exclusive
     /// lock on `chain.lock`.
     ///

@@ -506,4 +506,46 @@ mod tests {
         assert!(String::from_utf8_lossy(&b).contains(r#""tool \"x\"\\ 1.0\u0001é""#));
         assert_eq!(Manifest::parse(&b).unwrap(), m);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn manifest() -> impl Strategy<Value = Manifest> {
+            (
+                "\\PC{1,40}|[\\x00-\\x7f]{1,20}",
+                proptest::option::of(any::<[u8; 32]>()),
+                -62_167_219_200i64..=253_402_300_799,
+                any::<[u8; 32]>(),
+            )
+                .prop_map(|(producer, ingress, t, root)| Manifest {
+                    producer,
+                    ingress_preimage_sha256: ingress.map(Digest),
+                    timestamp: Timestamp::from_unix(t).unwrap(),
+                    merkle_root: Digest(root),
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn any_manifest_round_trips_byte_for_byte(m in manifest()) {
+                let b = m.to_bytes();
+                prop_assert_eq!(Manifest::parse(&b).unwrap(), m.clone());
+                prop_assert_eq!(Manifest::parse(&b).unwrap().to_bytes(), b);
+            }
+
+            #[test]
+            fn any_inserted_whitespace_is_refused(m in manifest(), at in any::<prop::sample::Index>(), ws in prop::sample::select(vec![b' ', b'\t', b'\n', b'\r'])) {
+                let mut b = m.to_bytes();
+                let i = at.index(b.len() + 1);
+                b.insert(i, ws);
+                // Inside the producer string a raw space is content, not whitespace: that
+                // manifest is a different, valid one. Everywhere else it must be refused.
+                if let Ok(other) = Manifest::parse(&b) {
+                    prop_assert_ne!(other, m);
+                    prop_assert_eq!(ws, b' ');
+                }
+            }
+        }
+    }
 }
