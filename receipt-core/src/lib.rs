@@ -11,8 +11,10 @@ pub mod jcs;
 pub mod ledger;
 pub mod manifest;
 pub mod merkle;
+pub mod proof;
 pub mod receipt;
 pub mod time;
+pub mod tracked;
 pub mod verify;
 
 pub use digest::Digest;

@@ -6,6 +6,7 @@ use std::fmt;
 use std::fs;
 use std::path::Path;
 
+use receipt_graph::{CanonicalGraph, TauSeed};
 use serde::Serialize;
 
 use crate::digest::Digest;
@@ -106,20 +107,18 @@ impl Report {
 
 /// Collects the outcome of one named check over many receipts: one PASS line when every
 /// instance held, else one line per failing instance.
-struct Tally<'r> {
-    report: &'r mut Report,
+struct Tally {
     name: &'static str,
     passed: usize,
-    failed: usize,
+    failures: Vec<Check>,
 }
 
-impl<'r> Tally<'r> {
-    fn new(report: &'r mut Report, name: &'static str) -> Self {
+impl Tally {
+    fn new(name: &'static str) -> Self {
         Tally {
-            report,
             name,
             passed: 0,
-            failed: 0,
+            failures: Vec::new(),
         }
     }
 
@@ -128,20 +127,25 @@ impl<'r> Tally<'r> {
     }
 
     fn fail(&mut self, verdict: Verdict, file: &str, detail: String) {
-        self.failed += 1;
-        self.report.push(self.name, verdict, Some(file), detail);
+        self.failures.push(Check {
+            name: self.name.to_owned(),
+            verdict,
+            detail,
+            file: Some(file.to_owned()),
+        });
     }
 
-    fn finish(self, what: &str) {
-        if self.failed == 0 && self.passed > 0 {
+    fn finish(self, report: &mut Report, what: &str) {
+        if self.failures.is_empty() && self.passed > 0 {
             let n = self.passed;
-            self.report.push(
+            report.push(
                 self.name,
                 Verdict::Pass,
                 None,
                 format!("{what} ({n} receipt{})", if n == 1 { "" } else { "s" }),
             );
         }
+        report.checks.extend(self.failures);
     }
 }
 
@@ -217,7 +221,7 @@ pub fn verify_dir(root: &Path) -> Report {
     // Head line hash == SHA-256 of the named file, and the file is a canonical receipt.
     let mut entries = Vec::with_capacity(lines.len());
     {
-        let mut t = Tally::new(&mut report, "head-hash");
+        let mut t = Tally::new("head-hash");
         for (i, line) in lines.iter().enumerate() {
             let dir = entry_dir(&line.path);
             let bytes = match fs::read(root.join(&line.path)) {
@@ -261,10 +265,13 @@ pub fn verify_dir(root: &Path) -> Report {
                 manifest: None,
             });
         }
-        t.finish("every head line's hash is the SHA-256 of the receipt file it names");
+        t.finish(
+            &mut report,
+            "every head line's hash is the SHA-256 of the receipt file it names",
+        );
     }
     {
-        let mut t = Tally::new(&mut report, "receipt-form");
+        let mut t = Tally::new("receipt-form");
         for e in &mut entries {
             let Some(b) = &e.receipt_bytes else { continue };
             match Receipt::parse(b) {
@@ -279,7 +286,10 @@ pub fn verify_dir(root: &Path) -> Report {
                 ),
             }
         }
-        t.finish("every receipt is canonical JSON of schema tau-crystal.receipt/1");
+        t.finish(
+            &mut report,
+            "every receipt is canonical JSON of schema tau-crystal.receipt/1",
+        );
     }
     verify_prev_links(&mut report, &entries);
     verify_manifests(root, &mut report, &mut entries);
@@ -290,7 +300,7 @@ pub fn verify_dir(root: &Path) -> Report {
 }
 
 fn verify_prev_links(report: &mut Report, entries: &[Entry]) {
-    let mut t = Tally::new(report, "prev-links");
+    let mut t = Tally::new("prev-links");
     for (i, e) in entries.iter().enumerate() {
         let Some(r) = &e.receipt else {
             t.fail(
@@ -327,13 +337,16 @@ fn verify_prev_links(report: &mut Report, entries: &[Entry]) {
             ),
         }
     }
-    t.finish("every receipt links to the one before it, back to the first");
+    t.finish(
+        report,
+        "every receipt links to the one before it, back to the first",
+    );
 }
 
 fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
     // Grammar first, then the two bindings, each its own named check.
     {
-        let mut t = Tally::new(report, "manifest-grammar");
+        let mut t = Tally::new("manifest-grammar");
         for e in entries.iter_mut() {
             let path = join(&e.dir, MANIFEST_FILE);
             match fs::read(root.join(&path)) {
@@ -351,9 +364,9 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
                 ),
             }
         }
-        t.finish("every manifest is canonical v1.2");
+        t.finish(report, "every manifest is canonical v1.2");
     }
-    let mut binding = Tally::new(report, "manifest-binding");
+    let mut binding = Tally::new("manifest-binding");
     for e in entries.iter() {
         let path = join(&e.dir, MANIFEST_FILE);
         match (&e.receipt, &e.manifest) {
@@ -375,8 +388,8 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
             ),
         }
     }
-    binding.finish("every receipt names its manifest's SHA-256");
-    let mut root_eq = Tally::new(report, "merkle-root");
+    binding.finish(report, "every receipt names its manifest's SHA-256");
+    let mut root_eq = Tally::new("merkle-root");
     for e in entries.iter() {
         match (&e.receipt, &e.manifest) {
             (Some(r), Some((_, m))) if r.reflective.merkle_root == m.merkle_root => root_eq.pass(),
@@ -395,8 +408,11 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
             ),
         }
     }
-    root_eq.finish("every receipt's reflective.merkle_root equals its manifest's merkle_root");
-    let mut ingress = Tally::new(report, "ingress");
+    root_eq.finish(
+        report,
+        "every receipt's reflective.merkle_root equals its manifest's merkle_root",
+    );
+    let mut ingress = Tally::new("ingress");
     for e in entries.iter() {
         let (Some(r), Some((_, m))) = (&e.receipt, &e.manifest) else {
             continue;
@@ -419,12 +435,13 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
         }
     }
     ingress.finish(
+        report,
         "every manifest's ingress_preimage_sha256 is the SHA-256 of its receipt's preimage",
     );
 }
 
 fn verify_graphs(root: &Path, report: &mut Report, entries: &[Entry]) {
-    let mut t = Tally::new(report, "graph-digest");
+    let mut t = Tally::new("graph-digest");
     for e in entries {
         let Some(r) = &e.receipt else { continue };
         let Section::Available(g) = &r.graph else {
@@ -450,7 +467,123 @@ fn verify_graphs(root: &Path, report: &mut Report, entries: &[Entry]) {
             ),
         }
     }
-    t.finish("every graph file hashes to its receipt's graph digest");
+    t.finish(
+        report,
+        "every graph file hashes to its receipt's graph digest",
+    );
+    verify_fingerprints(root, report, entries);
+}
+
+/// Parses each graph file and recomputes τ and the rank report from it, seeded by the
+/// manifest, comparing them with what the receipt records.
+fn verify_fingerprints(root: &Path, report: &mut Report, entries: &[Entry]) {
+    let mut form = Tally::new("graph-form");
+    let mut graphs = Vec::new();
+    for e in entries {
+        let Some(r) = &e.receipt else { continue };
+        let Section::Available(g) = &r.graph else {
+            continue;
+        };
+        let path = join(&e.dir, &g.path);
+        let Ok(bytes) = fs::read(root.join(&path)) else {
+            continue; // already reported by graph-digest
+        };
+        match CanonicalGraph::from_json_bytes(&bytes) {
+            Ok(cg) if cg.node_count() as u64 == g.nodes && cg.edge_count() as u64 == g.edges => {
+                form.pass();
+                graphs.push((e, cg));
+            }
+            Ok(cg) => form.fail(
+                Verdict::Fail,
+                &path,
+                format!(
+                    "{path} has {} nodes and {} edges, but {} records {} and {}",
+                    cg.node_count(),
+                    cg.edge_count(),
+                    e.line.path,
+                    g.nodes,
+                    g.edges
+                ),
+            ),
+            Err(err) => form.fail(Verdict::Fail, &path, format!("{path}: {err}")),
+        }
+    }
+    form.finish(
+        report,
+        "every graph file is a canonical graph with the recorded node and edge counts",
+    );
+    let mut tau_t = Tally::new("tau");
+    let mut rank_t = Tally::new("rank");
+    for (e, cg) in &graphs {
+        let Some(r) = &e.receipt else { continue };
+        let Some((_, m)) = &e.manifest else {
+            tau_t.fail(
+                Verdict::Unknown,
+                &e.line.path,
+                format!(
+                    "τ of {} cannot be recomputed without its manifest, which seeds it",
+                    e.line.path
+                ),
+            );
+            continue;
+        };
+        let timestamp = m.timestamp.to_string();
+        let merkle_root = m.merkle_root.to_hex();
+        let seed = TauSeed {
+            producer: &m.producer,
+            timestamp: &timestamp,
+            merkle_root: &merkle_root,
+        };
+        let recomputed = serde_json::to_value(receipt_graph::tau(cg, &seed)).ok();
+        compare_section(&mut tau_t, &r.tau, recomputed, &e.line.path, "τ");
+        let recomputed = serde_json::to_value(receipt_graph::rank(cg)).ok();
+        compare_section(
+            &mut rank_t,
+            &r.rank,
+            recomputed,
+            &e.line.path,
+            "the rank report",
+        );
+    }
+    tau_t.finish(
+        report,
+        "τ recomputed from every graph file equals the receipt's",
+    );
+    rank_t.finish(
+        report,
+        "the rank report recomputed from every graph file equals the receipt's",
+    );
+}
+
+fn compare_section(
+    t: &mut Tally,
+    recorded: &Section<serde_json::Value>,
+    recomputed: Option<serde_json::Value>,
+    file: &str,
+    what: &str,
+) {
+    match (recorded, recomputed) {
+        // Compared as canonical bytes: JSON has one number type, so `1` read back from a
+        // receipt is the double 1.0 the recomputation gives.
+        (Section::Available(v), Some(w)) if jcs::to_vec(v).ok() == jcs::to_vec(&w).ok() => {
+            t.pass()
+        }
+        (Section::Available(_), Some(_)) => t.fail(
+            Verdict::Fail,
+            file,
+            format!("{what} recomputed from the graph differs from the one recorded in {file}"),
+        ),
+        (Section::Available(_), None) => t.fail(
+            Verdict::Unknown,
+            file,
+            format!("{what} of {file} could not be recomputed"),
+        ),
+        (Section::Unavailable { .. }, _) => t.fail(
+            Verdict::Fail,
+            file,
+            format!("{file} has a graph but records no {what}; a graph's fingerprint is always computable"),
+        ),
+    }
 }
 
 /// The view (manifest.json, receipt.json, graph.json at the root) must be the chain's last

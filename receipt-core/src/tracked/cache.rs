@@ -1,0 +1,301 @@
+//! The digest cache: content digests keyed by `(path, size, mtime, ctime, inode)`, so an
+//! unchanged tree is not read again. Not part of any binding format; a cache that is
+//! missing, corrupt or written for another root is ignored, never trusted.
+//!
+//! Layout (all integers little-endian), followed by the SHA-256 of everything before it:
+//! `"RCPTDC\0\x01"`, `u32` length + bytes of the canonical absolute root, `u64` entry count,
+//! then per entry, sorted by path bytes: `u32` length + path bytes, `u64` dev, `u64` inode,
+//! `u32` mode, `u64` size, `i64` mtime seconds, `u32` mtime nanoseconds, `i64` ctime seconds,
+//! `u32` ctime nanoseconds, 32-byte content digest.
+
+use std::fs::{self, Metadata};
+use std::io;
+use std::path::Path;
+
+use crate::digest::Digest;
+
+const MAGIC: &[u8; 8] = b"RCPTDC\0\x01";
+
+/// What happened to the digest cache when a scan started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// No cache path was given.
+    Disabled,
+    /// The cache file does not exist yet.
+    Absent,
+    /// The cache was read and its entries were used where they still match.
+    Loaded {
+        /// Number of entries in the cache file.
+        entries: u64,
+    },
+    /// The cache file exists but was not used.
+    Ignored {
+        /// Why, in one sentence.
+        reason: String,
+    },
+}
+
+/// The identity of one version of a file, as far as `lstat` can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct StatKey {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    pub(super) size: u64,
+    mtime: (i64, u32),
+    ctime: (i64, u32),
+}
+
+impl StatKey {
+    #[cfg(unix)]
+    pub(super) fn of(md: &Metadata) -> StatKey {
+        use std::os::unix::fs::MetadataExt;
+        StatKey {
+            dev: md.dev(),
+            ino: md.ino(),
+            mode: md.mode(),
+            size: md.size(),
+            mtime: (md.mtime(), md.mtime_nsec() as u32),
+            ctime: (md.ctime(), md.ctime_nsec() as u32),
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn of(md: &Metadata) -> StatKey {
+        let t = md
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()));
+        StatKey {
+            size: md.len(),
+            mtime: t,
+            ctime: t,
+            ..StatKey::default()
+        }
+    }
+}
+
+/// One cached digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Entry {
+    pub(super) path: String,
+    pub(super) key: StatKey,
+    pub(super) digest: Digest,
+}
+
+/// A cache read from disk, with the modification time of its file.
+#[derive(Debug)]
+pub(super) struct Loaded {
+    pub(super) entries: Vec<Entry>,
+    written: (i64, u32),
+}
+
+/// A cached digest whose key matched.
+pub(super) struct Hit {
+    pub(super) digest: Digest,
+    /// The file changed no earlier than the clock tick in which the cache was written, so
+    /// a later change in that same tick would leave its key unchanged: not to be trusted.
+    pub(super) racy: bool,
+}
+
+impl Loaded {
+    /// The cached entry for `path`, if any.
+    pub(super) fn entry(&self, path: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// The entry's digest, if `key` still matches it.
+    pub(super) fn hit(&self, entry: &Entry, key: &StatKey) -> Option<Hit> {
+        (entry.key == *key).then(|| Hit {
+            digest: entry.digest,
+            racy: key.mtime >= self.written || key.ctime >= self.written,
+        })
+    }
+}
+
+fn root_id(root: &Path) -> Vec<u8> {
+    let abs = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    super::os_bytes(abs.as_os_str())
+}
+
+/// Reads the cache at `path` for the tree at `root`; `Err` says why it is not used.
+pub(super) fn load(path: &Path, root: &Path) -> Result<Loaded, CacheStatus> {
+    let ignored = |reason: String| CacheStatus::Ignored { reason };
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheStatus::Absent),
+        Err(e) => return Err(ignored(format!("cannot read {}: {e}", path.display()))),
+    };
+    let md =
+        fs::metadata(path).map_err(|e| ignored(format!("cannot stat {}: {e}", path.display())))?;
+    let written = StatKey::of(&md).mtime;
+    let entries = decode(&bytes, &root_id(root))
+        .map_err(|why| ignored(format!("{} {why}", path.display())))?;
+    Ok(Loaded { entries, written })
+}
+
+/// A bounds-checked reader over the cache bytes.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        if self.0.len() < n {
+            return Err("is truncated");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
+        Ok(self.take(N)?.try_into().expect("take returns N bytes"))
+    }
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, &'static str> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+/// Smallest encoded entry: empty path and all fixed fields.
+const MIN_ENTRY: usize = 4 + 8 + 8 + 4 + 8 + 8 + 4 + 8 + 4 + 32;
+
+fn decode(bytes: &[u8], root: &[u8]) -> Result<Vec<Entry>, &'static str> {
+    let Some(body_len) = bytes.len().checked_sub(32) else {
+        return Err("is truncated");
+    };
+    let (body, sum) = bytes.split_at(body_len);
+    if Digest::of(body).0 != sum {
+        return Err("fails its checksum");
+    }
+    let mut c = Cursor(body);
+    if c.take(MAGIC.len())? != MAGIC {
+        return Err("is not a digest cache of this version");
+    }
+    if c.bytes()? != root {
+        return Err("was written for another root");
+    }
+    let count = c.u64()?;
+    if count > (c.0.len() / MIN_ENTRY) as u64 {
+        return Err("claims more entries than it holds");
+    }
+    let mut entries: Vec<Entry> = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let path = std::str::from_utf8(c.bytes()?).map_err(|_| "holds a non-UTF-8 path")?;
+        if entries.last().is_some_and(|l| l.path.as_str() >= path) {
+            return Err("is not sorted by path");
+        }
+        let key = StatKey {
+            dev: c.u64()?,
+            ino: c.u64()?,
+            mode: c.u32()?,
+            size: c.u64()?,
+            mtime: (c.i64()?, c.u32()?),
+            ctime: (c.i64()?, c.u32()?),
+        };
+        let digest = Digest(c.array()?);
+        entries.push(Entry {
+            path: path.to_string(),
+            key,
+            digest,
+        });
+    }
+    if !c.0.is_empty() {
+        return Err("has trailing bytes");
+    }
+    Ok(entries)
+}
+
+fn encode(root: &[u8], entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + entries.len() * (MIN_ENTRY + 48));
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(root.len() as u32).to_le_bytes());
+    out.extend_from_slice(root);
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for e in entries {
+        let k = &e.key;
+        out.extend_from_slice(&(e.path.len() as u32).to_le_bytes());
+        out.extend_from_slice(e.path.as_bytes());
+        out.extend_from_slice(&k.dev.to_le_bytes());
+        out.extend_from_slice(&k.ino.to_le_bytes());
+        out.extend_from_slice(&k.mode.to_le_bytes());
+        out.extend_from_slice(&k.size.to_le_bytes());
+        out.extend_from_slice(&k.mtime.0.to_le_bytes());
+        out.extend_from_slice(&k.mtime.1.to_le_bytes());
+        out.extend_from_slice(&k.ctime.0.to_le_bytes());
+        out.extend_from_slice(&k.ctime.1.to_le_bytes());
+        out.extend_from_slice(&e.digest.0);
+    }
+    let sum = Digest::of(&out);
+    out.extend_from_slice(&sum.0);
+    out
+}
+
+/// Writes the cache atomically (temp file, fsync, rename, fsync the directory).
+/// Concurrent scans may race to write it; each writes a complete, valid cache and the
+/// last rename wins, so no lock is needed.
+pub(super) fn store(path: &Path, root: &Path, entries: &[Entry]) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
+    }
+    crate::fsutil::atomic_write(path, &encode(&root_id(root), entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, n: u8) -> Entry {
+        Entry {
+            path: path.to_string(),
+            key: StatKey {
+                dev: 1,
+                ino: u64::from(n),
+                mode: 0o100644,
+                size: 10,
+                mtime: (1_700_000_000, 5),
+                ctime: (1_700_000_001, 6),
+            },
+            digest: Digest::of(&[n]),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_refuses_every_single_byte_flip() {
+        let entries = vec![entry("a", 1), entry("b/c", 2)];
+        let bytes = encode(b"/r", &entries);
+        assert_eq!(decode(&bytes, b"/r").unwrap(), entries);
+        assert_eq!(
+            decode(&bytes, b"/other"),
+            Err("was written for another root")
+        );
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x20;
+            assert!(decode(&bad, b"/r").is_err(), "flip at {i} accepted");
+        }
+        for n in 0..bytes.len() {
+            assert!(
+                decode(&bytes[..n], b"/r").is_err(),
+                "truncation to {n} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn unsorted_entries_are_refused_even_with_a_valid_checksum() {
+        let bytes = encode(b"/r", &[entry("b", 1), entry("a", 2)]);
+        assert_eq!(decode(&bytes, b"/r"), Err("is not sorted by path"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Listing the candidate paths of the tracked set: `git ls-files` inside a git work tree, a
+//! `.gitignore`-aware directory walk outside one.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Component, Path};
+use std::process::{Command, Stdio};
+
+use super::{TrackError, TrackMode};
+
+const LS_FILES_ARGS: [&str; 5] = [
+    "ls-files",
+    "-z",
+    "--cached",
+    "--others",
+    "--exclude-standard",
+];
+
+/// The mode and the candidate paths (sorted by bytes, deduplicated) of the tree at `root`.
+///
+/// Candidates may still turn out to be directories or missing; the caller keeps only
+/// regular files and symlinks.
+pub(super) fn list(
+    root: &Path,
+    exclude_dirs: &[String],
+) -> Result<(TrackMode, Vec<String>), TrackError> {
+    if in_git_work_tree(root)? {
+        Ok((TrackMode::Git, git_ls_files(root)?))
+    } else {
+        Ok((TrackMode::Walk, walk(root, exclude_dirs)?))
+    }
+}
+
+fn git_error(root: &Path, args: &[&str], detail: String) -> TrackError {
+    TrackError::Git {
+        root: root.to_path_buf(),
+        args: args.join(" "),
+        detail,
+    }
+}
+
+/// Whether `root` is inside a git work tree.
+///
+/// A failing `git rev-parse` is taken to mean "not a repository" only when no `.git` exists
+/// at or above `root`; otherwise (git missing, a repository git refuses to read) the scan
+/// fails rather than silently switching to walk mode and producing another root.
+fn in_git_work_tree(root: &Path) -> Result<bool, TrackError> {
+    let args = ["rev-parse", "--is-inside-work-tree"];
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .output();
+    let detail = match out {
+        Ok(o) if o.status.success() => return Ok(o.stdout.trim_ascii() == b"true"),
+        Ok(o) => String::from_utf8_lossy(o.stderr.trim_ascii()).into_owned(),
+        Err(e) => format!("git could not be started ({e})"),
+    };
+    if has_git_marker(root) {
+        Err(git_error(root, &args, detail))
+    } else {
+        Ok(false)
+    }
+}
+
+fn has_git_marker(root: &Path) -> bool {
+    let Ok(abs) = fs::canonicalize(root) else {
+        return false;
+    };
+    abs.ancestors()
+        .any(|d| fs::symlink_metadata(d.join(".git")).is_ok())
+}
+
+fn git_ls_files(root: &Path) -> Result<Vec<String>, TrackError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(LS_FILES_ARGS)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            git_error(
+                root,
+                &LS_FILES_ARGS,
+                format!("git could not be started ({e})"),
+            )
+        })?;
+    if !out.status.success() {
+        let detail = String::from_utf8_lossy(out.stderr.trim_ascii()).into_owned();
+        return Err(git_error(root, &LS_FILES_ARGS, detail));
+    }
+    let mut paths = out
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            String::from_utf8(p.to_vec()).map_err(|_| TrackError::NonUtf8Path {
+                root: root.to_path_buf(),
+                path: String::from_utf8_lossy(p).into_owned(),
+            })
+        })
+        .collect::<Result<Vec<String>, TrackError>>()?;
+    paths.sort_unstable();
+    paths.dedup();
+    Ok(without_symlinked_parents(root, paths))
+}
+
+/// Drops paths that lie below a symlink (or a non-directory) in the work tree: reaching
+/// them would follow the link, and git itself treats such index entries as deleted.
+fn without_symlinked_parents(root: &Path, paths: Vec<String>) -> Vec<String> {
+    // Sorted by bytes, a directory comes before everything below it, so each directory's
+    // verdict can reuse its parent's.
+    let mut dirs: BTreeMap<&str, bool> = BTreeMap::new();
+    for p in &paths {
+        let mut end = 0;
+        while let Some(i) = p[end..].find('/') {
+            dirs.insert(&p[..end + i], false);
+            end += i + 1;
+        }
+    }
+    let keys: Vec<&str> = dirs.keys().copied().collect();
+    for d in keys {
+        let parent_ok = d.rfind('/').is_none_or(|i| dirs[&d[..i]]);
+        let ok =
+            parent_ok && fs::symlink_metadata(root.join(d)).is_ok_and(|m| m.file_type().is_dir());
+        dirs.insert(d, ok);
+    }
+    let keep: Vec<bool> = paths
+        .iter()
+        .map(|p| p.rfind('/').is_none_or(|i| dirs[&p[..i]]))
+        .collect();
+    drop(dirs);
+    paths
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(p, k)| k.then_some(p))
+        .collect()
+}
+
+/// Every regular file and symlink under `root`, honouring `.gitignore` files at or below the
+/// root (and nothing else: no global excludes, no parent directories), skipping directories
+/// named in `exclude_dirs` at any depth, never following symlinks.
+fn walk(root: &Path, exclude_dirs: &[String]) -> Result<Vec<String>, TrackError> {
+    let excluded: Vec<String> = exclude_dirs
+        .iter()
+        .map(|d| d.trim_end_matches('/').to_string())
+        .collect();
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .git_ignore(true)
+        .require_git(false)
+        .parents(false)
+        .follow_links(false)
+        .filter_entry(move |e| {
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && e.depth() > 0 && excluded.iter().any(|x| e.file_name() == OsStr::new(x)))
+        })
+        .build();
+    let mut paths = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| TrackError::Walk {
+            path: walk_error_path(&e).unwrap_or_else(|| root.to_path_buf()),
+            detail: e.to_string(),
+        })?;
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
+        if !(ft.is_file() || ft.is_symlink()) {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .map_err(|_| TrackError::Walk {
+                path: entry.path().to_path_buf(),
+                detail: "the walker returned a path outside the root".to_string(),
+            })?;
+        paths.push(tracked_path(root, rel)?);
+    }
+    paths.sort_unstable();
+    paths.dedup();
+    Ok(paths)
+}
+
+fn walk_error_path(e: &ignore::Error) -> Option<std::path::PathBuf> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error_path(err)
+        }
+        _ => None,
+    }
+}
+
+/// The `/`-separated UTF-8 form of a relative path.
+fn tracked_path(root: &Path, rel: &Path) -> Result<String, TrackError> {
+    let mut out = String::new();
+    for c in rel.components() {
+        let Component::Normal(part) = c else {
+            return Err(TrackError::Walk {
+                path: root.join(rel),
+                detail: "the path is not a plain relative path".to_string(),
+            });
+        };
+        let part = part.to_str().ok_or_else(|| TrackError::NonUtf8Path {
+            root: root.to_path_buf(),
+            path: rel.to_string_lossy().into_owned(),
+        })?;
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(part);
+    }
+    Ok(out)
+}

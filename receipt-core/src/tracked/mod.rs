@@ -1,0 +1,711 @@
+//! The tracked set of a source tree and its RFC 6962 Merkle root (`docs/SPEC.md`, "Tracked-set
+//! Merkle root"): which files count, how each becomes a leaf, and a fast parallel, cached scan.
+//!
+//! A scan lists the paths ([`TrackMode::Git`] or [`TrackMode::Walk`]), then reads every file
+//! on all cores, skipping those whose digest the cache already holds for an identical
+//! `(path, size, mtime, ctime, inode)`.
+
+mod cache;
+mod list;
+
+use std::cell::RefCell;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::merkle;
+use crate::proof::FileProof;
+
+pub use cache::CacheStatus;
+
+/// How the tracked set was listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackMode {
+    /// `git ls-files -z --cached --others --exclude-standard`, run at the root.
+    Git,
+    /// A directory walk honouring `.gitignore` files, without `.git/`, `target/`, `.lake/`.
+    Walk,
+}
+
+impl TrackMode {
+    /// The mode's name as recorded in receipts: `git` or `walk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackMode::Git => "git",
+            TrackMode::Walk => "walk",
+        }
+    }
+}
+
+impl std::fmt::Display for TrackMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a tracked path is; its one-byte code enters the leaf hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FileKind {
+    /// A regular file without the owner execute bit: `f`.
+    #[serde(rename = "f")]
+    File,
+    /// A regular file with the owner execute bit: `x`.
+    #[serde(rename = "x")]
+    Executable,
+    /// A symbolic link, never followed; its content is the link target's bytes: `l`.
+    #[serde(rename = "l")]
+    Symlink,
+}
+
+impl FileKind {
+    /// The byte that stands for this kind in the leaf hash.
+    pub fn code(self) -> u8 {
+        match self {
+            FileKind::File => b'f',
+            FileKind::Executable => b'x',
+            FileKind::Symlink => b'l',
+        }
+    }
+
+    /// The kind a code byte stands for, if any.
+    pub fn from_code(code: u8) -> Option<FileKind> {
+        match code {
+            b'f' => Some(FileKind::File),
+            b'x' => Some(FileKind::Executable),
+            b'l' => Some(FileKind::Symlink),
+            _ => None,
+        }
+    }
+}
+
+/// One file of the tracked set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackedFile {
+    /// Path relative to the scan root, `/`-separated, UTF-8.
+    pub path: String,
+    /// Regular file, executable or symlink.
+    pub kind: FileKind,
+    /// Content length in bytes (for a symlink, the length of its target).
+    pub size: u64,
+    /// SHA-256 of the content (for a symlink, of its target bytes).
+    pub content_sha256: Digest,
+}
+
+impl TrackedFile {
+    /// This file's leaf hash, see [`tracked_leaf_hash`].
+    pub fn leaf_hash(&self) -> Digest {
+        tracked_leaf_hash(&self.path, self.kind, &self.content_sha256)
+    }
+}
+
+/// The leaf hash of one tracked file:
+/// `SHA-256(0x00 ‖ path ‖ 0x00 ‖ kind ‖ SHA-256(content))`, which is
+/// [`merkle::leaf_hash`] of `path ‖ 0x00 ‖ kind ‖ content_sha256`.
+pub fn tracked_leaf_hash(path: &str, kind: FileKind, content_sha256: &Digest) -> Digest {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(path.as_bytes());
+    h.update([0u8, kind.code()]);
+    h.update(content_sha256.0);
+    Digest(h.finalize().into())
+}
+
+/// The tracked set of a tree: its files sorted by path bytes, and how they were listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackedTree {
+    /// How the set was listed.
+    pub mode: TrackMode,
+    /// The files, sorted by the bytes of their paths, without duplicates.
+    pub files: Vec<TrackedFile>,
+}
+
+/// The differences between two tracked sets, each list sorted by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeDiff {
+    /// Paths present only in the other tree.
+    pub added: Vec<String>,
+    /// Paths present only in this tree.
+    pub removed: Vec<String>,
+    /// Paths present in both whose kind or content differs.
+    pub changed: Vec<String>,
+}
+
+impl TreeDiff {
+    /// Whether the two trees have the same files with the same kinds and contents.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+impl TrackedTree {
+    /// The leaf hashes in path order.
+    pub fn leaf_hashes(&self) -> Vec<Digest> {
+        self.files.iter().map(TrackedFile::leaf_hash).collect()
+    }
+
+    /// The RFC 6962 Merkle root over the leaf hashes in path order (`SHA-256("")` when empty).
+    pub fn root(&self) -> Digest {
+        let mut acc = merkle::MerkleAccumulator::new();
+        for f in &self.files {
+            acc.push(f.leaf_hash());
+        }
+        acc.root()
+    }
+
+    /// The file at `path`, if it is in the set.
+    pub fn get(&self, path: &str) -> Option<&TrackedFile> {
+        self.index_of(path).map(|i| &self.files[i])
+    }
+
+    fn index_of(&self, path: &str) -> Option<usize> {
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+    }
+
+    /// An inclusion proof that `path` (with its kind and content) is in this tree, or `None`
+    /// when the path is not in the set.
+    pub fn proof(&self, path: &str) -> Option<FileProof> {
+        let index = self.index_of(path)?;
+        let leaves = self.leaf_hashes();
+        let audit_path = merkle::inclusion_proof(&leaves, index)?;
+        let file = &self.files[index];
+        Some(FileProof::new(
+            merkle::root(&leaves),
+            file,
+            index as u64,
+            leaves.len() as u64,
+            audit_path,
+        ))
+    }
+
+    /// What changed from `self` to `other`: paths only in `other` are `added`, paths only in
+    /// `self` are `removed`, paths in both with another kind or content are `changed`.
+    pub fn diff(&self, other: &TrackedTree) -> TreeDiff {
+        let mut d = TreeDiff::default();
+        let (mut a, mut b) = (self.files.iter().peekable(), other.files.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(x), None) => {
+                    d.removed.push(x.path.clone());
+                    a.next();
+                }
+                (None, Some(y)) => {
+                    d.added.push(y.path.clone());
+                    b.next();
+                }
+                (Some(x), Some(y)) => match x.path.cmp(&y.path) {
+                    std::cmp::Ordering::Less => {
+                        d.removed.push(x.path.clone());
+                        a.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        d.added.push(y.path.clone());
+                        b.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if x.kind != y.kind || x.content_sha256 != y.content_sha256 {
+                            d.changed.push(x.path.clone());
+                        }
+                        a.next();
+                        b.next();
+                    }
+                },
+            }
+        }
+        d
+    }
+}
+
+/// Directory names a walk-mode scan skips at any depth by default.
+pub const DEFAULT_EXCLUDE_DIRS: [&str; 3] = [".git", "target", ".lake"];
+
+/// How to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Where to keep the digest cache; `None` reads every file.
+    ///
+    /// The cache must not itself be part of the tracked set (put it under `target/` or an
+    /// ignored directory): a scan that finds it there refuses to run.
+    pub cache_path: Option<PathBuf>,
+    /// Directory names skipped at any depth in walk mode (a trailing `/` is ignored).
+    /// Defaults to [`DEFAULT_EXCLUDE_DIRS`]. Git mode ignores this list.
+    pub exclude_dirs: Vec<String>,
+    /// Number of hashing threads; `None` uses every core.
+    pub threads: Option<usize>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            cache_path: None,
+            exclude_dirs: DEFAULT_EXCLUDE_DIRS.iter().map(|s| s.to_string()).collect(),
+            threads: None,
+        }
+    }
+}
+
+/// What a scan did, for benchmarks and command-line reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Files in the tracked set.
+    pub files: u64,
+    /// Total content bytes of the tracked set.
+    pub bytes: u64,
+    /// Files (and symlinks) whose content was read because the cache had no usable digest.
+    pub files_hashed: u64,
+    /// Content bytes read and hashed.
+    pub bytes_hashed: u64,
+    /// Files whose digest came from the cache.
+    pub cache_hits: u64,
+    /// Cached entries not trusted because the file changed in the same clock tick as the
+    /// cache was written ("racy" entries); they are counted in `files_hashed` too.
+    pub racy: u64,
+    /// What happened to the cache on load.
+    pub cache: CacheStatus,
+    /// Whether a new cache file was written (it is rewritten only when something changed).
+    pub cache_written: bool,
+}
+
+/// Why a scan failed. Each message is one sentence naming the path at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackError {
+    /// The root is missing or not a directory.
+    #[error("scan root {path} is not a readable directory: {source}")]
+    Root {
+        /// The root given.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
+    /// `git` could not be started or failed.
+    #[error("`git {args}` failed in {root}: {detail}")]
+    Git {
+        /// The directory git ran in.
+        root: PathBuf,
+        /// The git arguments.
+        args: String,
+        /// git's error output, or why it could not start.
+        detail: String,
+    },
+    /// A path of the tracked set is not valid UTF-8.
+    #[error("path {path:?} under {root} is not valid UTF-8, and tracked paths must be")]
+    NonUtf8Path {
+        /// The scan root.
+        root: PathBuf,
+        /// The path with invalid bytes replaced by U+FFFD.
+        path: String,
+    },
+    /// A directory could not be walked.
+    #[error("cannot walk {path}: {detail}")]
+    Walk {
+        /// The directory or file that failed.
+        path: PathBuf,
+        /// The walker's error.
+        detail: String,
+    },
+    /// A tracked file could not be read.
+    #[error("cannot read tracked file {path}: {source}")]
+    Read {
+        /// The file (root joined with its tracked path).
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The digest cache file is itself in the tracked set, so every scan would change it.
+    #[error(
+        "digest cache {path} is in the tracked set; move it under target/ or an ignored directory"
+    )]
+    CacheInsideTree {
+        /// The tracked path of the cache file.
+        path: String,
+    },
+    /// The digest cache could not be written.
+    #[error("cannot write digest cache {path}: {source}")]
+    CacheWrite {
+        /// The cache file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The hashing threads could not be started.
+    #[error("cannot start {threads} hashing threads: {detail}")]
+    Threads {
+        /// The number asked for.
+        threads: usize,
+        /// rayon's error.
+        detail: String,
+    },
+}
+
+/// Scans the tree at `root` and returns its tracked set.
+///
+/// # Errors
+/// [`TrackError`]: unreadable root or file, git failing inside a work tree, a non-UTF-8
+/// path, a digest cache inside the tracked set or not writable.
+///
+/// # Examples
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use receipt_core::tracked::{scan, ScanOptions};
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("a.txt"), "hello\n")?;
+/// let tree = scan(dir.path(), &ScanOptions::default())?;
+/// assert_eq!(tree.files.len(), 1);
+/// let proof = tree.proof("a.txt").expect("a.txt is tracked");
+/// proof.verify_content(b"hello\n")?;
+/// assert_eq!(proof.merkle_root, tree.root());
+/// # Ok(()) }
+/// ```
+pub fn scan(root: &Path, opts: &ScanOptions) -> Result<TrackedTree, TrackError> {
+    scan_with_stats(root, opts).map(|(tree, _)| tree)
+}
+
+/// [`scan`], also returning what the scan read and what the cache saved.
+///
+/// # Errors
+/// As [`scan`].
+pub fn scan_with_stats(
+    root: &Path,
+    opts: &ScanOptions,
+) -> Result<(TrackedTree, ScanStats), TrackError> {
+    let md = fs::metadata(root).map_err(|source| TrackError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !md.is_dir() {
+        return Err(TrackError::Root {
+            path: root.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    match opts.threads {
+        None => scan_in_pool(root, opts),
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| TrackError::Threads {
+                threads,
+                detail: e.to_string(),
+            })?
+            .install(|| scan_in_pool(root, opts)),
+    }
+}
+
+fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanStats), TrackError> {
+    // Listing spawns git and waits; loading the cache is independent of it.
+    let (listing, loaded) = rayon::join(
+        || list::list(root, &opts.exclude_dirs),
+        || opts.cache_path.as_deref().map(|p| cache::load(p, root)),
+    );
+    let (mode, candidates) = listing?;
+    let (cache, status) = match loaded {
+        None => (None, CacheStatus::Disabled),
+        Some(Ok(c)) => {
+            let n = c.entries.len() as u64;
+            (Some(c), CacheStatus::Loaded { entries: n })
+        }
+        Some(Err(status)) => (None, status),
+    };
+
+    let examined: Vec<Result<Option<Examined>, TrackError>> = candidates
+        .par_iter()
+        .map(|c| examine(root, c, cache.as_ref()))
+        .collect();
+
+    let mut files = Vec::with_capacity(examined.len());
+    let mut entries = Vec::with_capacity(examined.len());
+    let mut stats = ScanStats {
+        files: 0,
+        bytes: 0,
+        files_hashed: 0,
+        bytes_hashed: 0,
+        cache_hits: 0,
+        racy: 0,
+        cache: status,
+        cache_written: false,
+    };
+    for e in examined {
+        let Some(e) = e? else { continue };
+        stats.files += 1;
+        stats.bytes += e.file.size;
+        match e.outcome {
+            Outcome::Hit => stats.cache_hits += 1,
+            Outcome::Hashed { racy } => {
+                stats.files_hashed += 1;
+                stats.bytes_hashed += e.file.size;
+                stats.racy += u64::from(racy);
+            }
+        }
+        entries.push(cache::Entry {
+            path: e.file.path.clone(),
+            key: e.key,
+            digest: e.file.content_sha256,
+        });
+        files.push(e.file);
+    }
+
+    if let Some(cache_path) = &opts.cache_path {
+        if let Some(inside) = tracked_path_of(root, cache_path) {
+            if files.binary_search_by(|f| f.path.cmp(&inside)).is_ok() {
+                return Err(TrackError::CacheInsideTree { path: inside });
+            }
+        }
+        let unchanged = stats.files_hashed == 0
+            && cache.as_ref().is_some_and(|c| {
+                c.entries.len() == entries.len()
+                    && c.entries
+                        .iter()
+                        .zip(&entries)
+                        .all(|(a, b)| a.path == b.path)
+            });
+        if !unchanged {
+            cache::store(cache_path, root, &entries).map_err(|source| TrackError::CacheWrite {
+                path: cache_path.clone(),
+                source,
+            })?;
+            stats.cache_written = true;
+        }
+    }
+    Ok((TrackedTree { mode, files }, stats))
+}
+
+/// The cache file's path relative to `root` in tracked-path form, if it lies under `root`.
+fn tracked_path_of(root: &Path, file: &Path) -> Option<String> {
+    let root = fs::canonicalize(root).ok()?;
+    let parent = fs::canonicalize(file.parent()?).ok()?;
+    let rel = parent.strip_prefix(&root).ok()?.join(file.file_name()?);
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+/// How a file's digest was obtained.
+enum Outcome {
+    Hit,
+    Hashed { racy: bool },
+}
+
+struct Examined {
+    file: TrackedFile,
+    key: cache::StatKey,
+    outcome: Outcome,
+}
+
+/// Reads one candidate path: `None` when it is not (or no longer) a regular file or symlink.
+fn examine(
+    root: &Path,
+    cand: &str,
+    cache: Option<&cache::Loaded>,
+) -> Result<Option<Examined>, TrackError> {
+    let full = root.join(cand);
+    let mut racy = false;
+    // A path the cache knows costs one lstat when unchanged; any other path is opened
+    // straight away, which saves that lstat on a cold scan.
+    if let Some((c, entry)) = cache.and_then(|c| Some((c, c.entry(cand)?))) {
+        let md = match fs::symlink_metadata(&full) {
+            Ok(md) => md,
+            Err(e) if gone(&e) => return Ok(None),
+            Err(source) => return Err(TrackError::Read { path: full, source }),
+        };
+        if !md.is_file() && !md.is_symlink() {
+            return Ok(None);
+        }
+        let key = cache::StatKey::of(&md);
+        if let Some(hit) = c.hit(entry, &key) {
+            if !hit.racy {
+                return Ok(Some(Examined {
+                    file: TrackedFile {
+                        path: cand.to_string(),
+                        kind: kind_of(&md),
+                        size: key.size,
+                        content_sha256: hit.digest,
+                    },
+                    key,
+                    outcome: Outcome::Hit,
+                }));
+            }
+            racy = true;
+        }
+    }
+    let read = read_entry(&full).map_err(|source| TrackError::Read { path: full, source })?;
+    Ok(read.map(|(kind, key, size, digest)| Examined {
+        file: TrackedFile {
+            path: cand.to_string(),
+            kind,
+            size,
+            content_sha256: digest,
+        },
+        key,
+        outcome: Outcome::Hashed { racy },
+    }))
+}
+
+/// Kind, stat key, size and content digest of `full`, never following a final symlink;
+/// `None` when it is neither a regular file nor a symlink, or has vanished.
+fn read_entry(full: &Path) -> io::Result<Option<(FileKind, cache::StatKey, u64, Digest)>> {
+    if cfg!(not(unix)) && fs::symlink_metadata(full)?.is_symlink() {
+        return read_symlink(full);
+    }
+    let file = match open_no_follow(full) {
+        Ok(f) => f,
+        Err(e) if is_symlink_refusal(&e) => return read_symlink(full),
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The key of the file actually opened, taken before reading: a later change to it
+    // alters the key, so the next scan re-reads it.
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Ok(None);
+    }
+    let (digest, size) = hash_file(file, md.len())?;
+    Ok(Some((kind_of(&md), cache::StatKey::of(&md), size, digest)))
+}
+
+fn read_symlink(full: &Path) -> io::Result<Option<(FileKind, cache::StatKey, u64, Digest)>> {
+    let md = match fs::symlink_metadata(full) {
+        Ok(md) if md.is_symlink() => md,
+        Ok(_) => return Ok(None),
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let target = match fs::read_link(full) {
+        Ok(t) => t,
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bytes = os_bytes(target.as_os_str());
+    let digest = Digest::of(&bytes);
+    Ok(Some((
+        FileKind::Symlink,
+        cache::StatKey::of(&md),
+        bytes.len() as u64,
+        digest,
+    )))
+}
+
+/// Errors meaning the path vanished or is not something with content (a directory in
+/// its place, a socket) between listing and reading.
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    ) || is_no_such_device(e)
+}
+
+#[cfg(unix)]
+fn is_no_such_device(e: &io::Error) -> bool {
+    // open(2) of a socket.
+    e.raw_os_error() == Some(libc::ENXIO)
+}
+
+#[cfg(not(unix))]
+fn is_no_such_device(_: &io::Error) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn is_symlink_refusal(e: &io::Error) -> bool {
+    // O_NOFOLLOW refuses a final symlink with ELOOP.
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+#[cfg(not(unix))]
+fn is_symlink_refusal(_: &io::Error) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Never follow a final symlink; never block on a FIFO that replaced a file.
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
+#[cfg(unix)]
+fn kind_of(md: &Metadata) -> FileKind {
+    use std::os::unix::fs::PermissionsExt;
+    if md.file_type().is_symlink() {
+        FileKind::Symlink
+    } else if md.permissions().mode() & 0o100 != 0 {
+        FileKind::Executable
+    } else {
+        FileKind::File
+    }
+}
+
+#[cfg(not(unix))]
+fn kind_of(md: &Metadata) -> FileKind {
+    if md.file_type().is_symlink() {
+        FileKind::Symlink
+    } else {
+        FileKind::File
+    }
+}
+
+#[cfg(unix)]
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    s.as_bytes().to_vec()
+}
+
+#[cfg(not(unix))]
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    s.to_string_lossy().replace('\\', "/").into_bytes()
+}
+
+/// Read buffer per hashing thread: large enough that most source files take one `read`,
+/// small enough to stay in the L2 cache while SHA-256 consumes it.
+const BUF_SIZE: usize = 256 * 1024;
+
+thread_local! {
+    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; BUF_SIZE]);
+}
+
+/// SHA-256 and length of an open file, streamed through the thread's buffer.
+fn hash_file(mut file: File, expected: u64) -> io::Result<(Digest, u64)> {
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let mut h = Sha256::new();
+        let mut total = 0u64;
+        loop {
+            let n = match file.read(&mut buf[..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            total += n as u64;
+            // A short read of a regular file that reached its stat size is its end; this
+            // saves the extra `read` returning 0 for every small file.
+            if n < buf.len() && total >= expected {
+                break;
+            }
+        }
+        Ok((Digest(h.finalize().into()), total))
+    })
+}
