@@ -1,1 +1,220 @@
-//! cargo receipt: build with a verifiable receipt, and verify receipts.
+//! `cargo receipt`: build with a verifiable receipt, and verify receipts.
+//!
+//! `cargo receipt build [cargo build options] [-- more cargo args]` runs `cargo build`, then
+//! writes the build's manifest, receipt and canonical graph into the output directory
+//! (default `target/receipt/`) and appends the receipt to the chain there. `cargo receipt
+//! verify` checks such a directory. The formats are specified in `docs/SPEC.md`; exit codes
+//! are listed in [`exit`].
+#![deny(missing_docs)]
+
+pub mod args;
+pub mod artifacts;
+pub mod build;
+pub mod cli;
+pub mod exec;
+pub mod exit;
+pub mod git;
+pub mod graph;
+pub mod graph_cache;
+pub mod ingress;
+pub mod paths;
+pub mod prove;
+pub mod show;
+pub mod verify;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cargo, Command, ProjectArgs};
+use crate::exit::Error;
+
+/// Parses `args` (the program name first) and runs the command; the binary's whole body.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let Cargo::Receipt(cmd) = match Cargo::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version are successes; clap's own errors are usage errors.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE_OR_IO
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
+    run(cmd.command)
+}
+
+/// Runs one command and returns its exit code (see [`exit`]), having printed any error.
+pub fn run(cmd: Command) -> ExitCode {
+    match cmd {
+        Command::Build(a) => exit::report(run_build(&a)),
+        Command::Verify(a) => exit::report(run_verify(&a)),
+        Command::Prove(a) => exit::report(run_prove(&a)),
+        Command::VerifyProof(a) => exit::report(run_verify_proof(&a)),
+        Command::Show(a) => exit::report(
+            default_dir(a.dir.as_deref(), &a.project).and_then(|d| print_out(&show::show(&d)?)),
+        ),
+        Command::VerifyRun(a) => exit::report(run_verify_run(&a)),
+        // The Lake bridge documents the same exit codes and maps its own errors to them.
+        Command::Lake { command } => lake_bridge::run(command),
+    }
+}
+
+fn run_build(args: &cli::BuildArgs) -> Result<(), Error> {
+    let built = build::build(args)?;
+    let shown = display_path(&built.out);
+    eprintln!(
+        "     Receipt {}/receipt.json (entry {} of the chain)",
+        shown, built.seq
+    );
+    if built.success {
+        Ok(())
+    } else {
+        Err(Error::BuildFailed {
+            code: built.failure_code,
+            out: built.out,
+        })
+    }
+}
+
+fn run_verify(a: &cli::VerifyArgs) -> Result<(), Error> {
+    // The project is only consulted for what the directory alone cannot tell.
+    let located = (a.dir.is_none() || a.artifacts || a.source)
+        .then(|| build::locate(a.project.manifest_path.as_deref()))
+        .transpose()?;
+    let dir = out_dir(a.dir.as_deref(), located.as_ref())?;
+    let target_dir = match (&a.target_dir, &located) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(m)) => Some(m.target_directory.as_std_path().to_path_buf()),
+        (None, None) => None,
+    };
+    let opts = verify::Options {
+        artifacts_in: if a.artifacts {
+            target_dir.clone()
+        } else {
+            None
+        },
+        source_tree: match (a.source, &located, &target_dir) {
+            (true, Some(m), Some(t)) => {
+                Some((m.workspace_root.as_std_path().to_path_buf(), t.clone()))
+            }
+            _ => None,
+        },
+    };
+    let report = verify::verify(&dir, &opts);
+    let text = if a.json {
+        verify::render_json(&report)
+    } else {
+        verify::render_text(&report)
+    };
+    print_out(&text)?;
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(Error::VerificationFailed(format!(
+            "{} check(s) failed",
+            report.failures().count()
+        )))
+    }
+}
+
+fn run_prove(a: &cli::ProveArgs) -> Result<(), Error> {
+    let dir = default_dir(a.dir.as_deref(), &a.project)?;
+    let bytes = prove::prove(&dir, &a.path)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .map_err(Error::io("<stdout>"))
+}
+
+fn run_verify_proof(a: &cli::VerifyProofArgs) -> Result<(), Error> {
+    match prove::verify_proof(&a.proof, a.file.as_deref(), a.against.as_deref()) {
+        Ok(sentence) => print_out(&format!("PASS proof             {sentence}\n")),
+        Err(Error::VerificationFailed(why)) => {
+            print_out(&format!("FAIL proof             {why}\n"))?;
+            Err(Error::VerificationFailed(why))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn run_verify_run(a: &cli::VerifyRunArgs) -> Result<(), Error> {
+    let report = receipt_runtime::verify::verify_run(&a.ledger, a.receipt.as_deref());
+    let text = if a.json {
+        let checks: Vec<serde_json::Value> = report
+            .checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "verdict": c.verdict.to_string(),
+                    "detail": c.detail,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "ok": report.ok(),
+            "ledger": report.ledger.display().to_string(),
+            "receipt": report.receipt.display().to_string(),
+            "checks": checks,
+        });
+        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    } else {
+        report.to_string()
+    };
+    print_out(&text)?;
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(Error::VerificationFailed(format!(
+            "the run ledger {} did not verify",
+            a.ledger.display()
+        )))
+    }
+}
+
+/// The output directory given, else `<target dir>/receipt` of the project.
+fn default_dir(dir: Option<&Path>, project: &ProjectArgs) -> Result<PathBuf, Error> {
+    match dir {
+        Some(d) => Ok(d.to_path_buf()),
+        None => out_dir(
+            None,
+            Some(&build::locate(project.manifest_path.as_deref())?),
+        ),
+    }
+}
+
+fn out_dir(
+    dir: Option<&Path>,
+    located: Option<&cargo_metadata::Metadata>,
+) -> Result<PathBuf, Error> {
+    match (dir, located) {
+        (Some(d), _) => Ok(d.to_path_buf()),
+        (None, Some(m)) => Ok(m.target_directory.as_std_path().join(build::DEFAULT_OUT)),
+        (None, None) => Err(Error::Usage("no output directory given".into())),
+    }
+}
+
+/// The path relative to the current directory when it lies under it.
+fn display_path(p: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| paths::under(p, &cwd))
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+fn print_out(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::io("<stdout>"))
+}

@@ -1,4 +1,5 @@
 //! The `cargo-receipt` binary: a thin shell over the `cargo_receipt` library.
+
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    cargo_receipt::main_with_args(std::env::args_os())
 }

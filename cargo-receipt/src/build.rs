@@ -1,0 +1,402 @@
+//! `cargo receipt build`: run the build, then write its manifest, receipt and graph and
+//! append them to the chain.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use cargo_metadata::{Metadata, MetadataCommand};
+use receipt_core::ledger::{BuildRecord, GRAPH_FILE, Ledger};
+use receipt_core::manifest::Manifest;
+use receipt_core::receipt::{
+    Artifacts, GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Source, TrackedSummary,
+    Work,
+};
+use receipt_core::tracked::{ScanOptions, TrackedTree};
+use receipt_core::{Digest, Timestamp, jcs};
+use receipt_graph::{CanonicalGraph, TauSeed};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::BuildArgs;
+use crate::exec::{BuildRun, cargo_program, run_cargo_build};
+use crate::exit::Error;
+use crate::graph::{BuildGraph, build_graph};
+use crate::graph_cache::{self, Resolved};
+use crate::ingress::{Features, INGRESS_SCHEMA, Ingress, host_triple, recorded_env};
+
+/// The receipt's `kind` for Cargo builds.
+pub const KIND: &str = "cargo";
+
+/// The name of the receipt extension this producer writes.
+pub const EXTENSION: &str = "cargo";
+
+/// The digest cache of the tracked-set scan, relative to the target directory.
+pub const TRACKED_CACHE: &str = ".receipt-cache/tracked-v1";
+
+/// The output directory inside the target directory when `--out` is not given.
+pub const DEFAULT_OUT: &str = "receipt";
+
+/// The producer string of manifests written by this version.
+pub fn producer() -> String {
+    format!("cargo-receipt {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The `cargo` receipt extension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CargoExtension {
+    /// Keys of the selected workspace members, sorted.
+    pub members: Vec<String>,
+    /// The profile name.
+    pub profile: String,
+    /// The platform triple the build was for.
+    pub target: String,
+    /// Whether the members' dev-dependency edges are in the graph.
+    pub dev_dependencies: bool,
+    /// The tracked set whose root the manifest carries, file by file, so that proofs and
+    /// source comparisons can be made from the output directory alone.
+    pub tracked_files: Vec<receipt_core::tracked::TrackedFile>,
+}
+
+/// What `cargo receipt build` reports when it is done.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The output directory.
+    pub out: PathBuf,
+    /// 1-based position of the new receipt on the chain.
+    pub seq: u64,
+    /// Whether the build succeeded.
+    pub success: bool,
+    /// cargo's exit code for a failed build (128 + signal when it was killed).
+    pub failure_code: u8,
+}
+
+/// Runs `cargo receipt build`.
+///
+/// # Errors
+/// [`Error`] when the build could not be started or its receipt not written; a build that
+/// ran and failed is not an error here (see [`Built::success`]).
+pub fn build(args: &BuildArgs) -> Result<Built, Error> {
+    let project_dir = project_dir(args.manifest_path.as_deref())?;
+    // `rustc -vV` runs while cargo builds. `cargo metadata` runs after the build: run
+    // concurrently, the two cargos would wait for each other's package-cache lock, and the
+    // user would see cargo's "Blocking waiting for file lock" message.
+    let (run, toolchain) = std::thread::scope(|s| {
+        let toolchain = s.spawn(|| rustc_vv(&project_dir));
+        let run = run_cargo_build(&args.forwarded());
+        let toolchain = toolchain
+            .join()
+            .unwrap_or_else(|_| Err(Error::Usage("running `rustc -vV` panicked".into())));
+        (run, toolchain)
+    });
+    let run = run?;
+    let failure_code = failure_code(&run);
+    let prep = toolchain.and_then(|rustc_vv| prepare(args, rustc_vv));
+    match prep.and_then(|p| record(args, p, &run)) {
+        Ok((out, seq)) => Ok(Built {
+            out,
+            seq,
+            success: run.success(),
+            failure_code,
+        }),
+        Err(e) if !run.success() => Err(Error::BuildFailedUnrecorded {
+            code: failure_code,
+            why: e.to_string(),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// What is known about the project independently of the build's outcome.
+struct Prepared {
+    rustc_vv: String,
+    target: String,
+}
+
+fn prepare(args: &BuildArgs, rustc_vv: String) -> Result<Prepared, Error> {
+    let target = match (&args.target, std::env::var("CARGO_BUILD_TARGET")) {
+        (Some(t), _) => t.clone(),
+        (None, Ok(t)) if !t.is_empty() => t,
+        _ => host_triple(&rustc_vv)
+            .ok_or_else(|| Error::Usage("`rustc -vV` printed no `host:` line".into()))?
+            .to_owned(),
+    };
+    Ok(Prepared { rustc_vv, target })
+}
+
+/// The workspace and its build graph: from the cache when nothing it depends on changed,
+/// else from `cargo metadata`.
+fn resolve(args: &BuildArgs, prep: &Prepared, run: &BuildRun) -> Result<Resolved, Error> {
+    let key = graph_cache::key(args, &prep.target, &prep.rustc_vv);
+    if let Some(hit) = key
+        .as_ref()
+        .and_then(|k| graph_cache::lookup(&run.artifact_files, k))
+    {
+        return Ok(hit);
+    }
+    let meta = metadata(args, &prep.target)?;
+    let resolved = Resolved {
+        workspace_root: meta.workspace_root.as_std_path().to_path_buf(),
+        target_dir: meta.target_directory.as_std_path().to_path_buf(),
+        graph: build_graph(&meta, args)?,
+    };
+    if let Some(k) = &key {
+        graph_cache::store(k, &meta, &resolved);
+    }
+    Ok(resolved)
+}
+
+/// Everything after the build: graph, tracked set, ingress, manifest, receipt, ledger.
+fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, u64), Error> {
+    let Resolved {
+        workspace_root: root,
+        target_dir,
+        graph,
+    } = resolve(args, &prep, run)?;
+    let Prepared { rustc_vv, target } = prep;
+    let out = match &args.out {
+        Some(o) => std::path::absolute(o).map_err(Error::io(o))?,
+        None => target_dir.join(DEFAULT_OUT),
+    };
+
+    let tree = scan_tree(&root, &target_dir, true)?;
+    let merkle_root = tree.root();
+
+    let ingress = Ingress {
+        schema: INGRESS_SCHEMA,
+        args: args.recorded(&root),
+        profile: args.profile_name(),
+        target: target.clone(),
+        features: Features {
+            all: args.all_features,
+            default: !args.no_default_features,
+            list: args.feature_list(),
+        },
+        members: graph.members.clone(),
+        rustc_vv,
+        cargo_lock_sha256: cargo_lock_sha256(&root)?,
+        env: recorded_env(std::env::vars_os()),
+    };
+    let ingress_value = serde_json::to_value(&ingress)
+        .map_err(|e| Error::Usage(format!("the ingress preimage cannot be serialized: {e}")))?;
+    let ingress_sha256 = jcs::sha256(&ingress_value)
+        .map_err(|e| Error::Usage(format!("the ingress preimage has no canonical form: {e}")))?;
+
+    let timestamp = Timestamp::now_or_source_date_epoch()
+        .map_err(|e| Error::Usage(format!("environment variable SOURCE_DATE_EPOCH: {e}")))?;
+    let manifest = Manifest {
+        producer: producer(),
+        ingress_preimage_sha256: Some(ingress_sha256),
+        timestamp,
+        merkle_root,
+    };
+
+    let artifacts = crate::artifacts::hash_artifacts(&run.artifact_files, &target_dir)?;
+    let graph_json = graph.canonical.to_json_bytes();
+    let (tau, rank) = fingerprints(&graph.canonical, &manifest)?;
+
+    let receipt = Receipt {
+        schema: RECEIPT_SCHEMA.to_owned(),
+        kind: KIND.to_owned(),
+        producer: manifest.producer.clone(),
+        // Set by the ledger from the manifest and the chain.
+        manifest_sha256: Digest::default(),
+        reflective: Reflective { merkle_root },
+        prev: None,
+        source: Section::Available(Source {
+            git: crate::git::git_info(&root),
+            tracked: TrackedSummary {
+                mode: tree.mode.as_str().to_owned(),
+                files: tree.files.len() as u64,
+                merkle_root,
+            },
+        }),
+        ingress: Section::Available(ingress_value),
+        graph: Section::Available(GraphSummary {
+            kind: KIND.to_owned(),
+            nodes: graph.canonical.node_count() as u64,
+            edges: graph.canonical.edge_count() as u64,
+            digest: Digest::of(&graph_json),
+            path: GRAPH_FILE.to_owned(),
+        }),
+        tau: Section::Available(tau),
+        rank: Section::Available(rank),
+        work: Section::Available(work(run)),
+        artifacts: Section::Available(Artifacts {
+            root: "target".to_owned(),
+            files: artifacts,
+        }),
+        extensions: extensions(&graph, args, &target, tree)?,
+    };
+    let ledger = Ledger::open(&out)?;
+    let appended = ledger.append(BuildRecord {
+        manifest,
+        receipt,
+        graph_json: Some(graph_json),
+    })?;
+    Ok((out, appended.seq))
+}
+
+/// The exit code a failed build is reported with.
+fn failure_code(run: &BuildRun) -> u8 {
+    match (run.exit_code, run.signal) {
+        (Some(c), _) if c != 0 => u8::try_from(c).unwrap_or(1),
+        (_, Some(s)) => u8::try_from(128 + s).unwrap_or(1),
+        // Exit 0 with a failed build-finished message: still a failure.
+        _ => 101,
+    }
+}
+
+fn work(run: &BuildRun) -> Work {
+    Work {
+        status: if run.success() { "success" } else { "failed" }.to_owned(),
+        exit_code: run.exit_code,
+        wall_ms: run.wall_ms,
+        cpu_ms: run.cpu_ms,
+        peak_rss_kb: run.peak_rss_kb,
+    }
+}
+
+fn extensions(
+    graph: &BuildGraph,
+    args: &BuildArgs,
+    target: &str,
+    tree: TrackedTree,
+) -> Result<BTreeMap<String, Value>, Error> {
+    let ext = CargoExtension {
+        members: graph.members.clone(),
+        profile: args.profile_name(),
+        target: target.to_owned(),
+        dev_dependencies: graph.dev,
+        tracked_files: tree.files,
+    };
+    let v = serde_json::to_value(ext)
+        .map_err(|e| Error::Usage(format!("the cargo extension cannot be serialized: {e}")))?;
+    Ok(BTreeMap::from([(EXTENSION.to_owned(), v)]))
+}
+
+/// τ and the rank report of `graph`, seeded by the manifest, as receipt sections.
+///
+/// # Errors
+/// [`Error::Usage`] when a report cannot be represented as JSON.
+pub fn fingerprints(graph: &CanonicalGraph, manifest: &Manifest) -> Result<(Value, Value), Error> {
+    let timestamp = manifest.timestamp.to_string();
+    let merkle_root = manifest.merkle_root.to_hex();
+    let seed = TauSeed {
+        producer: &manifest.producer,
+        timestamp: &timestamp,
+        merkle_root: &merkle_root,
+    };
+    let tau = serde_json::to_value(receipt_graph::tau(graph, &seed))
+        .map_err(|e| Error::Usage(format!("the τ report cannot be serialized: {e}")))?;
+    let rank = serde_json::to_value(receipt_graph::rank(graph))
+        .map_err(|e| Error::Usage(format!("the rank report cannot be serialized: {e}")))?;
+    Ok((tau, rank))
+}
+
+/// The tracked set of the workspace; with `cached`, digests of unchanged files come from
+/// the cache under the target directory (verification reads every file instead).
+///
+/// # Errors
+/// [`Error::BadFile`] naming the file or directory the scan could not read.
+pub fn scan_tree(root: &Path, target_dir: &Path, cached: bool) -> Result<TrackedTree, Error> {
+    let mut opts = ScanOptions {
+        cache_path: cached.then(|| target_dir.join(TRACKED_CACHE)),
+        ..ScanOptions::default()
+    };
+    // A target directory inside the workspace under another name than `target` must not be
+    // scanned: it holds the receipts themselves.
+    let inside = target_dir
+        .strip_prefix(root)
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .map(|first| first.as_os_str().to_string_lossy().into_owned());
+    if let Some(name) = inside
+        && !opts.exclude_dirs.contains(&name)
+    {
+        opts.exclude_dirs.push(name);
+    }
+    receipt_core::tracked::scan(root, &opts).map_err(|e| Error::BadFile {
+        path: root.to_path_buf(),
+        what: format!("the tracked set cannot be scanned: {e}"),
+    })
+}
+
+/// The directory cargo and rustc run in: the manifest's directory, else the current one.
+fn project_dir(manifest_path: Option<&Path>) -> Result<PathBuf, Error> {
+    let cwd = std::env::current_dir().map_err(Error::io("."))?;
+    Ok(match manifest_path.and_then(Path::parent) {
+        Some(p) if !p.as_os_str().is_empty() => cwd.join(p),
+        _ => cwd,
+    })
+}
+
+/// `rustc -vV`, run where cargo would run it so a `rust-toolchain.toml` applies.
+fn rustc_vv(dir: &Path) -> Result<String, Error> {
+    let program = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&program)
+        .arg("-vV")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: program.to_string_lossy().into_owned(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "`{} -vV` failed with {}",
+            program.to_string_lossy(),
+            out.status
+        )));
+    }
+    String::from_utf8(out.stdout)
+        .map_err(|_| Error::Usage("`rustc -vV` printed invalid UTF-8".into()))
+}
+
+/// `cargo metadata` resolved for `target` with the build's features.
+fn metadata(args: &BuildArgs, target: &str) -> Result<Metadata, Error> {
+    let mut cmd = MetadataCommand::new();
+    cmd.cargo_path(cargo_program());
+    if let Some(m) = &args.manifest_path {
+        cmd.manifest_path(m);
+    }
+    let mut opts = vec![format!("--filter-platform={target}")];
+    opts.extend(args.metadata_feature_flags());
+    for (flag, on) in [
+        ("--locked", args.locked),
+        ("--offline", args.offline),
+        ("--frozen", args.frozen),
+    ] {
+        if on {
+            opts.push(flag.to_owned());
+        }
+    }
+    cmd.other_options(opts);
+    Ok(cmd.exec()?)
+}
+
+/// Metadata without dependencies, to find the workspace root and target directory.
+///
+/// # Errors
+/// [`Error::Metadata`] when cargo cannot read the project.
+pub fn locate(manifest_path: Option<&Path>) -> Result<Metadata, Error> {
+    let mut cmd = MetadataCommand::new();
+    cmd.cargo_path(cargo_program()).no_deps();
+    if let Some(m) = manifest_path {
+        cmd.manifest_path(m);
+    }
+    Ok(cmd.exec()?)
+}
+
+/// SHA-256 of the workspace's `Cargo.lock`, `None` when there is none.
+fn cargo_lock_sha256(root: &Path) -> Result<Option<Digest>, Error> {
+    let path = root.join("Cargo.lock");
+    match std::fs::read(&path) {
+        Ok(b) => Ok(Some(Digest::of(&b))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path)(e)),
+    }
+}

@@ -1,0 +1,237 @@
+//! Command-line interface in cargo's style: `cargo receipt <command>`, parsed with clap derive.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The top level as cargo invokes a subcommand: `cargo-receipt receipt …`.
+#[derive(Debug, Parser)]
+#[command(bin_name = "cargo", version, styles = clap::builder::Styles::default())]
+pub enum Cargo {
+    /// Build with a verifiable receipt, and verify receipts.
+    #[command(
+        name = "receipt",
+        version,
+        subcommand_required = true,
+        arg_required_else_help = true
+    )]
+    Receipt(ReceiptCommand),
+}
+
+/// `cargo receipt` and its subcommand.
+#[derive(Debug, Args)]
+pub struct ReceiptCommand {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `cargo receipt`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run `cargo build` and write a manifest, receipt and graph, appended to the chain.
+    Build(Box<BuildArgs>),
+    /// Verify an output directory: every protocol check, plus optional artifact and
+    /// source checks.
+    Verify(VerifyArgs),
+    /// Print the inclusion proof of one tracked file against the latest receipt's root.
+    Prove(ProveArgs),
+    /// Check an inclusion proof printed by `cargo receipt prove`.
+    VerifyProof(VerifyProofArgs),
+    /// Print a summary of the latest receipt.
+    Show(ShowArgs),
+    /// Verify a run ledger written by the receipt runtime, against its run receipt.
+    VerifyRun(VerifyRunArgs),
+    /// Receipts for Lean 4 / Lake projects (the `lake-receipt` commands).
+    Lake {
+        /// What to do.
+        #[command(subcommand)]
+        command: lake_bridge::LakeCommand,
+    },
+}
+
+/// When cargo colours its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// Colour when stderr is a terminal.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl Color {
+    /// The flag value cargo understands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Color::Auto => "auto",
+            Color::Always => "always",
+            Color::Never => "never",
+        }
+    }
+}
+
+/// The options of `cargo build` that `cargo receipt build` understands; everything after
+/// `--` goes to cargo untouched.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BuildArgs {
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package(s) to build.
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub package: Vec<String>,
+    /// Build all packages in the workspace.
+    #[arg(long, visible_alias = "all")]
+    pub workspace: bool,
+    /// Exclude packages from the build (with --workspace).
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Space or comma separated list of features to activate.
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all available features.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Build artifacts in release mode, with optimizations.
+    #[arg(short = 'r', long, conflicts_with = "profile")]
+    pub release: bool,
+    /// Build artifacts with the specified profile.
+    #[arg(long, value_name = "PROFILE-NAME")]
+    pub profile: Option<String>,
+    /// Build for the target triple.
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+    /// Build only this package's library.
+    #[arg(long)]
+    pub lib: bool,
+    /// Build all binaries.
+    #[arg(long)]
+    pub bins: bool,
+    /// Build only the specified binary.
+    #[arg(long, value_name = "NAME")]
+    pub bin: Vec<String>,
+    /// Build all examples.
+    #[arg(long)]
+    pub examples: bool,
+    /// Build only the specified example.
+    #[arg(long, value_name = "NAME")]
+    pub example: Vec<String>,
+    /// Build all test targets.
+    #[arg(long)]
+    pub tests: bool,
+    /// Build only the specified test target.
+    #[arg(long, value_name = "NAME")]
+    pub test: Vec<String>,
+    /// Build all bench targets.
+    #[arg(long)]
+    pub benches: bool,
+    /// Build only the specified bench target.
+    #[arg(long, value_name = "NAME")]
+    pub bench: Vec<String>,
+    /// Build all targets.
+    #[arg(long)]
+    pub all_targets: bool,
+    /// Assert that Cargo.lock will remain unchanged.
+    #[arg(long)]
+    pub locked: bool,
+    /// Run without accessing the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Equivalent to --locked --offline.
+    #[arg(long)]
+    pub frozen: bool,
+    /// Coloring of cargo's diagnostics.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<Color>,
+    /// Output directory of the receipts [default: <target dir>/receipt].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Further arguments for `cargo build`, passed untouched.
+    #[arg(last = true, value_name = "CARGO-ARGS")]
+    pub cargo_args: Vec<String>,
+}
+
+/// Options to find the project's target directory.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProjectArgs {
+    /// Path to Cargo.toml of the project (used to find the target directory and work tree).
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
+/// `cargo receipt verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The output directory to verify [default: <target dir>/receipt].
+    pub dir: Option<PathBuf>,
+    /// Also re-hash the latest receipt's artifacts that are present in the target directory.
+    #[arg(long)]
+    pub artifacts: bool,
+    /// Also recompute the tracked-set root of the current work tree and compare it.
+    #[arg(long)]
+    pub source: bool,
+    /// The target directory the artifact paths are relative to [default: cargo's].
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
+}
+
+/// `cargo receipt prove`.
+#[derive(Debug, Clone, Args)]
+pub struct ProveArgs {
+    /// The file, relative to the workspace root (`/`-separated).
+    pub path: String,
+    /// The output directory [default: <target dir>/receipt].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
+}
+
+/// `cargo receipt verify-proof`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyProofArgs {
+    /// The proof file printed by `cargo receipt prove`.
+    pub proof: PathBuf,
+    /// Also check that this file has the proven content.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Also check that the proof leads to the tracked-set root of a receipt on the chain in
+    /// this output directory.
+    #[arg(long, value_name = "DIR")]
+    pub against: Option<PathBuf>,
+}
+
+/// `cargo receipt show`.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The output directory [default: <target dir>/receipt].
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
+}
+
+/// `cargo receipt verify-run`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyRunArgs {
+    /// The run ledger file.
+    pub ledger: PathBuf,
+    /// The run receipt [default: <LEDGER>.receipt.json].
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,110 @@
+//! Exit codes, a public contract, and the typed errors that map to them in one place.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The command did what was asked: the build succeeded and its receipt was written, or
+/// every verification check passed.
+pub const SUCCESS: u8 = 0;
+/// Verification failed: at least one check is `FAIL` or `UNKNOWN`.
+pub const VERIFY_FAILED: u8 = 1;
+/// Usage error (bad arguments, missing project) or an I/O error; nothing was verified and
+/// no receipt was written.
+pub const USAGE_OR_IO: u8 = 2;
+// A failed build exits with cargo's own code (a receipt of the failed build is written);
+// a cargo killed by a signal maps to 128 + the signal number, as shells report it.
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The arguments are not usable.
+    #[error("{0}")]
+    Usage(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A program could not be started.
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// `cargo metadata` failed.
+    #[error("{0}")]
+    Metadata(#[from] cargo_metadata::Error),
+    /// A file has the wrong content.
+    #[error("{}: {what}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// One sentence.
+        what: String,
+    },
+    /// The ledger refused the append.
+    #[error(transparent)]
+    Ledger(#[from] receipt_core::ledger::LedgerError),
+    /// A check or proof did not hold; already reported to the user.
+    #[error("{0}")]
+    VerificationFailed(String),
+    /// The build failed, and its receipt could not be written either.
+    #[error("the build failed, and its receipt could not be written: {why}")]
+    BuildFailedUnrecorded {
+        /// cargo's exit code.
+        code: u8,
+        /// Why the receipt could not be written.
+        why: String,
+    },
+    /// The build itself failed with this exit code; its receipt was written.
+    #[error("the build failed; its receipt was written to {}", out.display())]
+    BuildFailed {
+        /// cargo's exit code.
+        code: u8,
+        /// The output directory.
+        out: PathBuf,
+    },
+}
+
+impl Error {
+    /// Shorthand for an I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    /// The exit code of this error: the one place errors become exit codes.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::BuildFailed { code, .. } | Error::BuildFailedUnrecorded { code, .. } => *code,
+            Error::VerificationFailed(_) => VERIFY_FAILED,
+            Error::Usage(_)
+            | Error::Io { .. }
+            | Error::Spawn { .. }
+            | Error::Metadata(_)
+            | Error::BadFile { .. }
+            | Error::Ledger(_) => USAGE_OR_IO,
+        }
+    }
+}
+
+/// The process exit code of a command's outcome, printing the error (if any) to stderr.
+pub fn report(result: Result<(), Error>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::from(SUCCESS),
+        Err(e) => {
+            match &e {
+                // Already explained line by line on stdout.
+                Error::VerificationFailed(_) => {}
+                _ => eprintln!("error: {e}"),
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

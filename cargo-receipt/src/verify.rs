@@ -1,0 +1,310 @@
+//! `cargo receipt verify`: the protocol checks of the output directory, plus the checks
+//! only a Cargo producer can make (tracked listing, artifacts in the target directory, the
+//! current work tree).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use receipt_core::ledger::{HeadLine, Ledger};
+use receipt_core::manifest::Manifest;
+use receipt_core::receipt::{Receipt, Section};
+use receipt_core::tracked::{TrackMode, TrackedTree};
+use receipt_core::verify::{Report, Verdict, verify_dir};
+use serde_json::Value;
+
+use crate::build::{CargoExtension, EXTENSION};
+
+/// What to check beyond the protocol.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Re-hash the latest receipt's artifacts found in this target directory.
+    pub artifacts_in: Option<PathBuf>,
+    /// Compare the latest receipt's tracked set with this work tree (and its target dir
+    /// for the digest cache).
+    pub source_tree: Option<(PathBuf, PathBuf)>,
+}
+
+/// Every check of `dir`: the core protocol checks, then the Cargo ones on the latest entry.
+pub fn verify(dir: &Path, opts: &Options) -> Report {
+    let mut report = verify_dir(dir);
+    let latest = match Ledger::open(dir).and_then(|l| l.latest()) {
+        Ok(Some(l)) => l,
+        Ok(None) => return report,
+        Err(e) => {
+            report.push(
+                "latest",
+                Verdict::Unknown,
+                None,
+                format!(
+                    "the latest receipt cannot be read ({e}), so the cargo checks were not made"
+                ),
+            );
+            return report;
+        }
+    };
+    let (line, manifest, receipt) = latest;
+    let listing = tracked_listing(&mut report, &line, &manifest, &receipt);
+    if let Some(target_dir) = &opts.artifacts_in {
+        check_artifacts(&mut report, &line, &receipt, target_dir);
+    }
+    if let Some((root, target_dir)) = &opts.source_tree {
+        check_source(&mut report, &manifest, listing.as_ref(), root, target_dir);
+    }
+    report
+}
+
+/// The tracked listing of a receipt's `cargo` extension.
+///
+/// # Errors
+/// One sentence saying why the listing is missing or malformed.
+pub fn listing_of(receipt: &Receipt) -> Result<TrackedTree, String> {
+    let ext = receipt
+        .extensions
+        .get(EXTENSION)
+        .ok_or_else(|| format!("the receipt has no `{EXTENSION}` extension"))?;
+    let ext: CargoExtension = serde_json::from_value(ext.clone())
+        .map_err(|e| format!("the receipt's `{EXTENSION}` extension is malformed: {e}"))?;
+    let mode = match receipt.source.get().map(|s| s.tracked.mode.as_str()) {
+        Some("git") => TrackMode::Git,
+        Some("walk") => TrackMode::Walk,
+        Some(m) => {
+            return Err(format!(
+                "the receipt's source.tracked.mode {m:?} is unknown"
+            ));
+        }
+        None => return Err("the receipt's source section is unavailable".into()),
+    };
+    Ok(TrackedTree {
+        mode,
+        files: ext.tracked_files,
+    })
+}
+
+/// `tracked-listing`: the recorded file list hashes to the manifest's root.
+fn tracked_listing(
+    report: &mut Report,
+    line: &HeadLine,
+    manifest: &Manifest,
+    receipt: &Receipt,
+) -> Option<TrackedTree> {
+    let file = Some(line.path.as_str());
+    match listing_of(receipt) {
+        Ok(tree) => {
+            let root = tree.root();
+            if root == manifest.merkle_root {
+                report.push(
+                    "tracked-listing",
+                    Verdict::Pass,
+                    file,
+                    format!(
+                        "the {} tracked files listed in {} hash to the manifest's merkle_root",
+                        tree.files.len(),
+                        line.path
+                    ),
+                );
+                Some(tree)
+            } else {
+                report.push(
+                    "tracked-listing",
+                    Verdict::Fail,
+                    file,
+                    format!(
+                        "the tracked files listed in {} hash to {root}, but the manifest's merkle_root is {}",
+                        line.path, manifest.merkle_root
+                    ),
+                );
+                None
+            }
+        }
+        Err(why) => {
+            report.push(
+                "tracked-listing",
+                Verdict::Fail,
+                file,
+                format!("{}: {why}", line.path),
+            );
+            None
+        }
+    }
+}
+
+/// `artifacts`: every recorded artifact present in the target directory has its recorded
+/// hash and size; absent ones are a warning (a cleaned or other machine's target dir).
+fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, target_dir: &Path) {
+    let Section::Available(arts) = &receipt.artifacts else {
+        report.push(
+            "artifacts",
+            Verdict::Unknown,
+            Some(&line.path),
+            format!("{} has no artifacts section to check", line.path),
+        );
+        return;
+    };
+    let mut checked = 0usize;
+    let mut missing = Vec::new();
+    let mut failed = false;
+    for a in &arts.files {
+        let path = target_dir.join(&a.path);
+        let shown = format!("{}/{}", arts.root, a.path);
+        match crate::artifacts::hash_file(&path) {
+            Ok(d) if d == a.sha256 => checked += 1,
+            Ok(d) => {
+                failed = true;
+                report.push(
+                    "artifacts",
+                    Verdict::Fail,
+                    Some(&shown),
+                    format!(
+                        "{shown} has SHA-256 {d}, but {} records {}",
+                        line.path, a.sha256
+                    ),
+                );
+            }
+            Err(_) if !path.exists() => missing.push(shown),
+            Err(e) => {
+                failed = true;
+                report.push(
+                    "artifacts",
+                    Verdict::Unknown,
+                    Some(&shown),
+                    format!("{shown} cannot be read: {e}"),
+                );
+            }
+        }
+    }
+    if !missing.is_empty() {
+        report.push(
+            "artifacts",
+            Verdict::Warn,
+            None,
+            format!(
+                "{} of {} recorded artifacts are not in the target directory (first: {})",
+                missing.len(),
+                arts.files.len(),
+                missing[0]
+            ),
+        );
+    }
+    if !failed && checked > 0 {
+        report.push(
+            "artifacts",
+            Verdict::Pass,
+            None,
+            format!("{checked} artifacts in the target directory have their recorded SHA-256"),
+        );
+    }
+    if !failed && checked == 0 && missing.is_empty() {
+        report.push(
+            "artifacts",
+            Verdict::Pass,
+            None,
+            "the receipt records no artifacts",
+        );
+    }
+}
+
+/// `source`: the current work tree has the tracked-set root of the latest manifest; when it
+/// does not, the first differing files are named.
+fn check_source(
+    report: &mut Report,
+    manifest: &Manifest,
+    listing: Option<&TrackedTree>,
+    root: &Path,
+    target_dir: &Path,
+) {
+    let now = match crate::build::scan_tree(root, target_dir, false) {
+        Ok(t) => t,
+        Err(e) => {
+            report.push("source", Verdict::Unknown, None, e.to_string());
+            return;
+        }
+    };
+    let got = now.root();
+    if got == manifest.merkle_root {
+        report.push(
+            "source",
+            Verdict::Pass,
+            None,
+            format!(
+                "the work tree's {} tracked files hash to the manifest's merkle_root",
+                now.files.len()
+            ),
+        );
+        return;
+    }
+    let Some(recorded) = listing else {
+        report.push(
+            "source",
+            Verdict::Fail,
+            None,
+            format!(
+                "the work tree hashes to {got}, not the manifest's merkle_root {}",
+                manifest.merkle_root
+            ),
+        );
+        return;
+    };
+    let d = recorded.diff(&now);
+    let mut named: Vec<(&str, &str)> = Vec::new();
+    named.extend(d.changed.iter().map(|p| ("changed", p.as_str())));
+    named.extend(d.added.iter().map(|p| ("added", p.as_str())));
+    named.extend(d.removed.iter().map(|p| ("removed", p.as_str())));
+    named.sort_by(|a, b| a.1.cmp(b.1));
+    if named.is_empty() {
+        report.push(
+            "source",
+            Verdict::Fail,
+            None,
+            format!(
+                "the work tree has the recorded files but is listed in {} mode, not {} mode",
+                now.mode, recorded.mode
+            ),
+        );
+    }
+    const SHOWN: usize = 10;
+    for (what, path) in named.iter().take(SHOWN) {
+        report.push(
+            "source",
+            Verdict::Fail,
+            Some(path),
+            format!("{path} was {what} since the build (the work tree no longer matches the manifest's merkle_root)"),
+        );
+    }
+    if named.len() > SHOWN {
+        report.push(
+            "source",
+            Verdict::Fail,
+            None,
+            format!("{} more files differ", named.len() - SHOWN),
+        );
+    }
+}
+
+/// The report as printed: one line per check.
+pub fn render_text(report: &Report) -> String {
+    let mut s = String::new();
+    for c in &report.checks {
+        s.push_str(&c.to_string());
+        s.push('\n');
+    }
+    let failed = report.failures().count();
+    if failed == 0 {
+        s.push_str("verification passed\n");
+    } else {
+        s.push_str(&format!(
+            "verification FAILED: {failed} check(s) did not hold\n"
+        ));
+    }
+    s
+}
+
+/// The report as JSON: `{"ok": bool, "checks": [{"name","verdict","detail","file"}…]}`.
+pub fn render_json(report: &Report) -> String {
+    let mut m = BTreeMap::new();
+    m.insert("ok", Value::Bool(report.ok()));
+    m.insert(
+        "checks",
+        serde_json::to_value(&report.checks).unwrap_or(Value::Array(Vec::new())),
+    );
+    serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"
+}

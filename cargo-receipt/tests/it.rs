@@ -1,0 +1,562 @@
+//! End-to-end tests: the real `cargo-receipt` binary against tiny fixture workspaces built
+//! in temp directories (path dependencies only, no network).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cargo-receipt");
+const EPOCH: &str = "1700000000";
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, text).unwrap();
+}
+
+/// A single package with a library and a binary.
+fn simple(root: &Path, lib: &str) {
+    write(root, ".gitignore", "/target\n");
+    write(
+        root,
+        "Cargo.toml",
+        "[package]\nname = \"fx\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    );
+    write(root, "src/lib.rs", lib);
+    write(
+        root,
+        "src/main.rs",
+        "fn main() {\n    println!(\"{}\", fx::f());\n}\n",
+    );
+}
+
+/// A workspace: `app` (build script, proc-macro, path dependency, dev-dependency),
+/// `mac` (a proc-macro written without syn), `util`, and `devonly`.
+fn workspace(root: &Path) {
+    write(root, ".gitignore", "/target\n");
+    write(
+        root,
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"app\", \"mac\", \"util\", \"devonly\"]\nresolver = \"2\"\n",
+    );
+    write(
+        root,
+        "app/Cargo.toml",
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n\n\
+         [dependencies]\nmac = { path = \"../mac\" }\nutil = { path = \"../util\" }\n\n\
+         [dev-dependencies]\ndevonly = { path = \"../devonly\" }\n",
+    );
+    write(
+        root,
+        "app/build.rs",
+        "fn main() {\n    println!(\"cargo:rustc-env=APP_BUILT_BY=build.rs\");\n}\n",
+    );
+    write(
+        root,
+        "app/src/main.rs",
+        "mac::answer!();\n\nfn main() {\n    println!(\"{} {} {}\", answer(), util::twice(2), env!(\"APP_BUILT_BY\"));\n}\n\n\
+         #[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {\n        assert_eq!(devonly::one(), 1);\n    }\n}\n",
+    );
+    write(
+        root,
+        "mac/Cargo.toml",
+        "[package]\nname = \"mac\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\nproc-macro = true\n",
+    );
+    write(
+        root,
+        "mac/src/lib.rs",
+        "use proc_macro::TokenStream;\n\n#[proc_macro]\npub fn answer(_: TokenStream) -> TokenStream {\n    \"fn answer() -> u32 { 42 }\".parse().unwrap()\n}\n",
+    );
+    write(
+        root,
+        "util/Cargo.toml",
+        "[package]\nname = \"util\"\nversion = \"0.2.0\"\nedition = \"2021\"\n",
+    );
+    write(
+        root,
+        "util/src/lib.rs",
+        "pub fn twice(x: u32) -> u32 {\n    2 * x\n}\n",
+    );
+    write(
+        root,
+        "devonly/Cargo.toml",
+        "[package]\nname = \"devonly\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    write(
+        root,
+        "devonly/src/lib.rs",
+        "pub fn one() -> u32 {\n    1\n}\n",
+    );
+}
+
+/// Runs `cargo-receipt receipt <args>` in `dir` with its own target directory.
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("receipt")
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("CARGO_TERM_COLOR", "never")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> Output {
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    o
+}
+
+fn out_dir(dir: &Path) -> PathBuf {
+    dir.join("target/receipt")
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Fixture")
+        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
+        .env("GIT_AUTHOR_DATE", "2023-11-14T22:13:20Z")
+        .env("GIT_COMMITTER_NAME", "Fixture")
+        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
+        .env("GIT_COMMITTER_DATE", "2023-11-14T22:13:20Z")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", text(&o));
+}
+
+#[test]
+fn normal_build_writes_a_receipt_that_verifies_shows_and_proves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    simple(dir, "pub fn f() -> u32 {\n    7\n}\n");
+    ok(run(dir, &["build"], &[]));
+    let out = out_dir(dir);
+    for f in ["manifest.json", "receipt.json", "graph.json", "chain.head"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let r = json(&out.join("receipt.json"));
+    assert_eq!(r["kind"], "cargo");
+    assert_eq!(r["work"]["status"], "success");
+    assert_eq!(r["work"]["exit_code"], 0);
+    assert_eq!(r["source"]["tracked"]["mode"], "walk");
+    assert_eq!(r["graph"]["nodes"], 1);
+    let arts: Vec<&str> = r["artifacts"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
+    assert!(arts.contains(&"debug/fx"), "{arts:?}");
+    assert!(arts.contains(&"debug/libfx.rlib"), "{arts:?}");
+    assert!(arts.iter().all(|a| !a.starts_with('/')));
+    let graph = fs::read_to_string(out.join("graph.json")).unwrap();
+    assert_eq!(
+        graph,
+        r#"{"edges":[],"nodes":["fx@0.1.0"],"schema":"tau-crystal.graph/1"}"#
+    );
+
+    let v = ok(run(dir, &["verify", "--artifacts", "--source"], &[]));
+    let s = String::from_utf8(v.stdout).unwrap();
+    assert!(s.contains("PASS") && !s.contains("FAIL"), "{s}");
+    assert!(s.contains("artifacts") && s.contains("source"), "{s}");
+
+    let v = ok(run(dir, &["verify", "--json"], &[]));
+    let j: Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(j["ok"], true);
+    assert!(j["checks"].as_array().unwrap().len() > 5);
+
+    // A second build extends the chain.
+    ok(run(dir, &["build"], &[]));
+    let head = fs::read_to_string(out.join("chain.head")).unwrap();
+    assert_eq!(head.lines().count(), 2);
+    let show = ok(run(dir, &["show"], &[]));
+    let s = String::from_utf8(show.stdout).unwrap();
+    assert!(
+        s.contains("fx@0.1.0") && s.contains("2 of 2") && s.contains("tau"),
+        "{s}"
+    );
+
+    let proof = ok(run(dir, &["prove", "src/lib.rs"], &[]));
+    let proof_path = dir.join("proof.json");
+    fs::write(&proof_path, &proof.stdout).unwrap();
+    let p = proof_path.to_str().unwrap();
+    ok(run(
+        dir,
+        &[
+            "verify-proof",
+            p,
+            "--file",
+            "src/lib.rs",
+            "--against",
+            "target/receipt",
+        ],
+        &[],
+    ));
+    // The proof no longer matches once the file changes.
+    write(dir, "src/lib.rs", "pub fn f() -> u32 {\n    8\n}\n");
+    let o = run(dir, &["verify-proof", p, "--file", "src/lib.rs"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = run(dir, &["prove", "no/such/file.rs"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn failing_build_exits_with_cargos_code_and_still_writes_its_receipt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    simple(dir, "pub fn f() -> u32 {\n    \"not a number\"\n}\n");
+    let o = run(dir, &["build"], &[]);
+    assert_eq!(o.status.code(), Some(101), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("mismatched types"),
+        "cargo's diagnostics reach the user: {stderr}"
+    );
+    let r = json(&out_dir(dir).join("receipt.json"));
+    assert_eq!(r["work"]["status"], "failed");
+    assert_eq!(r["work"]["exit_code"], 101);
+    ok(run(dir, &["verify"], &[]));
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(tmp.path(), &["build", "--no-such-flag"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(
+        tmp.path(),
+        &["show", "--manifest-path", "missing/Cargo.toml"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = Command::new(BIN)
+        .args(["receipt", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("verify-proof"));
+    let o = Command::new(BIN)
+        .args(["receipt", "lake", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A run ledger that does not exist cannot be verified: a verification failure.
+    let missing = tmp.path().join("run.ledger");
+    let o = run(tmp.path(), &["verify-run", missing.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+fn graph_nodes(dir: &Path) -> Vec<String> {
+    let g = json(&out_dir(dir).join("graph.json"));
+    g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn workspace_with_build_script_and_proc_macro() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    workspace(dir);
+    ok(run(dir, &["build", "-p", "app"], &[]));
+    assert_eq!(graph_nodes(dir), ["app@0.1.0", "mac@0.1.0", "util@0.2.0"]);
+    let r = json(&out_dir(dir).join("receipt.json"));
+    assert_eq!(r["graph"]["edges"], 2);
+    assert_eq!(
+        r["extensions"]["cargo"]["members"],
+        serde_json::json!(["app@0.1.0"])
+    );
+    let arts = r["artifacts"]["files"].to_string();
+    assert!(arts.contains("debug/app\""), "{arts}");
+    assert!(
+        arts.contains("build/app-"),
+        "the build script is an artifact: {arts}"
+    );
+    assert!(
+        arts.contains("libmac-"),
+        "the proc-macro is an artifact: {arts}"
+    );
+
+    // Test targets bring the member's dev-dependencies into the graph.
+    ok(run(dir, &["build", "-p", "app", "--tests"], &[]));
+    assert_eq!(
+        graph_nodes(dir),
+        ["app@0.1.0", "devonly@0.1.0", "mac@0.1.0", "util@0.2.0"]
+    );
+    let r = json(&out_dir(dir).join("receipt.json"));
+    assert_eq!(r["extensions"]["cargo"]["dev_dependencies"], true);
+    assert_eq!(
+        r["ingress"]["args"],
+        serde_json::json!(["--package=app", "--tests"])
+    );
+    ok(run(dir, &["verify", "--artifacts", "--source"], &[]));
+}
+
+#[test]
+fn the_graph_cache_follows_manifest_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    workspace(dir);
+    ok(run(dir, &["build", "-p", "app"], &[]));
+    let fresh = fs::read(out_dir(dir).join("graph.json")).unwrap();
+    // A no-op rebuild takes the graph from the cache: it must be the same graph.
+    ok(run(dir, &["build", "-p", "app"], &[]));
+    assert_eq!(fs::read(out_dir(dir).join("graph.json")).unwrap(), fresh);
+    assert!(dir.join("target/.receipt-cache/graph-v1.json").is_file());
+
+    // Dropping a dependency changes a manifest (and the lock file): the cache is not used.
+    write(
+        dir,
+        "app/Cargo.toml",
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n\n\
+         [dependencies]\nmac = { path = \"../mac\" }\n",
+    );
+    write(
+        dir,
+        "app/src/main.rs",
+        "mac::answer!();\n\nfn main() {\n    println!(\"{} {}\", answer(), env!(\"APP_BUILT_BY\"));\n}\n",
+    );
+    ok(run(dir, &["build", "-p", "app"], &[]));
+    assert_eq!(graph_nodes(dir), ["app@0.1.0", "mac@0.1.0"]);
+    ok(run(dir, &["verify"], &[]));
+}
+
+/// Masks the measured fields: work counters and `prev` (docs/spec/cargo.md), and artifact
+/// hashes and sizes, which rustc makes depend on the checkout path.
+fn mask_measured(mut r: Value) -> Value {
+    for k in ["wall_ms", "cpu_ms", "peak_rss_kb"] {
+        r["work"][k] = Value::Null;
+    }
+    r["prev"] = Value::Null;
+    for a in r["artifacts"]["files"].as_array_mut().unwrap() {
+        a["sha256"] = Value::Null;
+        a["size"] = Value::Null;
+    }
+    r
+}
+
+#[test]
+fn two_checkouts_at_different_paths_give_the_same_receipt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("first");
+    let b = tmp.path().join("elsewhere/second-checkout");
+    for d in [&a, &b] {
+        workspace(d);
+        // Commit the lock file too, so the build leaves the work tree clean.
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let o = Command::new(cargo)
+            .args(["generate-lockfile", "--offline"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        git(d, &["init", "-q", "-b", "main"]);
+        git(d, &["add", "-A"]);
+        git(d, &["commit", "-q", "-m", "fixture"]);
+    }
+    let env = [
+        ("SOURCE_DATE_EPOCH", EPOCH),
+        ("CFLAGS", "-DKEY=ghp_notarealtoken"),
+    ];
+    ok(run(&a, &["build", "--workspace"], &env));
+    ok(run(&b, &["build", "--workspace"], &env));
+    let (oa, ob) = (out_dir(&a), out_dir(&b));
+    for f in ["manifest.json", "graph.json"] {
+        assert_eq!(
+            fs::read(oa.join(f)).unwrap(),
+            fs::read(ob.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let (ra, rb) = (
+        json(&oa.join("receipt.json")),
+        json(&ob.join("receipt.json")),
+    );
+    assert_eq!(ra["source"]["tracked"]["mode"], "git");
+    assert_eq!(ra["source"]["git"]["dirty"], false);
+    assert_eq!(ra["ingress"]["env"]["CFLAGS"], "<redacted>");
+    assert_eq!(ra["ingress"]["env"]["SOURCE_DATE_EPOCH"], EPOCH);
+    assert_eq!(
+        ra["artifacts"]["files"].as_array().unwrap().len(),
+        rb["artifacts"]["files"].as_array().unwrap().len()
+    );
+    assert_eq!(mask_measured(ra), mask_measured(rb));
+    let manifest = fs::read_to_string(oa.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"timestamp\":\"2023-11-14T22:13:20Z\""),
+        "{manifest}"
+    );
+    let all = format!(
+        "{}{}",
+        fs::read_to_string(oa.join("receipt.json")).unwrap(),
+        manifest
+    );
+    assert!(
+        !all.contains(a.to_str().unwrap()),
+        "an absolute path leaked into the receipt"
+    );
+}
+
+/// A fixture with a chain of two receipts, copied afresh for each tamper case.
+struct Chain {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ws");
+        simple(&dir, "pub fn f() -> u32 {\n    7\n}\n");
+        ok(run(&dir, &["build"], &[]));
+        write(&dir, "src/lib.rs", "pub fn f() -> u32 {\n    9\n}\n");
+        ok(run(&dir, &["build"], &[]));
+        ok(run(&dir, &["verify", "--artifacts", "--source"], &[]));
+        Chain { _tmp: tmp, dir }
+    }
+
+    /// Copies the output directory, applies `tamper` to the copy, verifies the copy with
+    /// `flags` and expects a failure that names `file`.
+    fn expect_caught(&self, case: &str, flags: &[&str], file: &str, tamper: impl FnOnce(&Path)) {
+        let copy = self.dir.join(format!("target/case-{case}"));
+        copy_dir(&out_dir(&self.dir), &copy);
+        tamper(&copy);
+        let mut args = vec!["verify", copy.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let o = run(&self.dir, &args, &[]);
+        let s = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{case}: {s}");
+        let fails: Vec<&str> = s
+            .lines()
+            .filter(|l| l.starts_with("FAIL") || l.starts_with("UNKNOWN"))
+            .collect();
+        assert!(
+            fails.iter().any(|l| l.contains(file)),
+            "{case}: no failing check names {file}:\n{s}"
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn flip_byte(path: &Path, at: usize) {
+    let mut b = fs::read(path).unwrap();
+    let i = at.min(b.len() - 1);
+    // Keep it printable ASCII so the damage is in content, not just encoding.
+    b[i] = if b[i] == b'a' { b'b' } else { b'a' };
+    fs::write(path, b).unwrap();
+}
+
+#[test]
+fn verify_catches_every_tamper_case_and_names_the_file() {
+    let chain = Chain::new();
+    let last = "receipts/000002";
+    chain.expect_caught("manifest-view", &[], "manifest.json", |d| {
+        flip_byte(&d.join("manifest.json"), 100)
+    });
+    chain.expect_caught(
+        "manifest-entry",
+        &[],
+        "receipts/000002/manifest.json",
+        |d| flip_byte(&d.join(last).join("manifest.json"), 100),
+    );
+    chain.expect_caught("receipt-entry", &[], "receipts/000002/receipt.json", |d| {
+        flip_byte(&d.join(last).join("receipt.json"), 300)
+    });
+    chain.expect_caught("receipt-view", &[], "receipt.json", |d| {
+        flip_byte(&d.join("receipt.json"), 300)
+    });
+    chain.expect_caught("graph-entry", &[], "receipts/000002/graph.json", |d| {
+        flip_byte(&d.join(last).join("graph.json"), 30)
+    });
+    chain.expect_caught("graph-view", &[], "graph.json", |d| {
+        flip_byte(&d.join("graph.json"), 30)
+    });
+    chain.expect_caught("head-hash-byte", &[], "chain.head", |d| {
+        flip_byte(&d.join("chain.head"), 10)
+    });
+    chain.expect_caught("head-byte", &[], "chain.head", |d| {
+        flip_byte(&d.join("chain.head"), 70)
+    });
+    chain.expect_caught("head-last-line-deleted", &[], "receipt.json", |d| {
+        let h = fs::read_to_string(d.join("chain.head")).unwrap();
+        let first = h.lines().next().unwrap();
+        fs::write(d.join("chain.head"), format!("{first}\n")).unwrap();
+    });
+    chain.expect_caught(
+        "head-lines-reordered",
+        &[],
+        "receipts/000001/receipt.json",
+        |d| {
+            let h = fs::read_to_string(d.join("chain.head")).unwrap();
+            let lines: Vec<&str> = h.lines().collect();
+            fs::write(
+                d.join("chain.head"),
+                format!("{}\n{}\n", lines[1], lines[0]),
+            )
+            .unwrap();
+        },
+    );
+    chain.expect_caught(
+        "receipt-replaced-by-older",
+        &[],
+        "receipts/000002/receipt.json",
+        |d| {
+            fs::copy(
+                d.join("receipts/000001/receipt.json"),
+                d.join(last).join("receipt.json"),
+            )
+            .unwrap();
+        },
+    );
+
+    // Artifacts: modify the built binary in the target directory.
+    let exe = chain.dir.join("target/debug/fx");
+    let original = fs::read(&exe).unwrap();
+    let mut changed = original.clone();
+    changed.extend_from_slice(b"tampered");
+    fs::write(&exe, &changed).unwrap();
+    chain.expect_caught("artifact", &["--artifacts"], "target/debug/fx", |_| {});
+    fs::write(&exe, &original).unwrap();
+
+    // Source: modify a tracked file of the work tree.
+    write(&chain.dir, "src/main.rs", "fn main() {}\n");
+    chain.expect_caught("source", &["--source"], "src/main.rs", |_| {});
+}
