@@ -1,4 +1,4 @@
 //! The `lake-receipt` binary: a thin shell over the `lake_bridge` library.
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    lake_bridge::run_cli(std::env::args_os())
 }

@@ -1,0 +1,173 @@
+//! The `lake-receipt build|verify` command line, also embeddable as `cargo receipt lake …`.
+//!
+//! Exit codes (a public contract): 0 success; `lake build`'s own exit code when the build
+//! failed (the receipt is still written); 1 verification failed; 2 usage or I/O error, or a
+//! project that cannot be read.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use receipt_core::Timestamp;
+use receipt_core::verify::verify_dir;
+
+use crate::emit::{BuildOptions, DEFAULT_OUT_DIR, build};
+use crate::error::Error;
+use crate::lake::find_lake;
+
+/// Exit code: verification found a failing check.
+pub const EXIT_VERIFY_FAILED: u8 = 1;
+/// Exit code: bad usage, an unreadable project, or an I/O error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// `lake-receipt`: receipts for Lean 4 / Lake builds.
+#[derive(Debug, Parser)]
+#[command(name = "lake-receipt", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: LakeCommand,
+}
+
+/// The subcommands, shared by `lake-receipt` and `cargo receipt lake`.
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Run `lake build` (when `lake` is on PATH) and write the receipt.
+    Build(BuildArgs),
+    /// Verify the receipt chain in the output directory.
+    Verify(VerifyArgs),
+}
+
+/// Options of `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The Lake project root (the directory holding the lakefile).
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+    /// The receipt directory [default: <project>/.lake/receipt].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not run `lake`, even when it is on PATH; the receipt covers sources and graph.
+    #[arg(long)]
+    pub no_lake: bool,
+    /// Arguments forwarded to `lake build` untouched (put them after `--`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub lake_args: Vec<OsString>,
+}
+
+/// Options of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The Lake project root.
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+    /// The receipt directory [default: <project>/.lake/receipt].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the report as JSON instead of one line per check.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `args` (program name first) and runs the command.
+pub fn run_cli(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run(cli.command),
+        Err(e) => {
+            // clap prints help and version to stdout with success, errors to stderr.
+            let _ = e.print();
+            if e.use_stderr() {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}
+
+/// Runs one command and maps its outcome to the documented exit code, printing errors.
+pub fn run(cmd: LakeCommand) -> ExitCode {
+    let result = match cmd {
+        LakeCommand::Build(a) => run_build(a),
+        LakeCommand::Verify(a) => run_verify(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lake-receipt: error: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
+    let lake = if a.no_lake {
+        Err("lake was not run: --no-lake was given".to_owned())
+    } else {
+        find_lake(std::env::var_os("PATH").as_deref()).ok_or_else(|| {
+            "lake is not on PATH, so nothing was built; the receipt covers the sources and the module graph"
+                .to_owned()
+        })
+    };
+    let opts = BuildOptions {
+        project: a.project,
+        out: a.out,
+        lake,
+        lake_args: a.lake_args,
+        timestamp: Timestamp::now_or_source_date_epoch()?,
+    };
+    let outcome = build(&opts)?;
+    let r = &outcome.appended.receipt;
+    let graph = r.graph.get();
+    eprintln!(
+        "lake-receipt: receipt #{} written to {} ({} modules, {} imports; merkle_root {})",
+        outcome.appended.seq,
+        outcome.out_dir.display(),
+        graph.map_or(0, |g| g.nodes),
+        graph.map_or(0, |g| g.edges),
+        r.reflective.merkle_root,
+    );
+    match outcome.lake {
+        Some(run) if run.work.status != "success" => {
+            let code = run
+                .work
+                .exit_code
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(EXIT_ERROR);
+            eprintln!(
+                "lake-receipt: lake build failed (exit code {}); the receipt records it",
+                run.work
+                    .exit_code
+                    .map_or("none: killed by a signal".to_owned(), |c| c.to_string())
+            );
+            Ok(ExitCode::from(code))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn run_verify(a: VerifyArgs) -> Result<ExitCode, Error> {
+    let out = a.out.unwrap_or_else(|| a.project.join(DEFAULT_OUT_DIR));
+    let report = verify_dir(&out);
+    let mut stdout = std::io::stdout().lock();
+    let shown = out.display().to_string();
+    if a.json {
+        let text = serde_json::to_string(&report)
+            .map_err(|e| Error::Serialize(format!("the report: {e}")))?;
+        writeln!(stdout, "{text}").map_err(Error::io("stdout"))?;
+    } else {
+        for c in &report.checks {
+            writeln!(stdout, "{c}").map_err(Error::io("stdout"))?;
+        }
+    }
+    if report.ok() {
+        eprintln!("lake-receipt: {shown}: every check passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let n = report.failures().count();
+        eprintln!("lake-receipt: {shown}: {n} check(s) failed");
+        Ok(ExitCode::from(EXIT_VERIFY_FAILED))
+    }
+}
