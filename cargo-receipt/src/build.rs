@@ -205,7 +205,7 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
         reflective: Reflective { merkle_root },
         prev: None,
         source: Section::Available(Source {
-            git: crate::git::git_info(&root),
+            git: receipt_core::git::git_info(&root),
             tracked: TrackedSummary {
                 mode: tree.mode.as_str().to_owned(),
                 files: tree.files.len() as u64,

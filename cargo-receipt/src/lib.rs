@@ -13,7 +13,6 @@ pub mod build;
 pub mod cli;
 pub mod exec;
 pub mod exit;
-pub mod git;
 pub mod graph;
 pub mod graph_cache;
 pub mod ingress;

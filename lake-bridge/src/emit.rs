@@ -3,18 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use receipt_core::Digest;
 use receipt_core::Timestamp;
 use receipt_core::ledger::{Appended, BuildRecord, GRAPH_FILE, Ledger};
 use receipt_core::manifest::Manifest;
 use receipt_core::receipt::{
-    Artifacts, GitInfo, GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Source,
-    TrackedSummary, Work,
+    Artifacts, GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Source, TrackedSummary,
+    Work,
 };
-use receipt_core::tracked::{ScanOptions, TrackError, TrackMode, TrackedTree, scan};
+use receipt_core::tracked::{ScanOptions, TrackError, TrackedTree, scan};
 use receipt_graph::{CanonicalGraph, TauSeed, rank, tau};
 use serde_json::{Value, json};
 
@@ -94,42 +93,6 @@ fn tracked_tree(project: &Project, excludes: &[String]) -> Result<TrackedTree, E
     tree.files
         .retain(|f| !excludes.iter().any(|x| f.path.starts_with(x.as_str())));
     Ok(tree)
-}
-
-fn git_output(root: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn git_section(root: &Path, mode: TrackMode) -> Section<GitInfo> {
-    if mode != TrackMode::Git {
-        return Section::unavailable("the project is not in a git work tree");
-    }
-    let commit =
-        git_output(root, &["rev-parse", "--verify", "-q", "HEAD"]).map(|s| s.trim().to_owned());
-    match git_output(
-        root,
-        &[
-            "status",
-            "--porcelain",
-            "-z",
-            "--untracked-files=normal",
-            "--",
-            ".",
-        ],
-    ) {
-        Some(status) => Section::Available(GitInfo {
-            commit,
-            dirty: !status.is_empty(),
-        }),
-        None => Section::unavailable("`git status` failed in the project root"),
-    }
 }
 
 /// The ingress preimage: what the build was asked to do.
@@ -357,7 +320,7 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
         reflective: Reflective { merkle_root },
         prev: None,
         source: Section::Available(Source {
-            git: git_section(&project.root, tree.mode),
+            git: receipt_core::git::git_info(&project.root),
             tracked: TrackedSummary {
                 mode: tree.mode.as_str().to_owned(),
                 files: tree.files.len() as u64,

@@ -7,6 +7,7 @@
 
 pub mod digest;
 pub mod fsutil;
+pub mod git;
 pub mod jcs;
 pub mod ledger;
 pub mod manifest;

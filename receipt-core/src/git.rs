@@ -1,0 +1,92 @@
+//! The git state of the directory a build came from: the `HEAD` commit and whether the
+//! files under it differ from that commit.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::receipt::{GitInfo, Section};
+
+/// Runs git in `root`; `None` when git cannot run or fails.
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The commit and dirty flag of the work tree at `root`, or why they are not known.
+///
+/// `dirty` is true when a tracked file under `root` differs from `HEAD` or an untracked,
+/// unignored file exists under `root`. A repository without commits has `commit: null`.
+pub fn git_info(root: &Path) -> Section<GitInfo> {
+    match git(root, &["rev-parse", "--is-inside-work-tree"]) {
+        Some(s) if s.trim() == "true" => {}
+        _ => return Section::unavailable("the directory is not in a git work tree"),
+    }
+    let commit = git(root, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let Some(status) = git(
+        root,
+        &[
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=normal",
+            "--",
+            ".",
+        ],
+    ) else {
+        return Section::unavailable("`git status` failed in the directory");
+    };
+    Section::Available(GitInfo {
+        commit,
+        dirty: !status.is_empty(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn commit_and_dirty_flag_follow_the_work_tree() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(git_info(t.path()).get().is_none());
+        run(t.path(), &["init", "-q"]);
+        std::fs::write(t.path().join("a"), "1").unwrap();
+        let s = git_info(t.path());
+        let g = s.get().unwrap();
+        assert_eq!((g.commit.as_deref(), g.dirty), (None, true));
+        run(t.path(), &["add", "a"]);
+        run(t.path(), &["commit", "-qm", "x"]);
+        let g = git_info(t.path()).get().cloned().unwrap();
+        assert_eq!(g.commit.as_ref().map(String::len), Some(40));
+        assert!(!g.dirty);
+        std::fs::write(t.path().join("a"), "2").unwrap();
+        assert!(git_info(t.path()).get().unwrap().dirty);
+    }
+}
