@@ -132,34 +132,71 @@ fn generate(dir: &Path, files: usize, total: u64) {
     fs::write(marker, want).unwrap();
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-struct Row {
-    name: String,
-    times: Vec<Duration>,
+/// User + system CPU seconds of this process (all threads) and of its waited-for children.
+fn cpu_seconds() -> f64 {
+    let of = |who| {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::getrusage(who, &mut ru) };
+        assert_eq!(rc, 0, "getrusage failed");
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    of(libc::RUSAGE_SELF) + of(libc::RUSAGE_CHILDREN)
 }
 
-impl Row {
+/// One contender: a name, what to do before each timed run, and the run itself.
+struct Contender<'a> {
+    name: &'static str,
+    before: Box<dyn FnMut() + 'a>,
+    run: Box<dyn FnMut() + 'a>,
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+impl<'a> Contender<'a> {
+    fn new(name: &'static str, run: impl FnMut() + 'a) -> Self {
+        Contender {
+            name,
+            before: Box::new(|| {}),
+            run: Box::new(run),
+            wall: Vec::new(),
+            cpu: Vec::new(),
+        }
+    }
+    fn before(mut self, f: impl FnMut() + 'a) -> Self {
+        self.before = Box::new(f);
+        self
+    }
     fn median(&self) -> f64 {
-        median(self.times.clone()).as_secs_f64()
+        median(self.wall.clone())
+    }
+    fn median_cpu(&self) -> f64 {
+        median(self.cpu.clone())
     }
 }
 
-fn time<F: FnMut()>(reps: usize, before: &mut dyn FnMut(), mut f: F) -> Vec<Duration> {
-    (0..reps)
-        .map(|_| {
-            before();
+/// Runs the contenders round-robin, `reps` rounds, so that all of them see the same
+/// background load (the machine may be shared).
+fn measure(reps: usize, group: &mut [Contender<'_>]) {
+    for _ in 0..reps {
+        for c in group.iter_mut() {
+            (c.before)();
+            let cpu = cpu_seconds();
             let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect()
+            (c.run)();
+            c.wall.push(t.elapsed().as_secs_f64());
+            c.cpu.push(cpu_seconds() - cpu);
+        }
+    }
 }
 
-fn shell(dir: &Path, script: &str) -> impl FnMut() {
+fn shell(dir: &Path, script: &str) -> impl FnMut() + use<> {
     let dir = dir.to_path_buf();
     let script = script.to_string();
     move || {
@@ -196,14 +233,18 @@ fn openssl_rate() -> Option<f64> {
     Some(k * 1000.0)
 }
 
-/// Single-core throughput of the `sha2` crate as this crate uses it, bytes/s.
+/// Single-core throughput of the `sha2` crate as this crate uses it, bytes/s, averaged
+/// over three seconds as `openssl speed -seconds 3` does.
 fn sha2_rate() -> f64 {
-    let mut buf = vec![0u8; 64 << 20];
+    let mut buf = vec![0u8; 16 << 20];
     Rng(1).fill(&mut buf);
-    let t = time(5, &mut || {}, || {
+    let t = Instant::now();
+    let mut hashed = 0u64;
+    while t.elapsed() < Duration::from_secs(3) {
         std::hint::black_box(receipt_core::Digest::of(&buf));
-    });
-    buf.len() as f64 / median(t).as_secs_f64()
+        hashed += buf.len() as u64;
+    }
+    hashed as f64 / t.elapsed().as_secs_f64()
 }
 
 fn drop_caches() {
@@ -252,105 +293,106 @@ fn main() {
         ),
     }
 
-    let mut rows = Vec::new();
-    let mut nothing = || {};
     let cold_opts = ScanOptions::default();
-    rows.push(Row {
-        name: "receipt scan, cold (no digest cache)".into(),
-        times: time(reps, &mut nothing, || {
-            let (_, s) = scan_with_stats(&tree, &cold_opts).unwrap();
-            assert_eq!(s.bytes_hashed, bytes);
-        }),
-    });
-    rows.push(Row {
-        name: "git ls-files -z | xargs -0 -P2 sha256sum".into(),
-        times: time(
-            reps,
-            &mut nothing,
-            shell(&tree, "git ls-files -z | xargs -0 -P2 sha256sum"),
-        ),
-    });
     let warm_opts = ScanOptions {
         cache_path: Some(cache.clone()),
         ..ScanOptions::default()
     };
+    let xargs = "git ls-files -z | xargs -0 -P2 sha256sum";
+    let mut cold = vec![
+        Contender::new("receipt scan, cold (no digest cache)", || {
+            let (_, s) = scan_with_stats(&tree, &cold_opts).unwrap();
+            assert_eq!(s.bytes_hashed, bytes);
+        }),
+        Contender::new(
+            "git ls-files -z | xargs -0 -P2 sha256sum",
+            shell(&tree, xargs),
+        ),
+    ];
+    measure(reps, &mut cold);
+
     scan_with_stats(&tree, &warm_opts).unwrap();
     // Let the file-system clock pass the cache's write time so no entry is racy.
     std::thread::sleep(Duration::from_millis(1100));
     scan_with_stats(&tree, &warm_opts).unwrap();
-    rows.push(Row {
-        name: "receipt scan, warm (cache, nothing changed)".into(),
-        times: time(reps, &mut nothing, || {
+    let mut warm = vec![
+        Contender::new("receipt scan, warm (cache, nothing changed)", || {
             let (_, s) = scan_with_stats(&tree, &warm_opts).unwrap();
             assert_eq!(s.files_hashed, 0, "{s:?}");
         }),
-    });
-    rows.push(Row {
-        name: "git status".into(),
-        times: time(reps, &mut nothing, shell(&tree, "git status")),
-    });
-    rows.push(Row {
-        name: "git ls-files -z --cached --others --exclude-standard".into(),
-        times: time(
-            reps,
-            &mut nothing,
+        Contender::new("git status", shell(&tree, "git status")),
+        Contender::new(
+            "git ls-files -z --cached --others --exclude-standard",
             shell(
                 &tree,
                 "git ls-files -z --cached --others --exclude-standard",
             ),
         ),
-    });
+    ];
+    measure(reps * 4, &mut warm);
+
+    let mut dropped = Vec::new();
     if drop {
-        rows.push(Row {
-            name: "receipt scan, cold, page cache dropped".into(),
-            times: time(reps, &mut drop_caches, || {
+        dropped = vec![
+            Contender::new("receipt scan, cold, page cache dropped", || {
                 scan_with_stats(&tree, &cold_opts).unwrap();
-            }),
-        });
-        rows.push(Row {
-            name: "git ls-files | xargs -P2 sha256sum, page cache dropped".into(),
-            times: time(
-                reps,
-                &mut drop_caches,
-                shell(&tree, "git ls-files -z | xargs -0 -P2 sha256sum"),
-            ),
-        });
+            })
+            .before(drop_caches),
+            Contender::new(
+                "git ls-files | xargs -P2 sha256sum, page cache dropped",
+                shell(&tree, xargs),
+            )
+            .before(drop_caches),
+        ];
+        measure(reps, &mut dropped);
     }
 
-    println!("\n{reps} repetitions each; page cache warm unless noted\n");
     println!(
-        "| {:<56} | {:>9} | {:>9} | {:>9} | {:>9} |",
-        "contender", "median s", "min s", "max s", "MB/s"
+        "\nround-robin: {reps} rounds of the cold pair, {} of the warm trio; page cache warm unless noted\n",
+        reps * 4
     );
     println!(
-        "|{:-<58}|{:->11}|{:->11}|{:->11}|{:->11}|",
-        "", "", "", "", ""
+        "| {:<56} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} |",
+        "contender", "median s", "min s", "max s", "CPU s", "MB/s"
     );
-    for r in &rows {
-        let min = r.times.iter().min().unwrap().as_secs_f64();
-        let max = r.times.iter().max().unwrap().as_secs_f64();
+    println!(
+        "|{:-<58}|{:->10}|{:->10}|{:->10}|{:->10}|{:->10}|",
+        "", "", "", "", "", ""
+    );
+    for c in cold.iter().chain(&warm).chain(&dropped) {
+        let min = c.wall.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = c.wall.iter().copied().fold(0.0, f64::max);
         println!(
-            "| {:<56} | {:>9.3} | {:>9.3} | {:>9.3} | {:>9.0} |",
-            r.name,
-            r.median(),
+            "| {:<56} | {:>8.3} | {:>8.3} | {:>8.3} | {:>8.3} | {:>8.0} |",
+            c.name,
+            c.median(),
             min,
             max,
-            bytes as f64 / r.median() / 1e6
+            c.median_cpu(),
+            bytes as f64 / c.median() / 1e6
         );
     }
 
-    let m = |i: usize| rows[i].median();
     println!();
     println!(
-        "cold speed-up over git ls-files | xargs -P2 sha256sum: {:.1}x (target >= 5x)",
-        m(1) / m(0)
+        "cold speed-up over `{xargs}`: {:.1}x wall, {:.1}x CPU (target >= 5x)",
+        cold[1].median() / cold[0].median(),
+        cold[1].median_cpu() / cold[0].median_cpu()
     );
     if let Some(r) = rate {
         let limit = bytes as f64 / (cores as f64 * r);
         println!(
-            "cold vs hashing limit bytes/(cores x openssl rate) = {limit:.3} s: {:.2}x (target <= 1.5x)",
-            m(0) / limit
+            "cold vs hashing limit bytes/(cores x openssl rate) = {limit:.3} s: {:.2}x wall (target <= 1.5x); \
+             CPU spent {:.3} s = {:.2}x the {:.3} s of pure single-core hashing",
+            cold[0].median() / limit,
+            cold[0].median_cpu(),
+            cold[0].median_cpu() / (bytes as f64 / r),
+            bytes as f64 / r
         );
     }
-    println!("warm vs git status: {:.2}x (target <= 1.0x)", m(2) / m(3));
+    println!(
+        "warm vs git status: {:.2}x wall, {:.2}x CPU (target <= 1.0x)",
+        warm[0].median() / warm[1].median(),
+        warm[0].median_cpu() / warm[1].median_cpu()
+    );
 }

@@ -86,6 +86,32 @@ fn leaf_hash_is_the_merkle_leaf_of_path_nul_kind_digest() {
     );
 }
 
+/// The worked example of docs/SPEC.md, "Leaves".
+#[test]
+fn spec_worked_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "a.txt", "hello\n");
+    write(root, "bin/run", "#!/bin/sh\n");
+    chmod(root, "a.txt", 0o644);
+    chmod(root, "bin/run", 0o755);
+    symlink(root, "link", "a.txt");
+    let tree = scan(root, &no_cache()).unwrap();
+    let leaves: Vec<String> = tree.leaf_hashes().iter().map(Digest::to_hex).collect();
+    assert_eq!(
+        leaves,
+        [
+            "79db08eade1da2d6bd925e822be3ff54f511c7cdc7c11222b02458df1e182319",
+            "b8d1ecd5d8714ecfb355b451895a06681116e888293162f76e2627cdd01f56eb",
+            "70ebdd142060ea44a0caf4487e57070b09f999e265d9a621331e8632850575d5",
+        ]
+    );
+    assert_eq!(
+        tree.root().to_hex(),
+        "f8cbab24947052768826ca7d879f84833dcb3c99c62c63247368eac13faca375"
+    );
+}
+
 #[test]
 fn git_mode_lists_cached_and_untracked_but_not_ignored_or_deleted_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -156,6 +182,44 @@ fn git_mode_does_not_follow_a_directory_replaced_by_a_symlink() {
     let tree = scan(root, &no_cache()).unwrap();
     assert_eq!(paths(&tree), ["real/file.txt", "sub"]);
     assert_eq!(tree.get("sub").unwrap().kind, FileKind::Symlink);
+}
+
+#[test]
+fn a_tracked_file_replaced_by_a_fifo_or_a_directory_leaves_the_set_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    write(root, "pipe", "was a file\n");
+    write(root, "dir", "was a file\n");
+    write(root, "kept", "kept\n");
+    git(root, &["add", "-A"]);
+    fs::remove_file(root.join("pipe")).unwrap();
+    let status = Command::new("mkfifo")
+        .arg(root.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::remove_file(root.join("dir")).unwrap();
+    fs::create_dir(root.join("dir")).unwrap();
+    let tree = scan(root, &no_cache()).unwrap();
+    assert_eq!(paths(&tree), ["kept"]);
+}
+
+#[test]
+fn a_directory_replaced_between_scans_is_read_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "d/x", "first\n");
+    let first = scan(root, &no_cache()).unwrap();
+    fs::rename(root.join("d"), root.join("old")).unwrap();
+    write(root, "d/x", "second\n");
+    fs::remove_dir_all(root.join("old")).unwrap();
+    let second = scan(root, &no_cache()).unwrap();
+    assert_eq!(first.diff(&second).changed, ["d/x"]);
+    assert_eq!(
+        second.get("d/x").unwrap().content_sha256,
+        Digest::of(b"second\n")
+    );
 }
 
 #[test]

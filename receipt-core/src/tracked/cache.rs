@@ -8,8 +8,8 @@
 //! `u32` mode, `u64` size, `i64` mtime seconds, `u32` mtime nanoseconds, `i64` ctime seconds,
 //! `u32` ctime nanoseconds, 32-byte content digest.
 
-use std::fs::{self, Metadata};
-use std::io;
+use std::fs;
+use std::io::{self, Read};
 use std::path::Path;
 
 use crate::digest::Digest;
@@ -47,31 +47,22 @@ pub(super) struct StatKey {
 }
 
 impl StatKey {
-    #[cfg(unix)]
-    pub(super) fn of(md: &Metadata) -> StatKey {
-        use std::os::unix::fs::MetadataExt;
+    /// A key from `lstat`/`fstat` fields.
+    pub(super) fn new(
+        dev: u64,
+        ino: u64,
+        mode: u32,
+        size: u64,
+        mtime: (i64, u32),
+        ctime: (i64, u32),
+    ) -> StatKey {
         StatKey {
-            dev: md.dev(),
-            ino: md.ino(),
-            mode: md.mode(),
-            size: md.size(),
-            mtime: (md.mtime(), md.mtime_nsec() as u32),
-            ctime: (md.ctime(), md.ctime_nsec() as u32),
-        }
-    }
-
-    #[cfg(not(unix))]
-    pub(super) fn of(md: &Metadata) -> StatKey {
-        let t = md
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()));
-        StatKey {
-            size: md.len(),
-            mtime: t,
-            ctime: t,
-            ..StatKey::default()
+            dev,
+            ino,
+            mode,
+            size,
+            mtime,
+            ctime,
         }
     }
 }
@@ -100,14 +91,6 @@ pub(super) struct Hit {
 }
 
 impl Loaded {
-    /// The cached entry for `path`, if any.
-    pub(super) fn entry(&self, path: &str) -> Option<&Entry> {
-        self.entries
-            .binary_search_by(|e| e.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.entries[i])
-    }
-
     /// The entry's digest, if `key` still matches it.
     pub(super) fn hit(&self, entry: &Entry, key: &StatKey) -> Option<Hit> {
         (entry.key == *key).then(|| Hit {
@@ -124,17 +107,27 @@ fn root_id(root: &Path) -> Vec<u8> {
 
 /// Reads the cache at `path` for the tree at `root`; `Err` says why it is not used.
 pub(super) fn load(path: &Path, root: &Path) -> Result<Loaded, CacheStatus> {
-    let ignored = |reason: String| CacheStatus::Ignored { reason };
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheStatus::Absent),
-        Err(e) => return Err(ignored(format!("cannot read {}: {e}", path.display()))),
+    let ignored = |what: &str, e: io::Error| CacheStatus::Ignored {
+        reason: format!("cannot {what} {}: {e}", path.display()),
     };
-    let md =
-        fs::metadata(path).map_err(|e| ignored(format!("cannot stat {}: {e}", path.display())))?;
-    let written = StatKey::of(&md).mtime;
-    let entries = decode(&bytes, &root_id(root))
-        .map_err(|why| ignored(format!("{} {why}", path.display())))?;
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(CacheStatus::Absent),
+        Err(e) => return Err(ignored("open", e)),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| ignored("read", e))?;
+    // The file system's own clock, the one file timestamps are compared against.
+    let written = file
+        .metadata()
+        .and_then(|md| md.modified())
+        .map_err(|e| ignored("stat", e))?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()));
+    let entries = decode(&bytes, &root_id(root)).map_err(|why| CacheStatus::Ignored {
+        reason: format!("{} {why}", path.display()),
+    })?;
     Ok(Loaded { entries, written })
 }
 
@@ -217,16 +210,20 @@ fn decode(bytes: &[u8], root: &[u8]) -> Result<Vec<Entry>, &'static str> {
     Ok(entries)
 }
 
-fn encode(root: &[u8], entries: &[Entry]) -> Vec<u8> {
+/// One entry to write: path, key, digest.
+pub(super) type EntryRef<'a> = (&'a str, &'a StatKey, &'a Digest);
+
+fn encode<'a>(root: &[u8], entries: impl ExactSizeIterator<Item = EntryRef<'a>>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + entries.len() * (MIN_ENTRY + 48));
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(root.len() as u32).to_le_bytes());
     out.extend_from_slice(root);
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-    for e in entries {
-        let k = &e.key;
-        out.extend_from_slice(&(e.path.len() as u32).to_le_bytes());
-        out.extend_from_slice(e.path.as_bytes());
+    let count_at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let mut count = 0u64;
+    for (path, k, digest) in entries {
+        out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+        out.extend_from_slice(path.as_bytes());
         out.extend_from_slice(&k.dev.to_le_bytes());
         out.extend_from_slice(&k.ino.to_le_bytes());
         out.extend_from_slice(&k.mode.to_le_bytes());
@@ -235,8 +232,10 @@ fn encode(root: &[u8], entries: &[Entry]) -> Vec<u8> {
         out.extend_from_slice(&k.mtime.1.to_le_bytes());
         out.extend_from_slice(&k.ctime.0.to_le_bytes());
         out.extend_from_slice(&k.ctime.1.to_le_bytes());
-        out.extend_from_slice(&e.digest.0);
+        out.extend_from_slice(&digest.0);
+        count += 1;
     }
+    out[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());
     let sum = Digest::of(&out);
     out.extend_from_slice(&sum.0);
     out
@@ -245,7 +244,11 @@ fn encode(root: &[u8], entries: &[Entry]) -> Vec<u8> {
 /// Writes the cache atomically (temp file, fsync, rename, fsync the directory).
 /// Concurrent scans may race to write it; each writes a complete, valid cache and the
 /// last rename wins, so no lock is needed.
-pub(super) fn store(path: &Path, root: &Path, entries: &[Entry]) -> io::Result<()> {
+pub(super) fn store<'a>(
+    path: &Path,
+    root: &Path,
+    entries: impl ExactSizeIterator<Item = EntryRef<'a>>,
+) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
@@ -271,10 +274,15 @@ mod tests {
         }
     }
 
+    fn encode_all(entries: &[Entry]) -> Vec<u8> {
+        let refs = entries.iter().map(|e| (e.path.as_str(), &e.key, &e.digest));
+        encode(b"/r", refs)
+    }
+
     #[test]
     fn round_trips_and_refuses_every_single_byte_flip() {
         let entries = vec![entry("a", 1), entry("b/c", 2)];
-        let bytes = encode(b"/r", &entries);
+        let bytes = encode_all(&entries);
         assert_eq!(decode(&bytes, b"/r").unwrap(), entries);
         assert_eq!(
             decode(&bytes, b"/other"),
@@ -295,7 +303,7 @@ mod tests {
 
     #[test]
     fn unsorted_entries_are_refused_even_with_a_valid_checksum() {
-        let bytes = encode(b"/r", &[entry("b", 1), entry("a", 2)]);
+        let bytes = encode_all(&[entry("b", 1), entry("a", 2)]);
         assert_eq!(decode(&bytes, b"/r"), Err("is not sorted by path"));
     }
 }

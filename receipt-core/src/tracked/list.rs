@@ -19,16 +19,28 @@ const LS_FILES_ARGS: [&str; 5] = [
 
 /// The mode and the candidate paths (sorted by bytes, deduplicated) of the tree at `root`.
 ///
-/// Candidates may still turn out to be directories or missing; the caller keeps only
-/// regular files and symlinks.
+/// Git mode applies when `root` is inside a git work tree: a `.git` entry exists at or above
+/// it and git agrees. Candidates may still turn out to be directories or missing; the
+/// caller keeps only regular files and symlinks.
 pub(super) fn list(
     root: &Path,
     exclude_dirs: &[String],
 ) -> Result<(TrackMode, Vec<String>), TrackError> {
-    if in_git_work_tree(root)? {
-        Ok((TrackMode::Git, git_ls_files(root)?))
-    } else {
-        Ok((TrackMode::Walk, walk(root, exclude_dirs)?))
+    if !has_git_marker(root) {
+        return Ok((TrackMode::Walk, walk(root, exclude_dirs)?));
+    }
+    // `ls-files` fails outside a work tree (inside `.git/`, say); only then is it worth a
+    // second process to ask git where we are.
+    match git_ls_files(root) {
+        Ok(paths) => Ok((TrackMode::Git, paths)),
+        Err(e @ TrackError::Git { .. }) => {
+            if in_git_work_tree(root)? {
+                Err(e)
+            } else {
+                Ok((TrackMode::Walk, walk(root, exclude_dirs)?))
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -40,11 +52,10 @@ fn git_error(root: &Path, args: &[&str], detail: String) -> TrackError {
     }
 }
 
-/// Whether `root` is inside a git work tree.
+/// Whether `root`, which has a `.git` at or above it, is inside a git work tree.
 ///
-/// A failing `git rev-parse` is taken to mean "not a repository" only when no `.git` exists
-/// at or above `root`; otherwise (git missing, a repository git refuses to read) the scan
-/// fails rather than silently switching to walk mode and producing another root.
+/// A failing `git rev-parse` (git missing, a repository git refuses to read) fails the scan
+/// rather than silently switching to walk mode and producing another root.
 fn in_git_work_tree(root: &Path) -> Result<bool, TrackError> {
     let args = ["rev-parse", "--is-inside-work-tree"];
     let out = Command::new("git")
@@ -52,16 +63,13 @@ fn in_git_work_tree(root: &Path) -> Result<bool, TrackError> {
         .arg(root)
         .args(args)
         .stdin(Stdio::null())
-        .output();
-    let detail = match out {
-        Ok(o) if o.status.success() => return Ok(o.stdout.trim_ascii() == b"true"),
-        Ok(o) => String::from_utf8_lossy(o.stderr.trim_ascii()).into_owned(),
-        Err(e) => format!("git could not be started ({e})"),
-    };
-    if has_git_marker(root) {
-        Err(git_error(root, &args, detail))
+        .output()
+        .map_err(|e| git_error(root, &args, format!("git could not be started ({e})")))?;
+    if out.status.success() {
+        Ok(out.stdout.trim_ascii() == b"true")
     } else {
-        Ok(false)
+        let detail = String::from_utf8_lossy(out.stderr.trim_ascii()).into_owned();
+        Err(git_error(root, &args, detail))
     }
 }
 
@@ -113,7 +121,13 @@ fn without_symlinked_parents(root: &Path, paths: Vec<String>) -> Vec<String> {
     // Sorted by bytes, a directory comes before everything below it, so each directory's
     // verdict can reuse its parent's.
     let mut dirs: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut last_parent = None;
     for p in &paths {
+        let parent = p.rfind('/').map(|i| &p[..i]);
+        if parent == last_parent {
+            continue;
+        }
+        last_parent = parent;
         let mut end = 0;
         while let Some(i) = p[end..].find('/') {
             dirs.insert(&p[..end + i], false);

@@ -6,11 +6,11 @@
 //! `(path, size, mtime, ctime, inode)`.
 
 mod cache;
+mod fsio;
 mod list;
 
-use std::cell::RefCell;
-use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -406,28 +406,53 @@ pub fn scan_with_stats(
 }
 
 fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanStats), TrackError> {
-    // Listing spawns git and waits; loading the cache is independent of it.
-    let (listing, loaded) = rayon::join(
-        || list::list(root, &opts.exclude_dirs),
-        || opts.cache_path.as_deref().map(|p| cache::load(p, root)),
-    );
+    let generation = fsio::begin_scan();
+    let _close_dirs = CloseDirs;
+    // Listing waits on git, which runs single-threaded; meanwhile the hashing threads load
+    // the cache and lstat every path it names, so a warm scan takes about as long as the
+    // listing alone.
+    let (listing, loaded) = std::thread::scope(|s| {
+        let lister = s.spawn(|| list::list(root, &opts.exclude_dirs));
+        let loaded = opts.cache_path.as_deref().map(|p| {
+            cache::load(p, root).map(|cache| {
+                let lstats = cache
+                    .entries
+                    .par_iter()
+                    .map(|e| fsio::lstat(generation, root, &e.path))
+                    .collect();
+                Warm { cache, lstats }
+            })
+        });
+        let listing = lister
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (listing, loaded)
+    });
     let (mode, candidates) = listing?;
-    let (cache, status) = match loaded {
+    let (warm, status) = match loaded {
         None => (None, CacheStatus::Disabled),
-        Some(Ok(c)) => {
-            let n = c.entries.len() as u64;
-            (Some(c), CacheStatus::Loaded { entries: n })
+        Some(Ok(w)) => {
+            let n = w.cache.entries.len() as u64;
+            (Some(w), CacheStatus::Loaded { entries: n })
         }
         Some(Err(status)) => (None, status),
     };
 
+    let cached = warm
+        .as_ref()
+        .map(|w| cache_positions(&candidates, &w.cache.entries))
+        .unwrap_or_default();
     let examined: Vec<Result<Option<Examined>, TrackError>> = candidates
-        .par_iter()
-        .map(|c| examine(root, c, cache.as_ref()))
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let warm = warm.as_ref().zip(cached.get(i).copied().flatten());
+            examine(generation, root, c, warm)
+        })
         .collect();
 
     let mut files = Vec::with_capacity(examined.len());
-    let mut entries = Vec::with_capacity(examined.len());
+    let mut keys = Vec::with_capacity(examined.len());
     let mut stats = ScanStats {
         files: 0,
         bytes: 0,
@@ -450,30 +475,28 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
                 stats.racy += u64::from(racy);
             }
         }
-        entries.push(cache::Entry {
-            path: e.file.path.clone(),
-            key: e.key,
-            digest: e.file.content_sha256,
-        });
+        keys.push(e.key);
         files.push(e.file);
     }
 
     if let Some(cache_path) = &opts.cache_path {
-        if let Some(inside) = tracked_path_of(root, cache_path) {
-            if files.binary_search_by(|f| f.path.cmp(&inside)).is_ok() {
-                return Err(TrackError::CacheInsideTree { path: inside });
-            }
+        if let Some(inside) = tracked_path_of(root, cache_path)
+            && files.binary_search_by(|f| f.path.cmp(&inside)).is_ok()
+        {
+            return Err(TrackError::CacheInsideTree { path: inside });
         }
         let unchanged = stats.files_hashed == 0
-            && cache.as_ref().is_some_and(|c| {
-                c.entries.len() == entries.len()
-                    && c.entries
-                        .iter()
-                        .zip(&entries)
-                        .all(|(a, b)| a.path == b.path)
+            && warm.as_ref().is_some_and(|w| {
+                let c = &w.cache;
+                c.entries.len() == files.len()
+                    && c.entries.iter().zip(&files).all(|(a, b)| a.path == b.path)
             });
         if !unchanged {
-            cache::store(cache_path, root, &entries).map_err(|source| TrackError::CacheWrite {
+            let entries = files
+                .iter()
+                .zip(&keys)
+                .map(|(f, k)| (f.path.as_str(), k, &f.content_sha256));
+            cache::store(cache_path, root, entries).map_err(|source| TrackError::CacheWrite {
                 path: cache_path.clone(),
                 source,
             })?;
@@ -504,164 +527,85 @@ struct Examined {
     outcome: Outcome,
 }
 
+/// Closes the hashing threads' open directories when the scan ends, however it ends.
+struct CloseDirs;
+
+impl Drop for CloseDirs {
+    fn drop(&mut self) {
+        fsio::end_scan();
+    }
+}
+
+/// A loaded cache and the `lstat` of each of its paths, taken while the listing ran.
+struct Warm {
+    cache: cache::Loaded,
+    lstats: Vec<io::Result<Option<fsio::Lstat>>>,
+}
+
+/// For each candidate, the position of its cache entry, by merging the two sorted lists.
+fn cache_positions(candidates: &[String], entries: &[cache::Entry]) -> Vec<Option<usize>> {
+    let mut j = 0;
+    candidates
+        .iter()
+        .map(|c| {
+            while j < entries.len() && entries[j].path.as_str() < c.as_str() {
+                j += 1;
+            }
+            (j < entries.len() && entries[j].path == *c).then_some(j)
+        })
+        .collect()
+}
+
 /// Reads one candidate path: `None` when it is not (or no longer) a regular file or symlink.
+/// `warm` is the cache with the candidate's entry in it, when it has one.
 fn examine(
+    generation: u64,
     root: &Path,
-    cand: &str,
-    cache: Option<&cache::Loaded>,
+    cand: String,
+    warm: Option<(&Warm, usize)>,
 ) -> Result<Option<Examined>, TrackError> {
-    let full = root.join(cand);
+    let read_err = |source| TrackError::Read {
+        path: root.join(&cand),
+        source,
+    };
     let mut racy = false;
     // A path the cache knows costs one lstat when unchanged; any other path is opened
     // straight away, which saves that lstat on a cold scan.
-    if let Some((c, entry)) = cache.and_then(|c| Some((c, c.entry(cand)?))) {
-        let md = match fs::symlink_metadata(&full) {
-            Ok(md) => md,
-            Err(e) if gone(&e) => return Ok(None),
-            Err(source) => return Err(TrackError::Read { path: full, source }),
+    if let Some((w, i)) = warm {
+        let st = match &w.lstats[i] {
+            Ok(st) => *st,
+            Err(e) => return Err(read_err(io::Error::new(e.kind(), e.to_string()))),
         };
-        if !md.is_file() && !md.is_symlink() {
+        let Some(st) = st else {
             return Ok(None);
-        }
-        let key = cache::StatKey::of(&md);
-        if let Some(hit) = c.hit(entry, &key) {
+        };
+        if let Some(hit) = w.cache.hit(&w.cache.entries[i], &st.key) {
             if !hit.racy {
                 return Ok(Some(Examined {
                     file: TrackedFile {
-                        path: cand.to_string(),
-                        kind: kind_of(&md),
-                        size: key.size,
+                        path: cand,
+                        kind: st.kind,
+                        size: st.key.size,
                         content_sha256: hit.digest,
                     },
-                    key,
+                    key: st.key,
                     outcome: Outcome::Hit,
                 }));
             }
             racy = true;
         }
     }
-    let read = read_entry(&full).map_err(|source| TrackError::Read { path: full, source })?;
-    Ok(read.map(|(kind, key, size, digest)| Examined {
+    let read = fsio::read(generation, root, &cand).map_err(read_err)?;
+    Ok(read.map(|c| Examined {
         file: TrackedFile {
-            path: cand.to_string(),
-            kind,
-            size,
-            content_sha256: digest,
+            path: cand,
+            kind: c.kind,
+            size: c.size,
+            content_sha256: c.digest,
         },
-        key,
+        key: c.key,
         outcome: Outcome::Hashed { racy },
     }))
-}
-
-/// Kind, stat key, size and content digest of `full`, never following a final symlink;
-/// `None` when it is neither a regular file nor a symlink, or has vanished.
-fn read_entry(full: &Path) -> io::Result<Option<(FileKind, cache::StatKey, u64, Digest)>> {
-    if cfg!(not(unix)) && fs::symlink_metadata(full)?.is_symlink() {
-        return read_symlink(full);
-    }
-    let file = match open_no_follow(full) {
-        Ok(f) => f,
-        Err(e) if is_symlink_refusal(&e) => return read_symlink(full),
-        Err(e) if gone(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    // The key of the file actually opened, taken before reading: a later change to it
-    // alters the key, so the next scan re-reads it.
-    let md = file.metadata()?;
-    if !md.is_file() {
-        return Ok(None);
-    }
-    let (digest, size) = hash_file(file, md.len())?;
-    Ok(Some((kind_of(&md), cache::StatKey::of(&md), size, digest)))
-}
-
-fn read_symlink(full: &Path) -> io::Result<Option<(FileKind, cache::StatKey, u64, Digest)>> {
-    let md = match fs::symlink_metadata(full) {
-        Ok(md) if md.is_symlink() => md,
-        Ok(_) => return Ok(None),
-        Err(e) if gone(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let target = match fs::read_link(full) {
-        Ok(t) => t,
-        Err(e) if gone(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let bytes = os_bytes(target.as_os_str());
-    let digest = Digest::of(&bytes);
-    Ok(Some((
-        FileKind::Symlink,
-        cache::StatKey::of(&md),
-        bytes.len() as u64,
-        digest,
-    )))
-}
-
-/// Errors meaning the path vanished or is not something with content (a directory in
-/// its place, a socket) between listing and reading.
-fn gone(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    ) || is_no_such_device(e)
-}
-
-#[cfg(unix)]
-fn is_no_such_device(e: &io::Error) -> bool {
-    // open(2) of a socket.
-    e.raw_os_error() == Some(libc::ENXIO)
-}
-
-#[cfg(not(unix))]
-fn is_no_such_device(_: &io::Error) -> bool {
-    false
-}
-
-#[cfg(unix)]
-fn is_symlink_refusal(e: &io::Error) -> bool {
-    // O_NOFOLLOW refuses a final symlink with ELOOP.
-    e.raw_os_error() == Some(libc::ELOOP)
-}
-
-#[cfg(not(unix))]
-fn is_symlink_refusal(_: &io::Error) -> bool {
-    false
-}
-
-#[cfg(unix)]
-fn open_no_follow(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Never follow a final symlink; never block on a FIFO that replaced a file.
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> io::Result<File> {
-    File::open(path)
-}
-
-#[cfg(unix)]
-fn kind_of(md: &Metadata) -> FileKind {
-    use std::os::unix::fs::PermissionsExt;
-    if md.file_type().is_symlink() {
-        FileKind::Symlink
-    } else if md.permissions().mode() & 0o100 != 0 {
-        FileKind::Executable
-    } else {
-        FileKind::File
-    }
-}
-
-#[cfg(not(unix))]
-fn kind_of(md: &Metadata) -> FileKind {
-    if md.file_type().is_symlink() {
-        FileKind::Symlink
-    } else {
-        FileKind::File
-    }
 }
 
 #[cfg(unix)]
@@ -673,39 +617,4 @@ fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
 #[cfg(not(unix))]
 fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
     s.to_string_lossy().replace('\\', "/").into_bytes()
-}
-
-/// Read buffer per hashing thread: large enough that most source files take one `read`,
-/// small enough to stay in the L2 cache while SHA-256 consumes it.
-const BUF_SIZE: usize = 256 * 1024;
-
-thread_local! {
-    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; BUF_SIZE]);
-}
-
-/// SHA-256 and length of an open file, streamed through the thread's buffer.
-fn hash_file(mut file: File, expected: u64) -> io::Result<(Digest, u64)> {
-    BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let mut h = Sha256::new();
-        let mut total = 0u64;
-        loop {
-            let n = match file.read(&mut buf[..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            total += n as u64;
-            // A short read of a regular file that reached its stat size is its end; this
-            // saves the extra `read` returning 0 for every small file.
-            if n < buf.len() && total >= expected {
-                break;
-            }
-        }
-        Ok((Digest(h.finalize().into()), total))
-    })
 }
