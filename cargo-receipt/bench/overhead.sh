@@ -6,14 +6,15 @@
 # Both commands run alternately RUNS times after one warm-up each; the script prints every
 # sample, the medians and their ratio. Receipts go to a temporary directory, so the
 # workspace's own target/receipt/ chain is not extended. Set RECEIPT_BIN to time another
-# cargo-receipt binary (default: target/debug/cargo-receipt, built first).
+# cargo-receipt binary (default: target/release/cargo-receipt, built first, as `cargo install`
+# builds it).
 set -euo pipefail
 
 runs="${1:-9}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-cargo build -q -p cargo-receipt
-bin="${RECEIPT_BIN:-$root/target/debug/cargo-receipt}"
+cargo build -q --release -p cargo-receipt
+bin="${RECEIPT_BIN:-$root/target/release/cargo-receipt}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
