@@ -1,0 +1,6 @@
+use receipt_runtime::receipt;
+
+#[receipt(hash_output)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,367 @@
+//! The run receipt and the fold that produces it from ledger entries, used both by the
+//! writer at finalize and by the verifier to recompute what a receipt must say.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use receipt_core::Digest;
+use receipt_core::merkle::{MerkleAccumulator, leaf_hash};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::entry::kind;
+use crate::measure::Measure;
+
+/// Schema tag of the run receipt.
+pub const RECEIPT_SCHEMA: &str = "receipt.run/1";
+
+/// Domain-separation tag prefixed to the trajectory stream before hashing.
+pub const TRAJECTORY_TAG: &[u8] = b"receipt.run-trajectory.v1\0";
+
+/// The run receipt (`<ledger>.receipt.json`, RFC 8785 JSON): what a third party checks a
+/// ledger against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunReceipt {
+    /// Always [`RECEIPT_SCHEMA`].
+    pub schema: String,
+    /// The run id of every ledger entry.
+    pub run_id: String,
+    /// Program name from `RUN_START`.
+    pub program: String,
+    /// Run status from `RUN_FINALIZE`.
+    pub status: String,
+    /// Wall-clock start (`RUN_START.payload.started_at`).
+    pub started_at: String,
+    /// Wall-clock end (`RUN_FINALIZE.payload.finished_at`).
+    pub finished_at: String,
+    /// What the ledger holds.
+    pub ledger: LedgerSummary,
+    /// Stage counts and per-stage totals.
+    pub stages: StageSummary,
+    /// Resource totals, copied from `RUN_FINALIZE.payload.totals`.
+    pub resources: Value,
+    /// Hash of the run's deterministic projection (names, nesting, hashes, outcomes).
+    pub trajectory_sha256: Digest,
+}
+
+/// The ledger facts a receipt pins: count, ends, last hash and Merkle root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSummary {
+    /// Number of entries.
+    pub entries: u64,
+    /// `seq` of the first entry (always 0).
+    pub first_seq: u64,
+    /// `seq` of the last entry.
+    pub last_seq: u64,
+    /// `hash` of the last entry.
+    pub last_entry_sha256: Digest,
+    /// RFC 6962 root over the entry hashes, each leaf being `SHA-256(0x00 ‖ hash bytes)`.
+    pub merkle_root: Digest,
+}
+
+/// Stage counts of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSummary {
+    /// Number of `STAGE_ENTER` entries.
+    pub count: u64,
+    /// Number of stages whose outcome was `err` or `panic`.
+    pub failures: u64,
+    /// Number of `VIOLATION` entries.
+    pub violations: u64,
+    /// Number of `EVENT` entries.
+    pub events: u64,
+    /// Totals per stage name.
+    pub per_stage: BTreeMap<String, StageTotals>,
+}
+
+/// Totals of one stage name over a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageTotals {
+    /// Completed calls (`STAGE_EXIT` entries).
+    pub calls: u64,
+    /// Calls whose outcome was `err` or `panic`.
+    pub failures: u64,
+    /// Sum of `wall_ns`.
+    pub wall_ns: u64,
+    /// Sum of the measured `cpu_ns` values.
+    pub cpu_ns: u64,
+    /// Calls whose `cpu_ns` was unavailable.
+    pub cpu_unmeasured: u64,
+}
+
+/// Folds ledger entries, in order, into the figures of a run receipt.
+#[derive(Debug, Clone)]
+pub struct RunFold {
+    merkle: MerkleAccumulator,
+    first_seq: Option<u64>,
+    last_seq: u64,
+    last_hash: Option<Digest>,
+    trajectory: Sha256,
+    stages: StageSummary,
+    run_id: Option<String>,
+    program: Option<String>,
+    started_at: Option<String>,
+    finalize: Option<Finalize>,
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct Finalize {
+    status: Option<String>,
+    finished_at: Option<String>,
+    totals: Value,
+}
+
+impl Default for RunFold {
+    fn default() -> Self {
+        let mut trajectory = Sha256::new();
+        trajectory.update(TRAJECTORY_TAG);
+        RunFold {
+            merkle: MerkleAccumulator::new(),
+            first_seq: None,
+            last_seq: 0,
+            last_hash: None,
+            trajectory,
+            stages: StageSummary::default(),
+            run_id: None,
+            program: None,
+            started_at: None,
+            finalize: None,
+            scratch: Vec::with_capacity(256),
+        }
+    }
+}
+
+/// The payload fields the fold and the verifier read; everything else is carried but not
+/// interpreted. Deserialized straight from a payload's bytes.
+#[derive(Debug, Default, Deserialize)]
+pub struct PayloadView<'a> {
+    /// Stage id (`STAGE_ENTER`, `STAGE_EXIT`).
+    pub id: Option<u64>,
+    /// Parent stage id (`STAGE_ENTER`, `VIOLATION`).
+    pub parent: Option<u64>,
+    /// Nesting depth.
+    pub depth: Option<u64>,
+    /// Recording thread.
+    pub thread: Option<u64>,
+    /// Declared predecessor (`STAGE_ENTER`), or the actual one (`VIOLATION`).
+    #[serde(borrow)]
+    pub after: Option<Cow<'a, str>>,
+    /// Input hash.
+    #[serde(borrow)]
+    pub input: Option<Cow<'a, str>>,
+    /// Output hash.
+    #[serde(borrow)]
+    pub output: Option<Cow<'a, str>>,
+    /// `ok`, `err` or `panic`.
+    #[serde(borrow)]
+    pub outcome: Option<Cow<'a, str>>,
+    /// Wall time of a stage.
+    pub wall_ns: Option<u64>,
+    /// Thread CPU time of a stage: a number or an unavailable object.
+    pub cpu_ns: Option<Value>,
+    /// `RUN_START` program.
+    #[serde(borrow)]
+    pub program: Option<Cow<'a, str>>,
+    /// `RUN_START` wall-clock start.
+    #[serde(borrow)]
+    pub started_at: Option<Cow<'a, str>>,
+    /// `RUN_START` declared stage graph.
+    pub graph: Option<crate::graph::StageGraph>,
+    /// `RUN_FINALIZE` status.
+    #[serde(borrow)]
+    pub status: Option<Cow<'a, str>>,
+    /// `RUN_FINALIZE` wall-clock end.
+    #[serde(borrow)]
+    pub finished_at: Option<Cow<'a, str>>,
+    /// `RUN_FINALIZE` resource totals.
+    pub totals: Option<Value>,
+}
+
+impl<'a> PayloadView<'a> {
+    /// Reads the fields of interest from a payload's JSON bytes.
+    ///
+    /// # Errors
+    /// The serde error when a field of interest has the wrong type.
+    pub fn parse(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
+}
+
+fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        // Writing a str to a Vec cannot fail.
+        Some(s) => serde_json::to_writer(&mut *out, s).unwrap_or_default(),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends the canonical trajectory projection of one entry (and its `\n`) to `out`;
+/// nothing for entries outside the projection.
+///
+/// `STAGE_ENTER` → `{"depth":d,"input":h|null,"stage":s,"t":"enter"}`;
+/// `STAGE_EXIT` → `{"depth":d,"outcome":o,"output":h|null,"stage":s,"t":"exit"}`.
+pub fn trajectory_item(out: &mut Vec<u8>, kind_: &str, stage: Option<&str>, p: &PayloadView<'_>) {
+    let depth = p.depth.unwrap_or_default().to_string();
+    match kind_ {
+        kind::STAGE_ENTER => {
+            out.extend_from_slice(b"{\"depth\":");
+            out.extend_from_slice(depth.as_bytes());
+            out.extend_from_slice(b",\"input\":");
+            json_str(out, p.input.as_deref());
+            out.extend_from_slice(b",\"stage\":");
+            json_str(out, stage);
+            out.extend_from_slice(b",\"t\":\"enter\"}\n");
+        }
+        kind::STAGE_EXIT => {
+            out.extend_from_slice(b"{\"depth\":");
+            out.extend_from_slice(depth.as_bytes());
+            out.extend_from_slice(b",\"outcome\":");
+            json_str(out, p.outcome.as_deref());
+            out.extend_from_slice(b",\"output\":");
+            json_str(out, p.output.as_deref());
+            out.extend_from_slice(b",\"stage\":");
+            json_str(out, stage);
+            out.extend_from_slice(b",\"t\":\"exit\"}\n");
+        }
+        _ => {}
+    }
+}
+
+impl RunFold {
+    /// An empty fold.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one entry (already checked by the caller for chain and seq order).
+    pub fn push(
+        &mut self,
+        seq: u64,
+        hash: Digest,
+        run_id: &str,
+        kind_: &str,
+        stage: Option<&str>,
+        payload: &PayloadView<'_>,
+    ) {
+        self.merkle.push(leaf_hash(&hash.0));
+        self.first_seq.get_or_insert(seq);
+        self.last_seq = seq;
+        self.last_hash = Some(hash);
+        if self.run_id.is_none() {
+            self.run_id = Some(run_id.to_owned());
+        }
+        self.scratch.clear();
+        trajectory_item(&mut self.scratch, kind_, stage, payload);
+        self.trajectory.update(&self.scratch);
+        let owned = |c: &Option<Cow<'_, str>>| c.as_deref().map(str::to_owned);
+        match kind_ {
+            kind::RUN_START => {
+                self.program = owned(&payload.program);
+                self.started_at = owned(&payload.started_at);
+            }
+            kind::STAGE_ENTER => self.stages.count += 1,
+            kind::STAGE_EXIT => {
+                let failed = matches!(payload.outcome.as_deref(), Some("err" | "panic"));
+                self.stages.failures += u64::from(failed);
+                let name = stage.unwrap_or_default();
+                let totals = match self.stages.per_stage.get_mut(name) {
+                    Some(t) => t,
+                    None => self.stages.per_stage.entry(name.to_owned()).or_default(),
+                };
+                totals.calls += 1;
+                totals.failures += u64::from(failed);
+                totals.wall_ns = totals.wall_ns.saturating_add(payload.wall_ns.unwrap_or(0));
+                match payload.cpu_ns.as_ref().and_then(Value::as_u64) {
+                    Some(c) => totals.cpu_ns = totals.cpu_ns.saturating_add(c),
+                    None => totals.cpu_unmeasured += 1,
+                }
+            }
+            kind::EVENT => self.stages.events += 1,
+            kind::VIOLATION => self.stages.violations += 1,
+            kind::RUN_FINALIZE => {
+                self.finalize = Some(Finalize {
+                    status: owned(&payload.status),
+                    finished_at: owned(&payload.finished_at),
+                    totals: payload.totals.clone().unwrap_or(Value::Null),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Entries folded so far.
+    pub fn count(&self) -> u64 {
+        self.merkle.len()
+    }
+
+    /// Hash of the last entry folded.
+    pub fn last_hash(&self) -> Option<Digest> {
+        self.last_hash
+    }
+
+    /// Merkle root over the entries folded so far.
+    pub fn merkle_root(&self) -> Digest {
+        self.merkle.root()
+    }
+
+    /// The trajectory digest of the entries folded so far.
+    pub fn trajectory(&self) -> Digest {
+        Digest(self.trajectory.clone().finalize().into())
+    }
+
+    /// The stage summary so far.
+    pub fn stages(&self) -> &StageSummary {
+        &self.stages
+    }
+
+    /// The ledger facts folded so far; `None` before the first entry.
+    pub fn ledger_summary(&self) -> Option<LedgerSummary> {
+        Some(LedgerSummary {
+            entries: self.count(),
+            first_seq: self.first_seq?,
+            last_seq: self.last_seq,
+            last_entry_sha256: self.last_hash?,
+            merkle_root: self.merkle_root(),
+        })
+    }
+
+    /// The run id of the first entry.
+    pub fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
+    }
+
+    /// The receipt these entries call for; `None` until a `RUN_START` and a
+    /// `RUN_FINALIZE` have been folded.
+    pub fn receipt(&self) -> Option<RunReceipt> {
+        let fin = self.finalize.as_ref()?;
+        Some(RunReceipt {
+            schema: RECEIPT_SCHEMA.to_owned(),
+            run_id: self.run_id.clone()?,
+            program: self.program.clone()?,
+            status: fin.status.clone()?,
+            started_at: self.started_at.clone()?,
+            finished_at: fin.finished_at.clone()?,
+            ledger: self.ledger_summary()?,
+            stages: self.stages.clone(),
+            resources: fin.totals.clone(),
+            trajectory_sha256: self.trajectory(),
+        })
+    }
+}
+
+/// Totals of a run's resources as written in `RUN_FINALIZE.payload.totals`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Totals {
+    pub wall_ns: u64,
+    pub cpu_ns: Measure,
+    pub peak_rss_kb: Measure,
+    pub io_read_bytes: Measure,
+    pub io_write_bytes: Measure,
+    pub alloc_bytes: Measure,
+}

@@ -1,0 +1,120 @@
+//! Shared fixtures: run the word-count pipeline under a scoped receipt subscriber, and
+//! rewrite ledgers the way an attacker with write access could.
+#![allow(dead_code)]
+
+#[path = "../../examples/wordcount/pipeline.rs"]
+pub mod pipeline;
+
+use std::path::{Path, PathBuf};
+
+use receipt_core::Digest;
+use receipt_runtime::entry::{Unsealed, genesis, kind, parse_line};
+use receipt_runtime::{Durability, ReceiptLayer, RunOutcome};
+use serde_json::Value;
+use tracing_subscriber::prelude::*;
+
+pub const TEXT: &str = "the cat sat on the mat\nthe dog sat too\n";
+
+/// Runs the pipeline once in `dir`, with `ledger` as the ledger file name.
+pub fn run_pipeline(dir: &Path, ledger: &str, durability: Durability) -> RunOutcome {
+    let input = dir.join("input.txt");
+    if !input.exists() {
+        std::fs::write(&input, TEXT).unwrap();
+    }
+    let (layer, run) = ReceiptLayer::builder(dir.join(ledger))
+        .durability(durability)
+        .program("wordcount")
+        .build()
+        .unwrap();
+    let sub = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(sub, || {
+        pipeline::run(&input, &dir.join(format!("{ledger}.csv"))).unwrap();
+    });
+    run.finish().unwrap()
+}
+
+pub fn lines(path: &Path) -> Vec<Vec<u8>> {
+    std::fs::read(path)
+        .unwrap()
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+pub fn write_lines(path: &Path, lines: &[Vec<u8>]) {
+    std::fs::write(path, lines.concat()).unwrap();
+}
+
+/// Copies the ledger, its receipt and head into `name` beside it; returns the new ledger.
+pub fn copy_run(ledger: &Path, name: &str) -> PathBuf {
+    let dir = ledger.parent().unwrap();
+    let to = dir.join(name);
+    std::fs::copy(ledger, &to).unwrap();
+    for suffix in [".receipt.json", ".head"] {
+        let mut from = ledger.as_os_str().to_owned();
+        from.push(suffix);
+        let mut dest = to.as_os_str().to_owned();
+        dest.push(suffix);
+        std::fs::copy(from, dest).unwrap();
+    }
+    to
+}
+
+/// Re-seals every entry after applying `edit` to each parsed entry, recomputing every
+/// hash and link, the way a forger rewriting history would. Also rewrites the head file.
+pub fn reseal(ledger: &Path, mut edit: impl FnMut(u64, &mut String, &mut Value) -> bool) {
+    let mut out = Vec::new();
+    let mut prev: Option<Digest> = None;
+    let mut seq = 0u64;
+    let mut last = None;
+    for line in lines(ledger) {
+        let e = parse_line(line.strip_suffix(b"\n").unwrap()).unwrap();
+        let mut run_id = e.run_id.clone();
+        let mut payload = e.payload.clone();
+        if !edit(e.seq, &mut run_id, &mut payload) {
+            continue;
+        }
+        let kind_: &'static str = match e.kind.as_str() {
+            "RUN_START" => kind::RUN_START,
+            "STAGE_ENTER" => kind::STAGE_ENTER,
+            "STAGE_EXIT" => kind::STAGE_EXIT,
+            "EVENT" => kind::EVENT,
+            "VIOLATION" => kind::VIOLATION,
+            _ => kind::RUN_FINALIZE,
+        };
+        let sealed = Unsealed {
+            seq,
+            prev: prev.unwrap_or_else(|| genesis(&run_id)),
+            run_id: &run_id,
+            kind: kind_,
+            stage: e.stage.as_deref(),
+            payload,
+        }
+        .seal()
+        .unwrap();
+        prev = Some(sealed.hash);
+        last = Some((run_id.clone(), sealed.hash));
+        out.push(sealed.line);
+        seq += 1;
+    }
+    write_lines(ledger, &out);
+    if let Some((run_id, hash)) = last {
+        let mut acc = receipt_core::merkle::MerkleAccumulator::new();
+        for l in &out {
+            let e = parse_line(l.strip_suffix(b"\n").unwrap()).unwrap();
+            acc.push(receipt_core::merkle::leaf_hash(&e.hash.0));
+        }
+        let head = receipt_runtime::ledger::Head {
+            schema: receipt_runtime::ledger::HEAD_SCHEMA.into(),
+            run_id,
+            entries: seq,
+            last_entry_sha256: hash,
+            merkle_root: acc.root(),
+        };
+        std::fs::write(
+            receipt_runtime::ledger::head_path(ledger),
+            receipt_core::jcs::to_vec(&head).unwrap(),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,196 @@
+//! Every tampering the run ledger must catch, each by a named check.
+
+mod common;
+
+use std::path::Path;
+
+use common::{copy_run, lines, reseal, run_pipeline, write_lines};
+use receipt_runtime::Durability;
+use receipt_runtime::verify::{Verdict, verify_run};
+
+fn verdict(ledger: &Path, check: &str) -> Verdict {
+    let report = verify_run(ledger, None);
+    report.check(check).unwrap().verdict
+}
+
+fn assert_caught(ledger: &Path, check: &str, want: Verdict) {
+    let report = verify_run(ledger, None);
+    let c = report.check(check).unwrap();
+    assert_eq!(c.verdict, want, "{check}: {}\n{report}", c.detail);
+    assert!(!report.ok(), "tampering passed:\n{report}");
+}
+
+fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_pipeline(dir.path(), "run.jsonl", Durability::OnFinalize);
+    let report = verify_run(&out.ledger, None);
+    assert!(report.ok(), "{report}");
+    assert!(
+        report.checks.iter().all(|c| c.verdict == Verdict::Pass),
+        "{report}"
+    );
+    (dir, out.ledger)
+}
+
+#[test]
+fn one_flipped_byte_fails_the_entry_hash() {
+    let (_d, ledger) = fixture();
+    let t = copy_run(&ledger, "flip.jsonl");
+    let mut ls = lines(&t);
+    // Change one digit of a number inside the payload of entry 3: still JSON, still canonical.
+    let line = &mut ls[3];
+    let pos = line.windows(7).position(|w| w == b"\"t_ns\":").unwrap() + 7;
+    line[pos] = if line[pos] == b'1' { b'2' } else { b'1' };
+    write_lines(&t, &ls);
+    assert_caught(&t, "ledger.hash", Verdict::Fail);
+}
+
+#[test]
+fn deleted_middle_line_breaks_seq_and_chain() {
+    let (_d, ledger) = fixture();
+    let t = copy_run(&ledger, "del.jsonl");
+    let mut ls = lines(&t);
+    ls.remove(4);
+    write_lines(&t, &ls);
+    assert_caught(&t, "ledger.seq", Verdict::Fail);
+    assert_eq!(verdict(&t, "ledger.chain"), Verdict::Fail);
+    assert_eq!(verdict(&t, "receipt.count"), Verdict::Fail);
+}
+
+#[test]
+fn deleted_last_lines_are_caught_by_finalize_head_and_receipt() {
+    let (_d, ledger) = fixture();
+    for cut in [1, 2] {
+        let t = copy_run(&ledger, &format!("tail{cut}.jsonl"));
+        let mut ls = lines(&t);
+        ls.truncate(ls.len() - cut);
+        write_lines(&t, &ls);
+        // The remaining prefix is a perfectly valid chain: only the tail anchors show it.
+        assert_eq!(verdict(&t, "ledger.chain"), Verdict::Pass);
+        assert_caught(&t, "receipt.count", Verdict::Fail);
+        assert_eq!(verdict(&t, "receipt.merkle_root"), Verdict::Fail);
+        assert_eq!(verdict(&t, "ledger.head"), Verdict::Fail);
+        if cut == 1 {
+            assert_eq!(verdict(&t, "run.finalize"), Verdict::Fail);
+        }
+    }
+}
+
+#[test]
+fn swapped_lines_break_seq_and_chain() {
+    let (_d, ledger) = fixture();
+    let t = copy_run(&ledger, "swap.jsonl");
+    let mut ls = lines(&t);
+    ls.swap(3, 4);
+    write_lines(&t, &ls);
+    assert_caught(&t, "ledger.seq", Verdict::Fail);
+    assert_eq!(verdict(&t, "ledger.chain"), Verdict::Fail);
+}
+
+#[test]
+fn rewritten_history_with_recomputed_hashes_is_caught_by_the_receipt() {
+    let (_d, ledger) = fixture();
+    let t = copy_run(&ledger, "forged.jsonl");
+    reseal(&t, |seq, _, payload| {
+        if seq == 3 {
+            payload["outcome"] = "ok".into();
+            payload["wall_ns"] = 1.into();
+        }
+        true
+    });
+    let report = verify_run(&t, None);
+    // The forged chain is internally consistent …
+    for c in ["ledger.hash", "ledger.chain", "ledger.seq", "ledger.head"] {
+        assert_eq!(report.check(c).unwrap().verdict, Verdict::Pass, "{report}");
+    }
+    // … but the receipt pins the real one.
+    assert_caught(&t, "receipt.merkle_root", Verdict::Fail);
+    assert_eq!(verdict(&t, "receipt.last_hash"), Verdict::Fail);
+}
+
+#[test]
+fn forged_removal_of_an_entry_is_caught_by_the_receipt_count() {
+    let (_d, ledger) = fixture();
+    let t = copy_run(&ledger, "forged-del.jsonl");
+    // Drop the EVENT entry and re-chain everything after it.
+    let event_seq = lines(&t)
+        .iter()
+        .position(|l| l.windows(14).any(|w| w == b"\"type\":\"EVENT\""))
+        .unwrap() as u64;
+    reseal(&t, |seq, _, _| seq != event_seq);
+    assert_caught(&t, "receipt.count", Verdict::Fail);
+    assert_eq!(verdict(&t, "ledger.chain"), Verdict::Pass);
+}
+
+#[test]
+fn respelled_bytes_fail_the_canonical_check() {
+    let (_d, ledger) = fixture();
+    for (name, from, to) in [
+        ("ws.jsonl", &b"\"seq\":2,"[..], &b"\"seq\": 2,"[..]),
+        ("num.jsonl", &b"\"seq\":2,"[..], &b"\"seq\":2.0,"[..]),
+        ("exp.jsonl", &b"\"seq\":2,"[..], &b"\"seq\":2e0,"[..]),
+    ] {
+        let t = copy_run(&ledger, name);
+        let mut ls = lines(&t);
+        let line = &mut ls[2];
+        let pos = line.windows(from.len()).position(|w| w == from).unwrap();
+        line.splice(pos..pos + from.len(), to.iter().copied());
+        write_lines(&t, &ls);
+        assert_caught(&t, "ledger.canonical", Verdict::Fail);
+    }
+}
+
+#[test]
+fn mislabelled_run_id_is_caught() {
+    let (_d, ledger) = fixture();
+    // One entry relabelled, hashes recomputed from there on.
+    let t = copy_run(&ledger, "label1.jsonl");
+    reseal(&t, |seq, run_id, _| {
+        if seq == 5 {
+            *run_id = "someone-else".into();
+        }
+        true
+    });
+    assert_caught(&t, "ledger.run_id", Verdict::Fail);
+    // Every entry relabelled and re-chained from a new genesis: the receipt names the run.
+    let t = copy_run(&ledger, "label-all.jsonl");
+    reseal(&t, |_, run_id, _| {
+        *run_id = "someone-else".into();
+        true
+    });
+    assert_caught(&t, "receipt.run_id", Verdict::Fail);
+    // Relabelling without re-chaining breaks the genesis link of line 1.
+    let t = copy_run(&ledger, "label-raw.jsonl");
+    let text = std::fs::read_to_string(&t).unwrap();
+    let id = receipt_runtime::entry::parse_line(lines(&t)[0].strip_suffix(b"\n").unwrap())
+        .unwrap()
+        .run_id;
+    std::fs::write(&t, text.replace(&id, "x")).unwrap();
+    assert_caught(&t, "ledger.hash", Verdict::Fail);
+}
+
+#[test]
+fn unreadable_evidence_is_unknown_never_pass() {
+    let (d, ledger) = fixture();
+    let missing = d.path().join("nope.jsonl");
+    let report = verify_run(&missing, None);
+    assert_eq!(
+        report.check("ledger.read").unwrap().verdict,
+        Verdict::Unknown
+    );
+    assert!(!report.ok());
+
+    let t = copy_run(&ledger, "noreceipt.jsonl");
+    std::fs::remove_file(receipt_runtime::ledger::receipt_path(&t)).unwrap();
+    assert_caught(&t, "receipt.read", Verdict::Unknown);
+
+    let t = copy_run(&ledger, "garbage.jsonl");
+    let mut ls = lines(&t);
+    ls[2] = b"this is not json\n".to_vec();
+    write_lines(&t, &ls);
+    assert_caught(&t, "ledger.parse", Verdict::Unknown);
+
+    let t = copy_run(&ledger, "badreceipt.jsonl");
+    std::fs::write(receipt_runtime::ledger::receipt_path(&t), b"{\"schema\":1}").unwrap();
+    assert_caught(&t, "receipt.read", Verdict::Unknown);
+}
