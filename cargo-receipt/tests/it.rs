@@ -560,3 +560,51 @@ fn verify_catches_every_tamper_case_and_names_the_file() {
     write(&chain.dir, "src/main.rs", "fn main() {}\n");
     chain.expect_caught("source", &["--source"], "src/main.rs", |_| {});
 }
+
+#[receipt_runtime::receipt(stage = "double", hash(x), hash_output)]
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+#[receipt_runtime::receipt(stage = "sum")]
+fn sum(xs: &[u64]) -> u64 {
+    xs.iter().map(|&x| double(x)).sum()
+}
+
+#[test]
+fn verify_run_passes_a_real_run_ledger_and_fails_a_tampered_one() {
+    use tracing_subscriber::prelude::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = tmp.path().join("run.jsonl");
+    let (layer, guard) = receipt_runtime::ReceiptLayer::builder(&ledger)
+        .program("it")
+        .build()
+        .unwrap();
+    let sub = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(sub, || assert_eq!(sum(&[1, 2, 3]), 12));
+    guard.finish().unwrap();
+    let arg = ledger.to_str().unwrap();
+    let o = ok(run(tmp.path(), &["verify-run", arg], &[]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("PASS") && !out.contains("FAIL"),
+        "{}",
+        text(&o)
+    );
+    let o = ok(run(tmp.path(), &["verify-run", "--json", arg], &[]));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.to_string().contains("PASS"), "{v}");
+
+    // One byte of a middle entry changed: caught, exit code 1.
+    let mut bytes = fs::read(&ledger).unwrap();
+    let second_line = bytes.iter().position(|&b| b == b'\n').unwrap() + 10;
+    bytes[second_line] ^= 0x01;
+    fs::write(&ledger, &bytes).unwrap();
+    let o = run(tmp.path(), &["verify-run", arg], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("FAIL"),
+        "{}",
+        text(&o)
+    );
+}
