@@ -6,15 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cargo_metadata::{Metadata, MetadataCommand};
-use receipt_core::ledger::{BuildRecord, GRAPH_FILE, Ledger};
+use receipt_core::ledger::{BuildRecord, Ledger};
 use receipt_core::manifest::Manifest;
-use receipt_core::receipt::{
-    Artifacts, GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Source, TrackedSummary,
-    Work,
-};
+use receipt_core::receipt::{Artifacts, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
 use receipt_core::tracked::{ScanOptions, TrackedTree};
-use receipt_core::{Digest, Timestamp, jcs};
-use receipt_graph::{CanonicalGraph, TauSeed};
+use receipt_core::{Digest, Timestamp, jcs, sections};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -193,8 +189,8 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
     };
 
     let artifacts = crate::artifacts::hash_artifacts(&run.artifact_files, &target_dir)?;
-    let graph_json = graph.canonical.to_json_bytes();
-    let (tau, rank) = fingerprints(&graph.canonical, &manifest)?;
+    let (graph_section, graph_json) = sections::graph(KIND, &graph.canonical);
+    let (tau, rank) = sections::fingerprints(&graph.canonical, &manifest);
 
     let receipt = Receipt {
         schema: RECEIPT_SCHEMA.to_owned(),
@@ -204,24 +200,11 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
         manifest_sha256: Digest::default(),
         reflective: Reflective { merkle_root },
         prev: None,
-        source: Section::Available(Source {
-            git: receipt_core::git::git_info(&root),
-            tracked: TrackedSummary {
-                mode: tree.mode.as_str().to_owned(),
-                files: tree.files.len() as u64,
-                merkle_root,
-            },
-        }),
+        source: sections::source(&root, &tree),
         ingress: Section::Available(ingress_value),
-        graph: Section::Available(GraphSummary {
-            kind: KIND.to_owned(),
-            nodes: graph.canonical.node_count() as u64,
-            edges: graph.canonical.edge_count() as u64,
-            digest: Digest::of(&graph_json),
-            path: GRAPH_FILE.to_owned(),
-        }),
-        tau: Section::Available(tau),
-        rank: Section::Available(rank),
+        graph: graph_section,
+        tau,
+        rank,
         work: Section::Available(work(run)),
         artifacts: Section::Available(Artifacts {
             root: "target".to_owned(),
@@ -274,25 +257,6 @@ fn extensions(
     let v = serde_json::to_value(ext)
         .map_err(|e| Error::Usage(format!("the cargo extension cannot be serialized: {e}")))?;
     Ok(BTreeMap::from([(EXTENSION.to_owned(), v)]))
-}
-
-/// τ and the rank report of `graph`, seeded by the manifest, as receipt sections.
-///
-/// # Errors
-/// [`Error::Usage`] when a report cannot be represented as JSON.
-pub fn fingerprints(graph: &CanonicalGraph, manifest: &Manifest) -> Result<(Value, Value), Error> {
-    let timestamp = manifest.timestamp.to_string();
-    let merkle_root = manifest.merkle_root.to_hex();
-    let seed = TauSeed {
-        producer: &manifest.producer,
-        timestamp: &timestamp,
-        merkle_root: &merkle_root,
-    };
-    let tau = serde_json::to_value(receipt_graph::tau(graph, &seed))
-        .map_err(|e| Error::Usage(format!("the τ report cannot be serialized: {e}")))?;
-    let rank = serde_json::to_value(receipt_graph::rank(graph))
-        .map_err(|e| Error::Usage(format!("the rank report cannot be serialized: {e}")))?;
-    Ok((tau, rank))
 }
 
 /// The tracked set of the workspace; with `cached`, digests of unchanged files come from

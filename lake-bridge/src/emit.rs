@@ -7,14 +7,12 @@ use std::path::PathBuf;
 
 use receipt_core::Digest;
 use receipt_core::Timestamp;
-use receipt_core::ledger::{Appended, BuildRecord, GRAPH_FILE, Ledger};
+use receipt_core::ledger::{Appended, BuildRecord, Ledger};
 use receipt_core::manifest::Manifest;
-use receipt_core::receipt::{
-    Artifacts, GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Source, TrackedSummary,
-    Work,
-};
+use receipt_core::receipt::{Artifacts, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
+use receipt_core::sections;
 use receipt_core::tracked::{ScanOptions, TrackError, TrackedTree, scan};
-use receipt_graph::{CanonicalGraph, TauSeed, rank, tau};
+use receipt_graph::CanonicalGraph;
 use serde_json::{Value, json};
 
 use crate::config::LakeConfig;
@@ -276,18 +274,8 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
         merkle_root,
     };
     let canonical: CanonicalGraph = graph.canonical()?;
-    let graph_json = canonical.to_json_bytes();
-    let seed_ts = manifest.timestamp.to_string();
-    let seed_root = manifest.merkle_root.to_hex();
-    let seed = TauSeed {
-        producer: &manifest.producer,
-        timestamp: &seed_ts,
-        merkle_root: &seed_root,
-    };
-    let tau_value = serde_json::to_value(tau(&canonical, &seed))
-        .map_err(|e| Error::Serialize(format!("the τ report: {e}")))?;
-    let rank_value = serde_json::to_value(rank(&canonical))
-        .map_err(|e| Error::Serialize(format!("the rank report: {e}")))?;
+    let (graph_section, graph_json) = sections::graph(GRAPH_KIND, &canonical);
+    let (tau_section, rank_section) = sections::fingerprints(&canonical, &manifest);
     let not_run = || match &opts.lake {
         Err(reason) => reason.clone(),
         Ok(_) => "lake was not run".to_owned(),
@@ -319,24 +307,11 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
         manifest_sha256: manifest.sha256(),
         reflective: Reflective { merkle_root },
         prev: None,
-        source: Section::Available(Source {
-            git: receipt_core::git::git_info(&project.root),
-            tracked: TrackedSummary {
-                mode: tree.mode.as_str().to_owned(),
-                files: tree.files.len() as u64,
-                merkle_root,
-            },
-        }),
+        source: sections::source(&project.root, &tree),
         ingress: Section::Available(ingress),
-        graph: Section::Available(GraphSummary {
-            kind: GRAPH_KIND.to_owned(),
-            nodes: canonical.node_count() as u64,
-            edges: canonical.edge_count() as u64,
-            digest: Digest(canonical.digest()),
-            path: GRAPH_FILE.to_owned(),
-        }),
-        tau: Section::Available(tau_value),
-        rank: Section::Available(rank_value),
+        graph: graph_section,
+        tau: tau_section,
+        rank: rank_section,
         work,
         artifacts,
         extensions: BTreeMap::from([(KIND.to_owned(), extension)]),

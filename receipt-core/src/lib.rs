@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod merkle;
 pub mod proof;
 pub mod receipt;
+pub mod sections;
 pub mod time;
 pub mod tracked;
 pub mod verify;

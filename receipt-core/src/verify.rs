@@ -6,7 +6,7 @@ use std::fmt;
 use std::fs;
 use std::path::Path;
 
-use receipt_graph::{CanonicalGraph, TauSeed};
+use receipt_graph::CanonicalGraph;
 use serde::Serialize;
 
 use crate::digest::Digest;
@@ -527,23 +527,9 @@ fn verify_fingerprints(root: &Path, report: &mut Report, entries: &[Entry]) {
             );
             continue;
         };
-        let timestamp = m.timestamp.to_string();
-        let merkle_root = m.merkle_root.to_hex();
-        let seed = TauSeed {
-            producer: &m.producer,
-            timestamp: &timestamp,
-            merkle_root: &merkle_root,
-        };
-        let recomputed = serde_json::to_value(receipt_graph::tau(cg, &seed)).ok();
-        compare_section(&mut tau_t, &r.tau, recomputed, &e.line.path, "τ");
-        let recomputed = serde_json::to_value(receipt_graph::rank(cg)).ok();
-        compare_section(
-            &mut rank_t,
-            &r.rank,
-            recomputed,
-            &e.line.path,
-            "the rank report",
-        );
+        let (tau, rank) = crate::sections::fingerprints(cg, m);
+        compare_section(&mut tau_t, &r.tau, tau, &e.line.path, "τ");
+        compare_section(&mut rank_t, &r.rank, rank, &e.line.path, "the rank report");
     }
     tau_t.finish(
         report,
@@ -558,22 +544,24 @@ fn verify_fingerprints(root: &Path, report: &mut Report, entries: &[Entry]) {
 fn compare_section(
     t: &mut Tally,
     recorded: &Section<serde_json::Value>,
-    recomputed: Option<serde_json::Value>,
+    recomputed: Section<serde_json::Value>,
     file: &str,
     what: &str,
 ) {
     match (recorded, recomputed) {
         // Compared as canonical bytes: JSON has one number type, so `1` read back from a
         // receipt is the double 1.0 the recomputation gives.
-        (Section::Available(v), Some(w)) if jcs::to_vec(v).ok() == jcs::to_vec(&w).ok() => {
+        (Section::Available(v), Section::Available(w))
+            if jcs::to_vec(v).ok() == jcs::to_vec(&w).ok() =>
+        {
             t.pass()
         }
-        (Section::Available(_), Some(_)) => t.fail(
+        (Section::Available(_), Section::Available(_)) => t.fail(
             Verdict::Fail,
             file,
             format!("{what} recomputed from the graph differs from the one recorded in {file}"),
         ),
-        (Section::Available(_), None) => t.fail(
+        (Section::Available(_), Section::Unavailable { .. }) => t.fail(
             Verdict::Unknown,
             file,
             format!("{what} of {file} could not be recomputed"),
