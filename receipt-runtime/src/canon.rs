@@ -9,21 +9,88 @@
 /// `Some(true)`: `bytes` are exactly RFC 8785 JSON. `Some(false)`: they are not (or not
 /// JSON at all). `None`: they contain something this scanner leaves to a full
 /// canonicalizer (a fraction or exponent, a key with escapes or non-ASCII characters).
-pub(crate) fn check(bytes: &[u8]) -> Option<bool> {
-    let mut s = Scanner { b: bytes, i: 0 };
+///
+/// Also records where the members of the top-level object and of its `payload` member
+/// are, so a caller can read fields without parsing the line again; `layout` is
+/// meaningful only when the result is `Some(true)`.
+pub(crate) fn check_layout(bytes: &[u8], layout: &mut Layout) -> Option<bool> {
+    *layout = Layout::default();
+    let mut s = Scanner {
+        b: bytes,
+        i: 0,
+        in_payload: false,
+        layout,
+    };
     let ok = s.value(0)?;
     Some(ok && s.i == bytes.len())
+}
+
+/// Byte ranges of one object member: its key (without the quotes) and its value.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Member {
+    pub(crate) key: (usize, usize),
+    pub(crate) value: (usize, usize),
+}
+
+/// Members recorded per object; a ledger entry has 7 top-level members and at most 14
+/// payload members of interest, anything larger is marked as overflowing.
+const TOP: usize = 8;
+const INNER: usize = 24;
+
+/// Where the members of a line's top-level object and of its `payload` object lie.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Layout {
+    pub(crate) top: [Member; TOP],
+    pub(crate) ntop: usize,
+    pub(crate) payload: [Member; INNER],
+    pub(crate) npayload: usize,
+    /// More members than recorded (the lists are then incomplete).
+    pub(crate) overflow: bool,
+}
+
+impl Layout {
+    /// The recorded top-level members.
+    pub(crate) fn top(&self) -> &[Member] {
+        &self.top[..self.ntop]
+    }
+
+    /// The recorded payload members.
+    pub(crate) fn payload(&self) -> &[Member] {
+        &self.payload[..self.npayload]
+    }
 }
 
 /// Deeper nesting than any ledger writes; the full path handles (or refuses) the rest.
 const MAX_DEPTH: u32 = 64;
 
-struct Scanner<'a> {
+struct Scanner<'a, 'l> {
     b: &'a [u8],
     i: usize,
+    /// Inside the value of the top-level `payload` member.
+    in_payload: bool,
+    layout: &'l mut Layout,
 }
 
-impl Scanner<'_> {
+impl Scanner<'_, '_> {
+    fn record(&mut self, depth: u32, m: Member) {
+        let l = &mut *self.layout;
+        if depth == 0 {
+            if l.ntop < TOP {
+                l.top[l.ntop] = m;
+                l.ntop += 1;
+            } else {
+                l.overflow = true;
+            }
+        } else if depth == 1 && self.in_payload {
+            if l.npayload < INNER {
+                l.payload[l.npayload] = m;
+                l.npayload += 1;
+            } else {
+                l.overflow = true;
+            }
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -81,9 +148,21 @@ impl Scanner<'_> {
                 return Some(false);
             }
             self.i += 1;
-            if !self.value(depth + 1)? {
+            let value_start = self.i;
+            let payload = depth == 0 && key == b"payload";
+            self.in_payload |= payload;
+            let ok = self.value(depth + 1);
+            if payload {
+                self.in_payload = false;
+            }
+            if !ok? {
                 return Some(false);
             }
+            let m = Member {
+                key: (start, start + key.len()),
+                value: (value_start, self.i),
+            };
+            self.record(depth, m);
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
@@ -122,6 +201,7 @@ impl Scanner<'_> {
         self.i += 1;
         let mut plain = true;
         loop {
+            self.skip_plain_run();
             let c = self.peek()?;
             self.i += 1;
             match c {
@@ -156,6 +236,28 @@ impl Scanner<'_> {
         }
     }
 
+    /// Skips string bytes eight at a time while none of them is a quote, a backslash or a
+    /// control character (most of a ledger line is hex digests). Each test is exact about
+    /// whether such a byte is present, so nothing the byte loop must see is skipped.
+    fn skip_plain_run(&mut self) {
+        const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+        let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let x = u64::from_ne_bytes(word);
+            let special = has_zero(x ^ (LO * u64::from(b'"')))
+                | has_zero(x ^ (LO * u64::from(b'\\')))
+                // Some byte below 0x20.
+                | (x.wrapping_sub(LO * 0x20) & !x & HI);
+            if special != 0 {
+                return;
+            }
+            self.i += 8;
+        }
+    }
+
     fn number(&mut self) -> Option<bool> {
         let start = self.i;
         if self.peek() == Some(b'-') {
@@ -179,7 +281,10 @@ impl Scanner<'_> {
         if d.len() > 16 {
             return None;
         }
-        let v: u64 = std::str::from_utf8(d).ok()?.parse().ok()?;
+        // At most 16 ASCII digits: the value fits a u64 without overflow.
+        let v = d
+            .iter()
+            .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
         if v > 1 << 53 {
             return None;
         }

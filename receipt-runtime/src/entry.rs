@@ -6,6 +6,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::canon::Layout;
+use sha2::{Digest as _, Sha256};
+
 /// Schema tag carried by `RUN_START` and the head file.
 pub const LEDGER_SCHEMA: &str = "receipt.run-ledger/1";
 
@@ -100,31 +103,89 @@ pub fn seal_bytes(
     stage: Option<&str>,
     payload: &[u8],
 ) -> Sealed {
-    let mut pre = Vec::with_capacity(payload.len() + 200);
-    pre.extend_from_slice(b"{\"payload\":");
-    pre.extend_from_slice(payload);
-    pre.extend_from_slice(b",\"prev\":\"");
-    pre.extend_from_slice(prev.to_hex().as_bytes());
-    pre.extend_from_slice(b"\",\"run_id\":");
-    json_string(&mut pre, run_id);
-    pre.extend_from_slice(b",\"seq\":");
-    pre.extend_from_slice(seq.to_string().as_bytes());
-    pre.extend_from_slice(b",\"stage\":");
-    match stage {
-        Some(st) => json_string(&mut pre, st),
-        None => pre.extend_from_slice(b"null"),
-    }
-    pre.extend_from_slice(b",\"type\":");
-    json_string(&mut pre, kind_);
-    pre.push(b'}');
-    let hash = entry_hash(&pre);
-    let mut line = Vec::with_capacity(pre.len() + HASH_PREFIX_LEN + 1);
-    line.extend_from_slice(b"{\"hash\":\"");
-    line.extend_from_slice(hash.to_hex().as_bytes());
-    line.extend_from_slice(b"\",");
-    line.extend_from_slice(&pre[1..]);
-    line.push(b'\n');
+    let mut line = Vec::with_capacity(payload.len() + 256);
+    let sealed = seal_into(&mut line, seq, prev, run_id, kind_, stage, |out| {
+        out.extend_from_slice(payload);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let Ok(hash) = sealed;
     Sealed { hash, line }
+}
+
+/// Appends one ledger line (newline included) to `out` and returns its entry hash;
+/// `payload` appends the canonical payload bytes.
+///
+/// The line is built in place: a placeholder for the `hash` member, then the preimage
+/// members in RFC 8785 key order, which are hashed where they lie; the placeholder is then
+/// overwritten with the hash. No intermediate buffer or hex string is allocated.
+///
+/// # Errors
+/// Whatever `payload` returns; `out` is then left as it was.
+pub fn seal_into<E>(
+    out: &mut Vec<u8>,
+    seq: u64,
+    prev: &Digest,
+    run_id: &str,
+    kind_: &str,
+    stage: Option<&str>,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Digest, E> {
+    let base = out.len();
+    out.extend_from_slice(b"{\"hash\":\"");
+    out.extend_from_slice(&[b'0'; 64]);
+    out.extend_from_slice(b"\",\"payload\":");
+    if let Err(e) = payload(out) {
+        out.truncate(base);
+        return Err(e);
+    }
+    out.extend_from_slice(b",\"prev\":\"");
+    out.extend_from_slice(&hex64(&prev.0));
+    out.extend_from_slice(b"\",\"run_id\":");
+    json_string(out, run_id);
+    out.extend_from_slice(b",\"seq\":");
+    let mut digits = [0u8; 20];
+    out.extend_from_slice(format_u64(seq, &mut digits));
+    out.extend_from_slice(b",\"stage\":");
+    match stage {
+        Some(st) => json_string(out, st),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"type\":");
+    json_string(out, kind_);
+    out.push(b'}');
+    let mut h = Sha256::new();
+    h.update(ENTRY_TAG);
+    h.update(b"{");
+    h.update(&out[base + HASH_PREFIX_LEN..]);
+    let hash = Digest(h.finalize().into());
+    out[base + 9..base + 73].copy_from_slice(&hex64(&hash.0));
+    out.push(b'\n');
+    Ok(hash)
+}
+
+/// The 64 lowercase hex digits of `bytes`.
+fn hex64(bytes: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0x0f)];
+    }
+    out
+}
+
+/// The decimal digits of `v`, written at the end of `buf`.
+pub(crate) fn format_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        // `v % 10` is below 10, so the cast cannot truncate.
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// Appends `s` as a JSON string; serde_json's escaping is RFC 8785's.
@@ -245,9 +306,40 @@ pub enum LineError {
     },
 }
 
+/// The `payload` member: its bytes, located by the scanner or by serde.
+enum Payload<'a> {
+    Bytes(&'a [u8]),
+    Raw(&'a serde_json::value::RawValue),
+}
+
+/// The envelope members of one line, before their values are checked.
+struct Envelope<'a> {
+    hash: &'a str,
+    payload: Payload<'a>,
+    prev: &'a str,
+    run_id: Cow<'a, str>,
+    seq: u64,
+    stage: Option<Cow<'a, str>>,
+    kind: Cow<'a, str>,
+}
+
+impl<'a> From<SerdeEnvelope<'a>> for Envelope<'a> {
+    fn from(e: SerdeEnvelope<'a>) -> Self {
+        Envelope {
+            hash: e.hash,
+            payload: Payload::Raw(e.payload),
+            prev: e.prev,
+            run_id: e.run_id,
+            seq: e.seq,
+            stage: e.stage,
+            kind: e.kind,
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope<'a> {
+struct SerdeEnvelope<'a> {
     hash: &'a str,
     #[serde(borrow)]
     payload: &'a serde_json::value::RawValue,
@@ -293,23 +385,81 @@ fn hex_field(name: &str, s: &str) -> Result<Digest, LineError> {
 }
 
 /// Whether `line` is in canonical form (a fast scan, with a full canonicalizer for what
-/// the scan leaves open); a line that is not JSON at all is reported as such.
-fn check_form(line: &[u8]) -> Result<(), LineError> {
-    let canonical_form = match crate::canon::check(line) {
-        Some(c) => c,
+/// the scan leaves open); a line that is not JSON at all is reported as such. Returns
+/// whether `layout` was filled in.
+fn check_form(line: &[u8], layout: &mut Layout) -> Result<bool, LineError> {
+    let (canonical_form, scanned) = match crate::canon::check_layout(line, layout) {
+        Some(c) => (c, true),
         None => {
             let v: Value =
                 serde_json::from_slice(line).map_err(|e| LineError::NotJson(e.to_string()))?;
-            canonical(&v).is_ok_and(|c| c == line)
+            (canonical(&v).is_ok_and(|c| c == line), false)
         }
     };
     if canonical_form {
-        return Ok(());
+        return Ok(scanned);
     }
     match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
         Err(e) => Err(LineError::NotJson(e.to_string())),
         Ok(_) => Err(LineError::NotCanonical),
     }
+}
+
+/// The envelope keys, in the only order a canonical line can have them.
+const ENVELOPE_KEYS: [&[u8]; 7] = [
+    b"hash", b"payload", b"prev", b"run_id", b"seq", b"stage", b"type",
+];
+
+/// The text of a string without escapes at `span` (quotes included), borrowed.
+pub(crate) fn plain_str(text: &str, span: (usize, usize)) -> Option<&str> {
+    let inner = text
+        .get(span.0..span.1)?
+        .strip_prefix('"')?
+        .strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
+}
+
+/// A non-negative canonical integer at `span`.
+pub(crate) fn plain_u64(text: &str, span: (usize, usize)) -> Option<u64> {
+    let v = text.get(span.0..span.1)?.as_bytes();
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |acc, &d| {
+        if d.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// The envelope read from the recorded layout of a canonical line; `None` when the line
+/// needs the general parser (which then also words any error).
+fn quick_envelope<'a>(line: &'a str, layout: &Layout) -> Option<Envelope<'a>> {
+    let top = layout.top();
+    if layout.overflow || top.len() != ENVELOPE_KEYS.len() {
+        return None;
+    }
+    for (m, k) in top.iter().zip(ENVELOPE_KEYS) {
+        if line.get(m.key.0..m.key.1)?.as_bytes() != k {
+            return None;
+        }
+    }
+    let payload = line.get(top[1].value.0..top[1].value.1)?.as_bytes();
+    let stage = match line.get(top[5].value.0..top[5].value.1)? {
+        "null" => None,
+        _ => Some(Cow::Borrowed(plain_str(line, top[5].value)?)),
+    };
+    Some(Envelope {
+        hash: plain_str(line, top[0].value)?,
+        payload: Payload::Bytes(payload),
+        prev: plain_str(line, top[2].value)?,
+        run_id: Cow::Borrowed(plain_str(line, top[3].value)?),
+        seq: plain_u64(line, top[4].value)?,
+        stage,
+        kind: Cow::Borrowed(plain_str(line, top[6].value)?),
+    })
 }
 
 /// Parses one ledger line (without its `\n`) and checks its form and hash, borrowing
@@ -318,13 +468,52 @@ fn check_form(line: &[u8]) -> Result<(), LineError> {
 /// # Errors
 /// [`LineError`] naming the first problem found.
 pub fn parse_raw(line: &[u8]) -> Result<RawEntry<'_>, LineError> {
+    parse_with_layout(line, &mut Layout::default()).map(|(raw, _)| raw)
+}
+
+/// [`parse_raw`] without the positional reading of the envelope, for comparing the two.
+#[cfg(test)]
+pub(crate) fn parse_raw_general(line: &[u8]) -> Result<RawEntry<'_>, LineError> {
+    let mut layout = Layout::default();
+    check_form(line, &mut layout)?;
+    let env: Envelope<'_> = serde_json::from_slice::<SerdeEnvelope<'_>>(line)
+        .map_err(|e| LineError::Shape(e.to_string()))?
+        .into();
+    finish_raw(line, env)
+}
+
+/// [`parse_raw`], also returning the line as text when `layout` describes it (see
+/// [`crate::canon::check_layout`]), for reading payload fields from it.
+pub(crate) fn parse_with_layout<'a>(
+    line: &'a [u8],
+    layout: &mut Layout,
+) -> Result<(RawEntry<'a>, Option<&'a str>), LineError> {
     // Form before content: a re-spelled line (`2.0` for `2`) is a canonical-form failure.
-    check_form(line)?;
-    let env: Envelope<'_> =
-        serde_json::from_slice(line).map_err(|e| LineError::Shape(e.to_string()))?;
+    let scanned = check_form(line, layout)?;
+    let text = if scanned {
+        std::str::from_utf8(line).ok()
+    } else {
+        None
+    };
+    let quick = text.and_then(|t| quick_envelope(t, layout));
+    let text = text.filter(|_| quick.is_some());
+    let env = match quick {
+        Some(env) => env,
+        None => serde_json::from_slice::<SerdeEnvelope<'_>>(line)
+            .map_err(|e| LineError::Shape(e.to_string()))?
+            .into(),
+    };
+    Ok((finish_raw(line, env)?, text))
+}
+
+/// Checks the envelope's values and the entry hash.
+fn finish_raw<'a>(line: &'a [u8], env: Envelope<'a>) -> Result<RawEntry<'a>, LineError> {
     let claimed = hex_field("hash", env.hash)?;
     let prev = hex_field("prev", env.prev)?;
-    let payload = env.payload.get().as_bytes();
+    let payload = match env.payload {
+        Payload::Bytes(b) => b,
+        Payload::Raw(r) => r.get().as_bytes(),
+    };
     if payload.first() != Some(&b'{') {
         return Err(LineError::Shape(
             "field \"payload\" is not an object".into(),

@@ -191,6 +191,62 @@ impl<'a> PayloadView<'a> {
     pub fn parse(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(payload)
     }
+
+    /// Reads the fields of interest of a stage, event or violation payload from the
+    /// member positions the canonical-form scan recorded in `line`; `None` when a field
+    /// needs the general parser ([`PayloadView::parse`] then gives the same view, or the
+    /// error).
+    pub(crate) fn from_layout(line: &'a str, members: &[crate::canon::Member]) -> Option<Self> {
+        use crate::entry::{plain_str, plain_u64};
+        let mut v = PayloadView::default();
+        for m in members {
+            let value = line.get(m.value.0..m.value.1)?;
+            let null = value == "null";
+            let num = |slot: &mut Option<u64>| -> Option<()> {
+                *slot = if null {
+                    None
+                } else {
+                    Some(plain_u64(line, m.value)?)
+                };
+                Some(())
+            };
+            let text = |slot: &mut Option<Cow<'a, str>>| -> Option<()> {
+                *slot = if null {
+                    None
+                } else {
+                    Some(Cow::Borrowed(plain_str(line, m.value)?))
+                };
+                Some(())
+            };
+            match line.get(m.key.0..m.key.1)?.as_bytes() {
+                b"id" => num(&mut v.id)?,
+                b"parent" => num(&mut v.parent)?,
+                b"depth" => num(&mut v.depth)?,
+                b"thread" => num(&mut v.thread)?,
+                b"wall_ns" => num(&mut v.wall_ns)?,
+                b"after" => text(&mut v.after)?,
+                b"input" => text(&mut v.input)?,
+                b"output" => text(&mut v.output)?,
+                b"outcome" => text(&mut v.outcome)?,
+                b"program" => text(&mut v.program)?,
+                b"started_at" => text(&mut v.started_at)?,
+                b"status" => text(&mut v.status)?,
+                b"finished_at" => text(&mut v.finished_at)?,
+                b"cpu_ns" => {
+                    v.cpu_ns = if null {
+                        None
+                    } else if let Some(n) = plain_u64(line, m.value) {
+                        Some(Value::from(n))
+                    } else {
+                        Some(serde_json::from_str(value).ok()?)
+                    };
+                }
+                b"graph" | b"totals" => return None,
+                _ => {}
+            }
+        }
+        Some(v)
+    }
 }
 
 fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
@@ -207,11 +263,12 @@ fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
 /// `STAGE_ENTER` → `{"depth":d,"input":h|null,"stage":s,"t":"enter"}`;
 /// `STAGE_EXIT` → `{"depth":d,"outcome":o,"output":h|null,"stage":s,"t":"exit"}`.
 pub fn trajectory_item(out: &mut Vec<u8>, kind_: &str, stage: Option<&str>, p: &PayloadView<'_>) {
-    let depth = p.depth.unwrap_or_default().to_string();
+    let mut digits = [0u8; 20];
+    let depth = crate::entry::format_u64(p.depth.unwrap_or_default(), &mut digits);
     match kind_ {
         kind::STAGE_ENTER => {
             out.extend_from_slice(b"{\"depth\":");
-            out.extend_from_slice(depth.as_bytes());
+            out.extend_from_slice(depth);
             out.extend_from_slice(b",\"input\":");
             json_str(out, p.input.as_deref());
             out.extend_from_slice(b",\"stage\":");
@@ -220,7 +277,7 @@ pub fn trajectory_item(out: &mut Vec<u8>, kind_: &str, stage: Option<&str>, p: &
         }
         kind::STAGE_EXIT => {
             out.extend_from_slice(b"{\"depth\":");
-            out.extend_from_slice(depth.as_bytes());
+            out.extend_from_slice(depth);
             out.extend_from_slice(b",\"outcome\":");
             json_str(out, p.outcome.as_deref());
             out.extend_from_slice(b",\"output\":");

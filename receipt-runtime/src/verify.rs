@@ -4,16 +4,17 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use receipt_core::Digest;
 
-use crate::entry::{LineError, genesis, kind, parse_raw};
+use crate::canon::Layout;
+use crate::entry::{LineError, RawEntry, genesis, kind, parse_with_layout};
 use crate::graph::{START, StageGraph};
-use crate::ledger::{Head, Lines, head_path, receipt_path};
+use crate::ledger::{Head, head_path, receipt_path};
 use crate::receipt::{PayloadView, RunFold, RunReceipt};
 
 /// The outcome of one check.
@@ -100,9 +101,12 @@ impl fmt::Display for RunReport {
     }
 }
 
-/// Lines per batch checked in parallel; with [`BATCH_BYTES`] it bounds verification memory.
-const BATCH_LINES: usize = 4096;
-/// Bytes per batch (a batch ends at the first line that crosses it).
+/// Lines per group checked in parallel while the previous group goes through the ordered
+/// checks; with [`BATCH_BYTES`] it bounds verification memory.
+const BATCH_LINES: usize = 1024;
+/// Lines split off the read buffer per round.
+const MAX_SPANS: usize = 16 * BATCH_LINES;
+/// Bytes read from the ledger at a time; the buffer grows only to hold a longer line.
 const BATCH_BYTES: usize = 4 << 20;
 
 /// The checks of [`verify_run`], in report order.
@@ -294,6 +298,196 @@ impl Stages {
     }
 }
 
+/// Checks one line on its own and reads the payload fields the ordered checks need.
+fn check_line<'a>(
+    line: &'a [u8],
+    layout: &mut Layout,
+) -> Result<(RawEntry<'a>, Result<PayloadView<'a>, String>), LineError> {
+    let (raw, text) = parse_with_layout(line, layout)?;
+    // Stage entries are most of a ledger; their few fields are read where the scan found
+    // them. The rest, or anything unusual, goes through serde.
+    let quick = match &*raw.kind {
+        kind::STAGE_ENTER | kind::STAGE_EXIT | kind::EVENT | kind::VIOLATION
+            if !layout.overflow =>
+        {
+            text.and_then(|t| PayloadView::from_layout(t, layout.payload()))
+        }
+        _ => None,
+    };
+    let view = match quick {
+        Some(v) => Ok(v),
+        None => PayloadView::parse(raw.payload).map_err(|e| e.to_string()),
+    };
+    Ok((raw, view))
+}
+
+/// The checks that need entries in order (seq, chain, run id, start and finalize, stages)
+/// and the fold, fed one line at a time.
+struct Ordered {
+    fold: RunFold,
+    stages: Stages,
+    line_no: u64,
+    /// The hash the next entry must link to; `None` after a line whose hash is unknown.
+    prev: Option<Digest>,
+    prev_known: bool,
+    run_id: Option<String>,
+    finalizes: u64,
+    after_finalize: bool,
+    head_entries: Option<u64>,
+    head_hash: Option<Digest>,
+}
+
+/// One line checked on its own: whether it ended in a newline, and its entry and payload.
+type Checked<'a> = (
+    bool,
+    Result<(RawEntry<'a>, Result<PayloadView<'a>, String>), LineError>,
+);
+
+impl Ordered {
+    fn take(&mut self, f: &mut Findings, (complete, parsed): Checked<'_>) {
+        self.line_no += 1;
+        let line_no = self.line_no;
+        let expected_seq = self.line_no - 1;
+        if !complete {
+            f.add(
+                "ledger.parse",
+                Verdict::Unknown,
+                format!("line {line_no} has no terminating newline (a torn write)."),
+            );
+        }
+        let (entry, view) = match parsed {
+            Ok(e) => e,
+            Err(err) => {
+                let (name, verdict) = match &err {
+                    LineError::NotJson(_) | LineError::Shape(_) => {
+                        ("ledger.parse", Verdict::Unknown)
+                    }
+                    LineError::NotCanonical => ("ledger.canonical", Verdict::Fail),
+                    LineError::HashMismatch { .. } => ("ledger.hash", Verdict::Fail),
+                };
+                f.add(name, verdict, format!("line {line_no} {err}."));
+                // Link the next line to the hash this one claims, when it claims one.
+                match &err {
+                    LineError::HashMismatch { claimed, .. } => {
+                        self.prev = Digest::from_hex(claimed).ok();
+                        self.prev_known = self.prev.is_some();
+                    }
+                    _ => self.prev_known = false,
+                }
+                return;
+            }
+        };
+        if entry.seq != expected_seq {
+            f.add(
+                "ledger.seq",
+                Verdict::Fail,
+                format!(
+                    "line {line_no} has seq {} where {expected_seq} was expected.",
+                    entry.seq
+                ),
+            );
+        }
+        match &self.run_id {
+            None => self.run_id = Some(entry.run_id.clone().into_owned()),
+            Some(r) if *r != *entry.run_id => f.add(
+                "ledger.run_id",
+                Verdict::Fail,
+                format!(
+                    "line {line_no} belongs to run {:?}, not {r:?}.",
+                    entry.run_id
+                ),
+            ),
+            Some(_) => {}
+        }
+        let expected_prev = if self.line_no == 1 {
+            Some(genesis(self.run_id.as_deref().unwrap_or_default()))
+        } else if self.prev_known {
+            self.prev
+        } else {
+            None
+        };
+        if let Some(p) = expected_prev
+            && entry.prev != p
+        {
+            let what = if self.line_no == 1 {
+                "does not link to the genesis of its run id".to_owned()
+            } else {
+                format!("does not link to the hash of line {}", self.line_no - 1)
+            };
+            f.add(
+                "ledger.chain",
+                Verdict::Fail,
+                format!("line {line_no} {what}."),
+            );
+        }
+        self.prev = Some(entry.hash);
+        self.prev_known = true;
+        if self.line_no == 1 && entry.kind != kind::RUN_START {
+            f.add(
+                "run.start",
+                Verdict::Fail,
+                format!("line 1 is {} rather than RUN_START.", entry.kind),
+            );
+        } else if self.line_no > 1 && entry.kind == kind::RUN_START {
+            f.add(
+                "run.start",
+                Verdict::Fail,
+                format!("line {line_no} is a second RUN_START."),
+            );
+        }
+        if self.after_finalize {
+            f.add(
+                "run.finalize",
+                Verdict::Fail,
+                format!("line {line_no} follows RUN_FINALIZE."),
+            );
+        }
+        if entry.kind == kind::RUN_FINALIZE {
+            self.finalizes += 1;
+            self.after_finalize = true;
+        }
+        if !matches!(
+            &*entry.kind,
+            kind::RUN_START
+                | kind::STAGE_ENTER
+                | kind::STAGE_EXIT
+                | kind::EVENT
+                | kind::VIOLATION
+                | kind::RUN_FINALIZE
+        ) {
+            f.add(
+                "ledger.parse",
+                Verdict::Unknown,
+                format!("line {line_no} has unknown type {:?}.", entry.kind),
+            );
+        }
+        let view = match view {
+            Ok(v) => v,
+            Err(e) => {
+                f.add(
+                    "ledger.parse",
+                    Verdict::Unknown,
+                    format!("line {line_no}: payload field has the wrong type: {e}."),
+                );
+                PayloadView::default()
+            }
+        };
+        self.stages
+            .entry(f, self.line_no, &entry.kind, entry.stage.as_deref(), &view);
+        self.fold.push(
+            entry.seq,
+            entry.hash,
+            &entry.run_id,
+            &entry.kind,
+            entry.stage.as_deref(),
+            &view,
+        );
+        if self.head_entries == Some(self.line_no) {
+            self.head_hash = Some(entry.hash);
+        }
+    }
+}
+
 /// Verifies the run ledger at `ledger_path` against its receipt (by default
 /// `<ledger>.receipt.json`) and head file (`<ledger>.head`).
 ///
@@ -364,30 +558,29 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         );
         None
     };
-    let mut lines = Lines::new(BufReader::with_capacity(1 << 16, file));
-    let mut fold = RunFold::new();
-    let mut stages = Stages::default();
-    let mut line_no = 0u64;
-    // The hash the next entry must link to; `None` after a line whose hash is unknown.
-    let mut prev: Option<Digest> = None;
-    let mut prev_known = true;
-    let mut run_id: Option<String> = None;
-    let mut finalizes = 0u64;
-    let mut after_finalize = false;
-    let mut head_hash: Option<Digest> = None;
-    let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 4096);
-    let mut spans: Vec<(usize, usize, bool)> = Vec::with_capacity(BATCH_LINES);
+    let mut file = file;
+    let mut seq = Ordered {
+        fold: RunFold::new(),
+        stages: Stages::default(),
+        line_no: 0,
+        prev: None,
+        prev_known: true,
+        run_id: None,
+        finalizes: 0,
+        after_finalize: false,
+        head_entries: head.as_ref().map(|h| h.entries),
+        head_hash: None,
+    };
+    let mut buf: Vec<u8> = vec![0; BATCH_BYTES];
+    let mut filled = 0;
+    let mut eof = false;
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
     loop {
-        buf.clear();
-        spans.clear();
-        while spans.len() < BATCH_LINES && buf.len() < BATCH_BYTES {
-            match lines.next_line() {
-                Ok(Some((line, complete, _))) => {
-                    let start = buf.len();
-                    buf.extend_from_slice(line);
-                    spans.push((start, buf.len(), complete));
-                }
-                Ok(None) => break,
+        while !eof && filled < buf.len() {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => eof = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     f.add(
                         "ledger.read",
@@ -395,169 +588,74 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
                         format!(
                             "reading {} failed after line {}: {e}.",
                             path.display(),
-                            line_no + spans.len() as u64
+                            seq.line_no
                         ),
                     );
                     return None;
                 }
             }
         }
+        spans.clear();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &buf[..filled]) {
+            spans.push((start, end, true));
+            start = end + 1;
+            // Bounds the span list however short the lines are; the rest of the buffer is
+            // carried over to the next round.
+            if spans.len() == MAX_SPANS {
+                break;
+            }
+        }
+        if eof && start < filled && spans.len() < MAX_SPANS {
+            spans.push((start, filled, false));
+            start = filled;
+        }
         if spans.is_empty() {
-            break;
-        }
-        // Each line is checked on its own (form, hash, fields) in parallel; the checks that
-        // need order (seq, chain, stages, fold) run below on this thread.
-        let results: Vec<_> = spans
-            .par_iter()
-            .map(|&(start, end, complete)| {
-                let parsed = parse_raw(&buf[start..end]).map(|raw| {
-                    let view = PayloadView::parse(raw.payload).map_err(|e| e.to_string());
-                    (raw, view)
-                });
-                (complete, parsed)
-            })
-            .collect();
-        for (complete, parsed) in results {
-            line_no += 1;
-            let expected_seq = line_no - 1;
-            if !complete {
-                f.add(
-                    "ledger.parse",
-                    Verdict::Unknown,
-                    format!("line {line_no} has no terminating newline (a torn write)."),
-                );
+            if eof {
+                break;
             }
-            let (entry, view) = match parsed {
-                Ok(e) => e,
-                Err(err) => {
-                    let (name, verdict) = match &err {
-                        LineError::NotJson(_) | LineError::Shape(_) => {
-                            ("ledger.parse", Verdict::Unknown)
-                        }
-                        LineError::NotCanonical => ("ledger.canonical", Verdict::Fail),
-                        LineError::HashMismatch { .. } => ("ledger.hash", Verdict::Fail),
-                    };
-                    f.add(name, verdict, format!("line {line_no} {err}."));
-                    // Link the next line to the hash this one claims, when it claims one.
-                    match &err {
-                        LineError::HashMismatch { claimed, .. } => {
-                            prev = Digest::from_hex(claimed).ok();
-                            prev_known = prev.is_some();
-                        }
-                        _ => prev_known = false,
+            // One line longer than the buffer: it has to be held whole to be hashed.
+            let len = buf.len();
+            buf.resize(2 * len, 0);
+            continue;
+        }
+        // Lines are checked on their own (form, hash, fields) in parallel, one group while
+        // the previous group goes through the ordered checks on this thread.
+        let text = &buf[..filled];
+        let mut pending: Vec<Checked<'_>> = Vec::new();
+        for group in spans.chunks(BATCH_LINES) {
+            let ((), next) = rayon::join(
+                || {
+                    for checked in pending.drain(..) {
+                        seq.take(f, checked);
                     }
-                    continue;
-                }
-            };
-            if entry.seq != expected_seq {
-                f.add(
-                    "ledger.seq",
-                    Verdict::Fail,
-                    format!(
-                        "line {line_no} has seq {} where {expected_seq} was expected.",
-                        entry.seq
-                    ),
-                );
-            }
-            match &run_id {
-                None => run_id = Some(entry.run_id.clone().into_owned()),
-                Some(r) if *r != *entry.run_id => f.add(
-                    "ledger.run_id",
-                    Verdict::Fail,
-                    format!(
-                        "line {line_no} belongs to run {:?}, not {r:?}.",
-                        entry.run_id
-                    ),
-                ),
-                Some(_) => {}
-            }
-            let expected_prev = if line_no == 1 {
-                Some(genesis(run_id.as_deref().unwrap_or_default()))
-            } else if prev_known {
-                prev
-            } else {
-                None
-            };
-            if let Some(p) = expected_prev
-                && entry.prev != p
-            {
-                let what = if line_no == 1 {
-                    "does not link to the genesis of its run id".to_owned()
-                } else {
-                    format!("does not link to the hash of line {}", line_no - 1)
-                };
-                f.add(
-                    "ledger.chain",
-                    Verdict::Fail,
-                    format!("line {line_no} {what}."),
-                );
-            }
-            prev = Some(entry.hash);
-            prev_known = true;
-            if line_no == 1 && entry.kind != kind::RUN_START {
-                f.add(
-                    "run.start",
-                    Verdict::Fail,
-                    format!("line 1 is {} rather than RUN_START.", entry.kind),
-                );
-            } else if line_no > 1 && entry.kind == kind::RUN_START {
-                f.add(
-                    "run.start",
-                    Verdict::Fail,
-                    format!("line {line_no} is a second RUN_START."),
-                );
-            }
-            if after_finalize {
-                f.add(
-                    "run.finalize",
-                    Verdict::Fail,
-                    format!("line {line_no} follows RUN_FINALIZE."),
-                );
-            }
-            if entry.kind == kind::RUN_FINALIZE {
-                finalizes += 1;
-                after_finalize = true;
-            }
-            if !matches!(
-                &*entry.kind,
-                kind::RUN_START
-                    | kind::STAGE_ENTER
-                    | kind::STAGE_EXIT
-                    | kind::EVENT
-                    | kind::VIOLATION
-                    | kind::RUN_FINALIZE
-            ) {
-                f.add(
-                    "ledger.parse",
-                    Verdict::Unknown,
-                    format!("line {line_no} has unknown type {:?}.", entry.kind),
-                );
-            }
-            let view = match view {
-                Ok(v) => v,
-                Err(e) => {
-                    f.add(
-                        "ledger.parse",
-                        Verdict::Unknown,
-                        format!("line {line_no}: payload field has the wrong type: {e}."),
-                    );
-                    PayloadView::default()
-                }
-            };
-            stages.entry(f, line_no, &entry.kind, entry.stage.as_deref(), &view);
-            fold.push(
-                entry.seq,
-                entry.hash,
-                &entry.run_id,
-                &entry.kind,
-                entry.stage.as_deref(),
-                &view,
+                },
+                || {
+                    group
+                        .par_iter()
+                        .map_init(Layout::default, |layout, &(s, e, complete)| {
+                            (complete, check_line(&text[s..e], layout))
+                        })
+                        .collect::<Vec<_>>()
+                },
             );
-            if head.as_ref().is_some_and(|h| h.entries == line_no) {
-                head_hash = Some(entry.hash);
-            }
+            pending = next;
         }
+        for checked in pending {
+            seq.take(f, checked);
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
     }
+    let Ordered {
+        fold,
+        stages,
+        line_no,
+        run_id,
+        finalizes,
+        head_hash,
+        ..
+    } = seq;
     let n = line_no;
     if n == 0 {
         f.add("run.start", Verdict::Fail, "the ledger is empty.".into());
@@ -803,4 +901,106 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
     cmp("receipt.summary", summary_same,
         "the receipt's program, status, times, stage summary or resource totals differ from what the ledger records.".into(),
         format!("status {:?}, {} stages, {} failures, {} violations: as the ledger records.", actual.status, actual.stages.count, actual.stages.failures, actual.stages.violations));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{genesis, seal_bytes};
+
+    /// The general path: serde for the envelope and for the payload.
+    fn general(line: &[u8]) -> String {
+        let raw = crate::entry::parse_raw_general(line);
+        let view = raw
+            .as_ref()
+            .map(|r| PayloadView::parse(r.payload).map_err(|e| e.to_string()));
+        format!("{raw:?} {view:?}")
+    }
+
+    #[test]
+    fn quick_field_reading_matches_the_general_parser() {
+        let payloads: [&[u8]; 9] = [
+            br#"{"args":["x"],"depth":0,"id":3,"input":null,"parent":null,"t_ns":5,"thread":0}"#,
+            br#"{"after":"parse","args":[],"depth":1,"id":4,"input":"00ff","parent":3,"t_ns":9,"thread":1}"#,
+            br#"{"alloc_bytes":null,"cpu_ns":{"unavailable":"no clock"},"depth":0,"id":3,"io_read_bytes":null,"io_write_bytes":null,"outcome":"ok","output":null,"peak_rss_kb":12,"t_ns":7,"thread":0,"wall_ns":2}"#,
+            br#"{"cpu_ns":17,"depth":0,"id":3,"outcome":"err","output":"a\"b","wall_ns":2}"#,
+            "{\"fields\":{\"message\":\"na\u{ef}ve \u{1f980}\"},\"level\":\"INFO\",\"stage_id\":3,\"t_ns\":8,\"target\":\"t\",\"thread\":0}".as_bytes(),
+            br#"{"after":"<start>","parent":null,"policy":"record","t_ns":1,"thread":0}"#,
+            // Wrong types: the general parser's error must come out either way.
+            br#"{"depth":"zero","id":3}"#,
+            br#"{"id":-1}"#,
+            br#"{"depth":0,"id":3,"wall_ns":9007199254740993}"#,
+        ];
+        let kinds = [
+            kind::STAGE_ENTER,
+            kind::STAGE_EXIT,
+            kind::EVENT,
+            kind::VIOLATION,
+        ];
+        let mut layout = Layout::default();
+        let mut quick_taken = 0;
+        for (i, payload) in payloads.iter().enumerate() {
+            for k in kinds {
+                for stage in [Some("st\u{e9}p"), Some("a\"b"), None] {
+                    let prev = genesis("r");
+                    let sealed = seal_bytes(i as u64, &prev, "r", k, stage, payload);
+                    let line = &sealed.line[..sealed.line.len() - 1];
+                    let text = parse_with_layout(line, &mut layout).map(|(_, t)| t);
+                    if let Ok(Some(t)) = text
+                        && PayloadView::from_layout(t, layout.payload()).is_some()
+                    {
+                        quick_taken += 1;
+                    }
+                    let quick = check_line(line, &mut layout);
+                    let quick = format!(
+                        "{:?} {:?}",
+                        quick.as_ref().map(|(r, _)| r),
+                        quick.as_ref().map(|(_, v)| v)
+                    );
+                    assert_eq!(quick, general(line), "payload {i}, {k}, {stage:?}");
+                }
+            }
+        }
+        // Plain stage names (two of three) with the five well-typed payloads whose strings
+        // have no escapes; everything else went the general way.
+        assert_eq!(quick_taken, 5 * kinds.len() * 2);
+    }
+
+    #[test]
+    fn quick_reading_reports_the_same_errors() {
+        let prev = genesis("r");
+        let good = seal_bytes(0, &prev, "r", kind::STAGE_ENTER, Some("s"), br#"{"id":1}"#).line;
+        let good = &good[..good.len() - 1];
+        let text = String::from_utf8(good.to_vec()).unwrap();
+        let bad: Vec<Vec<u8>> = vec![
+            text.replacen("\"seq\":0", "\"seq\":1", 1).into_bytes(),
+            text.replacen("\"run_id\":\"r\"", "\"run_id\":\"r\",\"x\":1", 1)
+                .into_bytes(),
+            text.replacen("\"seq\":0", "\"seq\":-1", 1).into_bytes(),
+            text.replacen("\"seq\":0", "\"seq\": 0", 1).into_bytes(),
+            text.replacen("\"stage\":\"s\"", "\"stage\":7", 1)
+                .into_bytes(),
+            text.replacen("{\"hash\":\"", "{\"hash\":\"A", 1)
+                .into_bytes(),
+            text.replacen("\"payload\":{\"id\":1}", "\"payload\":[1]", 1)
+                .into_bytes(),
+            {
+                let mut b = good.to_vec();
+                let at = b.len() - 4;
+                b[at] = 0xff;
+                b
+            },
+        ];
+        let mut layout = Layout::default();
+        for line in &bad {
+            let quick = format!("{:?}", check_line(line, &mut layout).map(|_| ()));
+            let general = format!("{:?}", crate::entry::parse_raw_general(line).map(|_| ()));
+            assert!(
+                quick.starts_with("Err"),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+            assert_eq!(quick, general, "{}", String::from_utf8_lossy(line));
+        }
+    }
 }

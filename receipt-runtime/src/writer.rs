@@ -1,6 +1,7 @@
 //! The background ledger writer: turns queued records into canonical, hash-chained lines,
 //! group-commits them, fsyncs by the durability policy, and writes the head and receipt.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use receipt_core::{Digest, fsutil};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::entry::{genesis, kind, seal_bytes};
+use crate::entry::{genesis, kind, seal_into};
 use crate::ledger::{HEAD_SCHEMA, Head, head_path, receipt_path};
 use crate::measure::{ALLOC_NOT_INSTALLED, Measure};
 use crate::receipt::{PayloadView, RunFold, RunReceipt};
@@ -178,6 +179,14 @@ pub enum WriterError {
     Stopped(PathBuf),
 }
 
+/// The digest of a hash field, moved into the fold's view.
+fn digest_text(v: HashField) -> Option<Cow<'static, str>> {
+    match v {
+        Some(Ok(hex)) => Some(Cow::Owned(hex)),
+        _ => None,
+    }
+}
+
 /// Splits a hash field into (digest, reason it is missing).
 fn split_hash(v: &HashField) -> (Option<&str>, Option<&str>) {
     match v {
@@ -235,32 +244,46 @@ struct ViolationPayload<'a> {
     thread: u64,
 }
 
-fn typed_bytes<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
-    let bytes = serde_json::to_vec(v).map_err(|e| e.to_string())?;
+fn typed_bytes<T: Serialize>(out: &mut Vec<u8>, v: &T) -> Result<(), String> {
+    out.clear();
+    serde_json::to_writer(&mut *out, v).map_err(|e| e.to_string())?;
     debug_assert!(
-        receipt_core::jcs::is_canonical(&bytes),
+        receipt_core::jcs::is_canonical(out),
         "payload is not canonical: {}",
-        String::from_utf8_lossy(&bytes)
+        String::from_utf8_lossy(out)
     );
-    Ok(bytes)
+    Ok(())
 }
 
-fn value_bytes(v: &Value) -> Result<Vec<u8>, String> {
-    crate::entry::canonical(v).map_err(|e| e.to_string())
+fn value_bytes(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
+    out.clear();
+    out.extend_from_slice(&crate::entry::canonical(v).map_err(|e| e.to_string())?);
+    Ok(())
 }
 
-/// Converts a record to (type, stage, canonical payload bytes, finalize reply channel).
+/// What the fold needs from a payload: taken from the record when the writer built the
+/// payload from typed fields (`Some`), parsed back from the bytes otherwise (`None`).
+type View = Option<PayloadView<'static>>;
+
+/// Converts a record to (type, stage, fold view, finalize reply channel), writing its
+/// canonical payload bytes to `out`.
 #[allow(clippy::type_complexity)]
 fn to_entry(
     rec: Record,
+    out: &mut Vec<u8>,
 ) -> (
     &'static str,
     Option<&'static str>,
-    Result<Vec<u8>, String>,
+    Result<View, String>,
     Option<Finalizer>,
 ) {
     match rec {
-        Record::Start { payload } => (kind::RUN_START, None, value_bytes(&payload), None),
+        Record::Start { payload } => (
+            kind::RUN_START,
+            None,
+            value_bytes(out, &payload).map(|()| None),
+            None,
+        ),
         Record::Enter {
             stage,
             id,
@@ -272,19 +295,30 @@ fn to_entry(
             args,
             after,
         } => {
-            let (input, input_error) = split_hash(&input);
+            let (input_hex, input_error) = split_hash(&input);
             let p = EnterPayload {
                 after: after.as_deref(),
                 args: &args,
                 depth,
                 id,
-                input,
+                input: input_hex,
                 input_error,
                 parent,
                 t_ns,
                 thread,
             };
-            (kind::STAGE_ENTER, Some(stage), typed_bytes(&p), None)
+            let written = typed_bytes(out, &p);
+            let view = PayloadView {
+                id: Some(id),
+                parent,
+                depth: Some(u64::from(depth)),
+                thread: Some(thread),
+                input: digest_text(input),
+                after: after.map(Cow::Owned),
+                ..PayloadView::default()
+            };
+            let res = written.map(|()| Some(view));
+            (kind::STAGE_ENTER, Some(stage), res, None)
         }
         Record::Exit {
             stage,
@@ -311,7 +345,7 @@ fn to_entry(
                 Measure::Unavailable { unavailable } if unavailable == ALLOC_NOT_INSTALLED => None,
                 m => Some(m),
             };
-            let (output, output_error) = split_hash(&output);
+            let (output_hex, output_error) = split_hash(&output);
             let p = ExitPayload {
                 alloc_bytes: alloc,
                 cpu_ns: &cpu_ns,
@@ -321,14 +355,26 @@ fn to_entry(
                 io_read_bytes: r,
                 io_write_bytes: w,
                 outcome: outcome.as_str(),
-                output,
+                output: output_hex,
                 output_error,
                 peak_rss_kb: &peak_rss_kb,
                 t_ns,
                 thread,
                 wall_ns,
             };
-            (kind::STAGE_EXIT, Some(stage), typed_bytes(&p), None)
+            let written = typed_bytes(out, &p);
+            let view = PayloadView {
+                id: Some(id),
+                depth: Some(u64::from(depth)),
+                thread: Some(thread),
+                outcome: Some(Cow::Borrowed(outcome.as_str())),
+                output: digest_text(output),
+                wall_ns: Some(wall_ns),
+                cpu_ns: cpu_ns.value().map(Value::from),
+                ..PayloadView::default()
+            };
+            let res = written.map(|()| Some(view));
+            (kind::STAGE_EXIT, Some(stage), res, None)
         }
         Record::Event {
             stage,
@@ -347,7 +393,9 @@ fn to_entry(
                 "stage_id": stage_id, "t_ns": t_ns, "thread": thread,
                 "level": level, "target": target, "fields": f,
             });
-            (kind::EVENT, Some(stage), value_bytes(&p), None)
+            // The fold reads nothing from an event's payload but its type.
+            let res = value_bytes(out, &p).map(|()| Some(PayloadView::default()));
+            (kind::EVENT, Some(stage), res, None)
         }
         Record::Violation {
             stage,
@@ -364,10 +412,18 @@ fn to_entry(
                 t_ns,
                 thread,
             };
-            (kind::VIOLATION, Some(stage), typed_bytes(&p), None)
+            let view = PayloadView {
+                parent,
+                thread: Some(thread),
+                after: Some(Cow::Owned(pred.clone())),
+                ..PayloadView::default()
+            };
+            let res = typed_bytes(out, &p).map(|()| Some(view));
+            (kind::VIOLATION, Some(stage), res, None)
         }
         Record::Finalize { payload, done } => {
-            (kind::RUN_FINALIZE, None, value_bytes(&payload), Some(done))
+            let res = value_bytes(out, &payload).map(|()| None);
+            (kind::RUN_FINALIZE, None, res, Some(done))
         }
     }
 }
@@ -426,6 +482,10 @@ pub(crate) struct Writer {
     since_sync: u64,
     failed: Option<WriterError>,
     head: Option<File>,
+    /// Reused for each payload's bytes.
+    payload: Vec<u8>,
+    /// Reused for each line.
+    line: Vec<u8>,
 }
 
 impl Writer {
@@ -433,7 +493,7 @@ impl Writer {
         let prev = genesis(&run_id);
         Writer {
             path,
-            out: BufWriter::with_capacity(1 << 16, file),
+            out: BufWriter::with_capacity(1 << 18, file),
             run_id,
             durability,
             seq: 0,
@@ -442,6 +502,8 @@ impl Writer {
             since_sync: 0,
             failed: None,
             head: None,
+            payload: Vec::with_capacity(1024),
+            line: Vec::with_capacity(1024),
         }
     }
 
@@ -476,40 +538,50 @@ impl Writer {
 
     /// Appends one record; returns the finalize reply channel when it was the last one.
     fn append(&mut self, rec: Record) -> Option<Finalizer> {
-        let (kind_, stage, payload, done) = to_entry(rec);
+        let (kind_, stage, view, done) = to_entry(rec, &mut self.payload);
         if self.failed.is_some() {
             return done;
         }
-        let payload = match payload {
-            Ok(p) => p,
+        let parsed;
+        let view = match view {
+            Ok(Some(v)) => v,
+            Ok(None) => match PayloadView::parse(&self.payload) {
+                Ok(v) => {
+                    parsed = v;
+                    parsed
+                }
+                Err(e) => {
+                    self.fail_canonical(e.to_string());
+                    return done;
+                }
+            },
             Err(message) => {
-                self.failed = Some(WriterError::Canonical {
-                    path: self.path.clone(),
-                    seq: self.seq,
-                    message,
-                });
+                self.fail_canonical(message);
                 return done;
             }
         };
-        let sealed = seal_bytes(self.seq, &self.prev, &self.run_id, kind_, stage, &payload);
-        if let Err(e) = self.out.write_all(&sealed.line) {
+        self.line.clear();
+        let payload = &self.payload;
+        let sealed = seal_into(
+            &mut self.line,
+            self.seq,
+            &self.prev,
+            &self.run_id,
+            kind_,
+            stage,
+            |out| {
+                out.extend_from_slice(payload);
+                Ok::<(), std::convert::Infallible>(())
+            },
+        );
+        let Ok(hash) = sealed;
+        if let Err(e) = self.out.write_all(&self.line) {
             self.failed = Some(self.io(&self.path.clone())(e));
             return done;
         }
-        match PayloadView::parse(&payload) {
-            Ok(view) => self
-                .fold
-                .push(self.seq, sealed.hash, &self.run_id, kind_, stage, &view),
-            Err(e) => {
-                self.failed = Some(WriterError::Canonical {
-                    path: self.path.clone(),
-                    seq: self.seq,
-                    message: e.to_string(),
-                });
-                return done;
-            }
-        }
-        self.prev = sealed.hash;
+        self.fold
+            .push(self.seq, hash, &self.run_id, kind_, stage, &view);
+        self.prev = hash;
         self.seq += 1;
         self.since_sync += 1;
         let due = match self.durability {
@@ -521,6 +593,14 @@ impl Writer {
             self.sync();
         }
         done
+    }
+
+    fn fail_canonical(&mut self, message: String) {
+        self.failed = Some(WriterError::Canonical {
+            path: self.path.clone(),
+            seq: self.seq,
+            message,
+        });
     }
 
     /// Flushes and fsyncs the ledger, then rewrites the head file.

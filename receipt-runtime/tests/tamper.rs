@@ -194,3 +194,66 @@ fn unreadable_evidence_is_unknown_never_pass() {
     std::fs::write(receipt_runtime::ledger::receipt_path(&t), b"{\"schema\":1}").unwrap();
     assert_caught(&t, "receipt.read", Verdict::Unknown);
 }
+
+/// A ledger several read buffers long (the verifier reads 4 MiB at a time), so lines
+/// straddle buffer boundaries; a change far past the first buffer is still caught.
+#[test]
+fn ledger_longer_than_the_read_buffer_verifies_and_late_tampering_is_caught() {
+    #[receipt_runtime::receipt(stage = "step", hash(i), hash_output)]
+    fn step(i: u64) -> u64 {
+        i.wrapping_mul(3)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.jsonl");
+    let (layer, run) = receipt_runtime::ReceiptLayer::builder(&path)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(
+        tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer),
+        || {
+            for i in 0..12_000 {
+                step(i);
+            }
+        },
+    );
+    run.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > 9 << 20);
+    let report = verify_run(&path, None);
+    assert!(report.ok(), "{report}");
+    assert_eq!(
+        report.check("receipt.count").unwrap().verdict,
+        Verdict::Pass
+    );
+    // Same length, one digit of a late entry's input hash changed.
+    let mut lines = common::lines(&path);
+    let n = lines.len() - 7;
+    let at = lines[n]
+        .windows(9)
+        .position(|w| w == b"\"input\":\"")
+        .unwrap()
+        + 9;
+    lines[n][at] = if lines[n][at] == b'0' { b'1' } else { b'0' };
+    common::write_lines(&path, &lines);
+    assert_caught(&path, "ledger.hash", Verdict::Fail);
+}
+
+/// Tens of thousands of tiny lines in one read buffer, and a torn last line: every line is
+/// read and judged once.
+#[test]
+fn many_short_lines_are_each_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.jsonl");
+    let mut text = "{}\n".repeat(40_000);
+    text.push_str("{}");
+    std::fs::write(&path, text).unwrap();
+    let report = verify_run(&path, None);
+    let c = report.check("ledger.parse").unwrap();
+    assert_eq!(c.verdict, Verdict::Unknown, "{report}");
+    // 40,001 lines that are not entries, plus one torn line.
+    assert!(
+        c.detail.starts_with("line 1 ") && c.detail.ends_with("(40001 more problems of this kind)"),
+        "{}",
+        c.detail
+    );
+    assert!(!report.ok());
+}
