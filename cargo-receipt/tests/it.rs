@@ -347,7 +347,7 @@ fn the_graph_cache_follows_manifest_changes() {
     ok(run(dir, &["verify"], &[]));
 }
 
-/// Masks the measured fields: work counters and `prev` (docs/spec/cargo.md), and artifact
+/// Masks the measured fields: work counters and `prev` (docs/SPEC.md §8), and artifact
 /// hashes and sizes, which rustc makes depend on the checkout path.
 fn mask_measured(mut r: Value) -> Value {
     for k in ["wall_ms", "cpu_ms", "peak_rss_kb"] {

@@ -4,7 +4,7 @@
 //! No Lean toolchain is needed. The bridge reads `lakefile.toml` (or scans `lakefile.lean`),
 //! `lake-manifest.json` and `lean-toolchain`, parses every module header with a port of
 //! Lean's fast header parser, builds the module graph, and runs `lake build` only when `lake`
-//! is on `PATH`. The formats are specified in `docs/spec/lake.md`.
+//! is on `PATH`. The formats are specified in `docs/SPEC.md` §9.
 //!
 //! ```no_run
 //! use lake_bridge::emit::{build, BuildOptions};

@@ -1,4 +1,4 @@
-//! The build ledger (docs/SPEC.md §3.2): an output directory holding every receipt
+//! The build ledger (docs/SPEC.md §6): an output directory holding every receipt
 //! immutably, the chain head that lists them, and a view of the latest build.
 //!
 //! Layout of a ledger root:

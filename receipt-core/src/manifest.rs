@@ -1,4 +1,4 @@
-//! The canonical manifest v1.2 (docs/SPEC.md §1): a serializer that can only write the
+//! The canonical manifest v1.2 (docs/SPEC.md §2): a serializer that can only write the
 //! canonical bytes, and a strict parser that refuses everything else.
 //!
 //! The grammar, byte for byte:

@@ -1,4 +1,4 @@
-//! The build receipt (docs/SPEC.md §3): an RFC 8785 canonical JSON document that echoes the
+//! The build receipt (docs/SPEC.md §5): an RFC 8785 canonical JSON document that echoes the
 //! manifest's Merkle root, links to the previous receipt, and carries what is known about
 //! the build in sections that say so explicitly when they are not known.
 

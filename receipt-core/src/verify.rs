@@ -1,4 +1,4 @@
-//! Verification of a build ledger (docs/SPEC.md §4): every protocol check, each a named
+//! Verification of a build ledger (docs/SPEC.md §7): every protocol check, each a named
 //! verdict with a plain sentence, and never a pass for a check that could not be made.
 
 use std::collections::BTreeSet;

@@ -3,7 +3,7 @@
 //! A [`CanonicalGraph`] is the order-free form of a dependency graph; its
 //! `graph.json` bytes and their SHA-256 are the exact graph digest. [`tau`]
 //! and [`rank`] are cheap fingerprints that let two builds be compared
-//! position by position. The byte-exact definitions are in `docs/spec/graph.md`.
+//! position by position. The byte-exact definitions are in `docs/SPEC.md` §4.
 
 #![deny(missing_docs)]
 

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use receipt_graph::{CanonicalGraph, GraphError};
 use sha2::{Digest, Sha256};
 
-/// Known-answer vector, also printed in docs/spec/graph.md.
+/// Known-answer vector, also printed in docs/SPEC.md §4.
 const EXAMPLE_JSON: &str = r#"{"edges":[[0,1],[0,2],[1,2]],"nodes":["app","core","serde"],"schema":"tau-crystal.graph/1"}"#;
 const EXAMPLE_DIGEST: &str = "ed93d280890fe23b71e55faf4e2554b22e44b60f4b69d53fcf69cb9bc3abfc0a";
 

@@ -1,4 +1,4 @@
-//! The worked example of docs/spec/graph.md, pinned byte for byte.
+//! The worked example of docs/SPEC.md §4, pinned byte for byte.
 
 use receipt_graph::{CanonicalGraph, TauSeed, rank, rank_kernel, seed_vector, tau};
 use sha2::{Digest, Sha256};

@@ -1,5 +1,5 @@
 //! The run-ledger line format: canonical entries, their domain-separated hashes and the
-//! genesis link derived from the run id (docs/spec/runtime.md §2).
+//! genesis link derived from the run id (docs/SPEC.md §10.2).
 
 use receipt_core::{Digest, jcs};
 use std::borrow::Cow;

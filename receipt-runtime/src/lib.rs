@@ -6,7 +6,7 @@
 //! the one before it), finished by a run receipt that pins the entry count, last hash, the
 //! RFC 6962 Merkle root over entry hashes and a trajectory digest. [`verify::verify_run`]
 //! checks all of it without re-running anything. The byte formats are in
-//! `docs/spec/runtime.md`.
+//! `docs/SPEC.md` §10.
 //!
 //! ```no_run
 //! use receipt_runtime::receipt;
