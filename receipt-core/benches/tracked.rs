@@ -278,6 +278,36 @@ fn main() {
         t.root()
     );
 
+    // A quick loop over one scan alone, for profiling and for comparing changes.
+    if let Ok(only) = std::env::var("RECEIPT_BENCH_ONLY") {
+        let opts = match only.as_str() {
+            "cold" => ScanOptions::default(),
+            "warm" => {
+                let opts = ScanOptions {
+                    cache_path: Some(cache.clone()),
+                    ..ScanOptions::default()
+                };
+                scan_with_stats(&tree, &opts).unwrap();
+                std::thread::sleep(Duration::from_millis(1100));
+                scan_with_stats(&tree, &opts).unwrap();
+                opts
+            }
+            other => panic!("RECEIPT_BENCH_ONLY must be cold or warm, not {other:?}"),
+        };
+        let mut group = vec![Contender::new("receipt scan", || {
+            let (_, s) = scan_with_stats(&tree, &opts).unwrap();
+            let read = if only == "cold" { bytes } else { 0 };
+            assert_eq!(s.bytes_hashed, read, "{s:?}");
+        })];
+        measure(reps, &mut group);
+        println!(
+            "{only} scan, {reps} runs: median {:.3} s wall, {:.3} s CPU",
+            group[0].median(),
+            group[0].median_cpu()
+        );
+        return;
+    }
+
     let rate = openssl_rate();
     let own = sha2_rate();
     match rate {
