@@ -1,6 +1,9 @@
 //! The rank kernel: transcripts against a dense reference, primes that disagree, and invariance.
 
+mod common;
 mod reference;
+
+use common::{build, edge_list};
 
 use proptest::prelude::*;
 use receipt_graph::{CanonicalGraph, RANK_PRIMES, rank, rank_kernel};
@@ -84,21 +87,6 @@ fn fill_in_is_measured() {
         assert!(run.basis_nonzeros >= run.pivots.len() as u64);
         assert!(run.eliminations >= 1);
     }
-}
-
-fn edge_list(max_nodes: usize, max_edges: usize) -> impl Strategy<Value = Vec<(String, String)>> {
-    (2..=max_nodes).prop_flat_map(move |nodes| {
-        prop::collection::vec((0..nodes, 0..nodes), 0..=max_edges).prop_map(|pairs| {
-            pairs
-                .into_iter()
-                .map(|(a, b)| (format!("k{a}"), format!("k{b}")))
-                .collect()
-        })
-    })
-}
-
-fn build(edges: &[(String, String)]) -> CanonicalGraph {
-    CanonicalGraph::new(Vec::<String>::new(), edges.iter().cloned()).unwrap()
 }
 
 proptest! {

@@ -1,6 +1,9 @@
 //! τ: the hand vectors, agreement with a materialized line graph, and invariance properties.
 
+mod common;
 mod reference;
+
+use common::{build, edge_list};
 
 use proptest::prelude::*;
 use receipt_graph::{
@@ -147,22 +150,6 @@ fn adding_an_edge_changes_tau_on_a_path() {
     let three = tau(&graph(&[("a", "b"), ("b", "c")]), &SEEDS[0]);
     assert_ne!(two.tau, three.tau);
     assert!(first_divergence(&two, &three).is_some());
-}
-
-/// Edge lists over a small key alphabet so duplicates, reversals and self-loops occur.
-fn edge_list(max_nodes: usize, max_edges: usize) -> impl Strategy<Value = Vec<(String, String)>> {
-    (2..=max_nodes).prop_flat_map(move |nodes| {
-        prop::collection::vec((0..nodes, 0..nodes), 0..=max_edges).prop_map(|pairs| {
-            pairs
-                .into_iter()
-                .map(|(a, b)| (format!("k{a}"), format!("k{b}")))
-                .collect()
-        })
-    })
-}
-
-fn build(edges: &[(String, String)]) -> CanonicalGraph {
-    CanonicalGraph::new(Vec::<String>::new(), edges.iter().cloned()).unwrap()
 }
 
 proptest! {
