@@ -115,8 +115,8 @@ pub fn seal_bytes(
 /// Appends one ledger line (newline included) to `out` and returns its entry hash;
 /// `payload` appends the canonical payload bytes.
 ///
-/// The line is built in place: a placeholder for the `hash` member, then the preimage
-/// members in RFC 8785 key order, which are hashed where they lie; the placeholder is then
+/// The line is built in place: a reserved 64-byte slot for the `hash` member, then the preimage
+/// members in RFC 8785 key order, which are hashed where they lie; the slot is then
 /// overwritten with the hash. No intermediate buffer or hex string is allocated.
 ///
 /// # Errors
