@@ -79,13 +79,19 @@ pub fn hash_artifacts(files: &[PathBuf], target_dir: &Path) -> Result<Vec<Artifa
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
+    // A file modified in the same clock tick as the cache was written could have changed
+    // again without changing its stamp ("racy", as git calls it): only entries stamped
+    // strictly before the cache file's own modification time are trusted.
+    let written_ns = fs::metadata(&cache_path)
+        .map(|md| Stamp::of(&md).mtime_ns)
+        .unwrap_or(i128::MIN);
     let hashed: Vec<(String, Artifact, CacheEntry)> = wanted
         .into_par_iter()
         .map(|(rel, path)| {
             let md = fs::metadata(path).map_err(Error::io(path))?;
             let stamp = Stamp::of(&md);
             let sha256 = match cache.get(&rel) {
-                Some(c) if c.stamp == stamp => c.sha256,
+                Some(c) if c.stamp == stamp && stamp.mtime_ns < written_ns => c.sha256,
                 _ => hash_file(path)?,
             };
             let artifact = Artifact {

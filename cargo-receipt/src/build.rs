@@ -200,7 +200,7 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
         manifest_sha256: Digest::default(),
         reflective: Reflective { merkle_root },
         prev: None,
-        source: sections::source(&root, &tree),
+        source: sections::source(&root, &tree, merkle_root),
         ingress: Section::Available(ingress_value),
         graph: graph_section,
         tau,
@@ -265,22 +265,20 @@ fn extensions(
 /// # Errors
 /// [`Error::BadFile`] naming the file or directory the scan could not read.
 pub fn scan_tree(root: &Path, target_dir: &Path, cached: bool) -> Result<TrackedTree, Error> {
-    let mut opts = ScanOptions {
-        cache_path: cached.then(|| target_dir.join(TRACKED_CACHE)),
-        ..ScanOptions::default()
-    };
-    // A target directory inside the workspace under another name than `target` must not be
-    // scanned: it holds the receipts themselves.
-    let inside = target_dir
+    // A target directory inside the workspace holds the build's outputs and the receipts
+    // themselves: it is never part of the tracked set, whether or not git ignores it.
+    let exclude_prefixes = target_dir
         .strip_prefix(root)
         .ok()
-        .and_then(|rest| rest.components().next())
-        .map(|first| first.as_os_str().to_string_lossy().into_owned());
-    if let Some(name) = inside
-        && !opts.exclude_dirs.contains(&name)
-    {
-        opts.exclude_dirs.push(name);
-    }
+        .and_then(|rel| rel.to_str())
+        .filter(|rel| !rel.is_empty())
+        .map(|rel| vec![format!("{}/", rel.replace('\\', "/"))])
+        .unwrap_or_default();
+    let opts = ScanOptions {
+        cache_path: cached.then(|| target_dir.join(TRACKED_CACHE)),
+        exclude_prefixes,
+        ..ScanOptions::default()
+    };
     receipt_core::tracked::scan(root, &opts).map_err(|e| Error::BadFile {
         path: root.to_path_buf(),
         what: format!("the tracked set cannot be scanned: {e}"),

@@ -164,11 +164,6 @@ fn env_class(name: &str) -> Option<EnvClass> {
     }
 }
 
-/// Whether a variable is recorded at all.
-pub fn env_allowed(name: &str) -> bool {
-    env_class(name).is_some()
-}
-
 /// Whether a name or value looks like a credential.
 pub fn looks_secret(name: &str, value: &str) -> bool {
     let upper = name.to_ascii_uppercase();

@@ -11,7 +11,7 @@ use receipt_core::ledger::{Appended, BuildRecord, Ledger};
 use receipt_core::manifest::Manifest;
 use receipt_core::receipt::{Artifacts, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
 use receipt_core::sections;
-use receipt_core::tracked::{ScanOptions, TrackError, TrackedTree, scan};
+use receipt_core::tracked::{ScanOptions, TrackedTree, scan};
 use receipt_graph::CanonicalGraph;
 use serde_json::{Value, json};
 
@@ -77,20 +77,12 @@ fn tracked_excludes(project: &Project) -> Vec<String> {
 
 /// The tracked set of the project root without the excluded prefixes.
 fn tracked_tree(project: &Project, excludes: &[String]) -> Result<TrackedTree, Error> {
-    let cached = ScanOptions {
+    let opts = ScanOptions {
         cache_path: Some(project.root.join(TRACKED_CACHE)),
+        exclude_prefixes: excludes.to_vec(),
         ..ScanOptions::default()
     };
-    let mut tree = match scan(&project.root, &cached) {
-        // In a git work tree that does not ignore `.lake/`, the cache would be tracked:
-        // scan without it rather than fail.
-        Err(TrackError::CacheInsideTree { .. }) => scan(&project.root, &ScanOptions::default()),
-        other => other,
-    }
-    .map_err(|e| Error::Tracked(e.to_string()))?;
-    tree.files
-        .retain(|f| !excludes.iter().any(|x| f.path.starts_with(x.as_str())));
-    Ok(tree)
+    scan(&project.root, &opts).map_err(|e| Error::Tracked(e.to_string()))
 }
 
 /// The ingress preimage: what the build was asked to do.
@@ -304,10 +296,10 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
         kind: KIND.to_owned(),
         producer: manifest.producer.clone(),
         // The ledger sets the manifest hash and the chain link when it appends.
-        manifest_sha256: manifest.sha256(),
+        manifest_sha256: Digest::default(),
         reflective: Reflective { merkle_root },
         prev: None,
-        source: sections::source(&project.root, &tree),
+        source: sections::source(&project.root, &tree, merkle_root),
         ingress: Section::Available(ingress),
         graph: graph_section,
         tau: tau_section,

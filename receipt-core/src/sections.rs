@@ -12,14 +12,15 @@ use crate::manifest::Manifest;
 use crate::receipt::{GraphSummary, Section, Source, TrackedSummary};
 use crate::tracked::TrackedTree;
 
-/// The source section: git state of `root` and the tracked set's summary.
-pub fn source(root: &Path, tree: &TrackedTree) -> Section<Source> {
+/// The source section: git state of `root` and the tracked set's summary; `merkle_root` is
+/// the tree's root, already computed for the manifest.
+pub fn source(root: &Path, tree: &TrackedTree, merkle_root: Digest) -> Section<Source> {
     Section::Available(Source {
         git: crate::git::git_info(root),
         tracked: TrackedSummary {
             mode: tree.mode.as_str().to_owned(),
             files: tree.files.len() as u64,
-            merkle_root: tree.root(),
+            merkle_root,
         },
     })
 }

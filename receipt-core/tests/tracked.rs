@@ -539,3 +539,34 @@ fn a_cache_inside_the_tracked_set_is_refused() {
     scan(root, &opts).unwrap();
     scan(root, &opts).unwrap();
 }
+
+#[test]
+fn excluded_prefixes_are_left_out_in_both_modes_even_when_git_does_not_ignore_them() {
+    for git_mode in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        write(root, "src/lib.rs", "fn f() {}");
+        write(root, "out/receipt.json", "{}");
+        write(root, "outside.txt", "kept: the prefix is a directory");
+        if git_mode {
+            git(root, &["init", "-q"]);
+        }
+        let opts = ScanOptions {
+            exclude_prefixes: vec!["out/".into()],
+            ..no_cache()
+        };
+        let tree = scan(root, &opts).unwrap();
+        assert_eq!(
+            tree.mode,
+            if git_mode {
+                TrackMode::Git
+            } else {
+                TrackMode::Walk
+            }
+        );
+        assert_eq!(paths(&tree), ["outside.txt", "src/lib.rs"]);
+        let all = scan(root, &no_cache()).unwrap();
+        assert!(paths(&all).contains(&"out/receipt.json"));
+        assert_ne!(all.root(), tree.root());
+    }
+}

@@ -141,7 +141,11 @@ fn seed_changes_the_moments_but_not_the_recipe() {
     let x = tau(&g, &SEEDS[0]);
     let y = tau(&g, &SEEDS[2]);
     assert_eq!(x.line_nodes, y.line_nodes);
+    assert_eq!(x.recipe, y.recipe);
+    // μ₀ = uᵀu is 1 whatever the signs; the higher moments depend on them.
     assert_eq!(x.moments[0], y.moments[0]);
+    assert_ne!(x.moments, y.moments);
+    assert_ne!(x.partial_sums, y.partial_sums);
 }
 
 #[test]

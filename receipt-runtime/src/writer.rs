@@ -693,14 +693,8 @@ impl Writer {
             path: rpath.clone(),
             message: e.to_string(),
         })?;
+        // `atomic_write` fsyncs the directory after each rename, so both files are durable.
         self.replace_file(&rpath, &bytes)?;
-        if self.durability != Durability::Never {
-            let dir = match self.path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-                _ => PathBuf::from("."),
-            };
-            fsutil::sync_dir(&dir).map_err(self.io(&dir))?;
-        }
         Ok(RunOutcome {
             ledger: self.path.clone(),
             receipt_path: rpath,

@@ -388,7 +388,8 @@ fn io_sampling_records_numbers_when_enabled() {
 }
 
 #[test]
-fn no_layer_means_no_recording_and_same_results() {
+fn without_a_layer_instrumented_functions_behave_as_plain_ones() {
     assert_eq!(parse_num("41"), Ok(41));
+    assert!(parse_num("x").is_err());
     assert_eq!(futures::executor::block_on(fetch(2)), 4);
 }

@@ -159,7 +159,7 @@ fn mislabelled_run_id_is_caught() {
         true
     });
     assert_caught(&t, "receipt.run_id", Verdict::Fail);
-    // Relabelling without re-chaining breaks the genesis link of line 1.
+    // Relabelling without recomputing the hashes: every relabelled entry's hash fails.
     let t = copy_run(&ledger, "label-raw.jsonl");
     let text = std::fs::read_to_string(&t).unwrap();
     let id = receipt_runtime::entry::parse_line(lines(&t)[0].strip_suffix(b"\n").unwrap())

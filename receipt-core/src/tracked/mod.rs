@@ -241,6 +241,10 @@ pub struct ScanOptions {
     /// Directory names skipped at any depth in walk mode (a trailing `/` is ignored).
     /// Defaults to [`DEFAULT_EXCLUDE_DIRS`]. Git mode ignores this list.
     pub exclude_dirs: Vec<String>,
+    /// Root-relative directory prefixes, each ending in `/`, whose paths are left out of the
+    /// set in both modes, before anything is read: a producer's own output directories
+    /// (docs/SPEC.md §3.1). Empty by default.
+    pub exclude_prefixes: Vec<String>,
     /// Number of hashing threads; `None` uses every core.
     pub threads: Option<usize>,
 }
@@ -250,6 +254,7 @@ impl Default for ScanOptions {
         ScanOptions {
             cache_path: None,
             exclude_dirs: DEFAULT_EXCLUDE_DIRS.iter().map(|s| s.to_string()).collect(),
+            exclude_prefixes: Vec::new(),
             threads: None,
         }
     }
@@ -428,7 +433,15 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (listing, loaded)
     });
-    let (mode, candidates) = listing?;
+    let (mode, mut candidates) = listing?;
+    if !opts.exclude_prefixes.is_empty() {
+        candidates.retain(|p| {
+            !opts
+                .exclude_prefixes
+                .iter()
+                .any(|x| p.starts_with(x.as_str()))
+        });
+    }
     let (warm, status) = match loaded {
         None => (None, CacheStatus::Disabled),
         Some(Ok(w)) => {
