@@ -77,21 +77,47 @@ impl Digest {
     /// # Errors
     /// [`HexError`] naming the length or the first offending character.
     pub fn from_hex(s: &str) -> Result<Digest, HexError> {
-        if s.len() != 64 {
+        let b = s.as_bytes();
+        if b.len() != 64 {
             return Err(HexError::Length(s.chars().count()));
         }
+        // Table-driven and branch-free: verifiers decode two digests per ledger line.
         let mut out = [0u8; 32];
-        for (i, ch) in s.char_indices() {
-            let v = match ch {
-                '0'..='9' => ch as u8 - b'0',
-                'a'..='f' => ch as u8 - b'a' + 10,
-                _ => return Err(HexError::Char { offset: i, ch }),
-            };
-            out[i / 2] |= if i % 2 == 0 { v << 4 } else { v };
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
+            bad |= hi | lo;
+            *o = (hi << 4) | (lo & 0x0f);
         }
-        Ok(Digest(out))
+        if bad & 0xf0 == 0 {
+            return Ok(Digest(out));
+        }
+        let (offset, ch) = s
+            .char_indices()
+            .find(|(_, c)| !matches!(c, '0'..='9' | 'a'..='f'))
+            .unwrap_or((0, '\0'));
+        Err(HexError::Char { offset, ch })
     }
 }
+
+/// Value of each byte as a lowercase hex digit, or `0xff` for any other byte.
+static HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,6 +176,43 @@ mod tests {
             Digest::from_hex(&upper),
             Err(HexError::Char { offset: 0, .. })
         ));
+        // Every byte value at every position: accepted exactly when it is a lowercase
+        // hex digit, and then decoded to the nibble it spells.
+        let hex = d.to_hex();
+        for pos in 0..64 {
+            for byte in 0u8..=127 {
+                let mut t = hex.clone().into_bytes();
+                t[pos] = byte;
+                let t = String::from_utf8(t).unwrap();
+                let got = Digest::from_hex(&t);
+                match (byte as char).to_digit(16) {
+                    Some(v) if !byte.is_ascii_uppercase() => {
+                        let nib = if pos % 2 == 0 {
+                            got.unwrap().0[pos / 2] >> 4
+                        } else {
+                            got.unwrap().0[pos / 2] & 15
+                        };
+                        assert_eq!(u32::from(nib), v);
+                    }
+                    _ => assert_eq!(
+                        got,
+                        Err(HexError::Char {
+                            offset: pos,
+                            ch: byte as char
+                        })
+                    ),
+                }
+            }
+        }
+        let mut multi = hex.clone();
+        multi.replace_range(62..64, "é");
+        assert_eq!(
+            Digest::from_hex(&multi),
+            Err(HexError::Char {
+                offset: 62,
+                ch: 'é'
+            })
+        );
         assert_eq!(Digest::of_parts(&[b"a", b"bc"]), d);
         assert_eq!(Digest::of_reader(&b"abc"[..]).unwrap(), d);
     }

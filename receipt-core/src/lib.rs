@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod proof;
 pub mod receipt;
 pub mod sections;
+pub mod sha256x2;
 pub mod time;
 pub mod tracked;
 pub mod verify;

@@ -570,3 +570,50 @@ fn excluded_prefixes_are_left_out_in_both_modes_even_when_git_does_not_ignore_th
         assert_ne!(all.root(), tree.root());
     }
 }
+
+/// Files of many sizes around the SHA-256 block, the read chunk (128 KiB) and its multiples,
+/// hashed two at a time per thread in interleaved lanes: every digest equals a plain
+/// one-file SHA-256 of the bytes, whatever the number of threads.
+#[test]
+fn interleaved_lanes_give_each_file_its_own_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let chunk = 128 * 1024;
+    let mut sizes = vec![0, 1, 55, 56, 63, 64, 65, 119, 120, 4096, 8191];
+    for base in [chunk, 2 * chunk, 3 * chunk + 17] {
+        sizes.extend([base - 65, base - 1, base, base + 1, base + 64]);
+    }
+    sizes.push(1 << 20);
+    // Some of each size, in an order that pairs small with large in the lanes.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut expected = Vec::new();
+    for (k, &size) in sizes.iter().chain(sizes.iter().rev()).enumerate() {
+        let bytes: Vec<u8> = (0..size)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        let name = format!("f{k:03}");
+        fs::write(root.join(&name), &bytes).unwrap();
+        expected.push((name, Digest::of(&bytes), bytes.len() as u64));
+    }
+    for threads in [1, 2, 3] {
+        let opts = ScanOptions {
+            threads: Some(threads),
+            ..ScanOptions::default()
+        };
+        let tree = scan(root, &opts).unwrap();
+        assert_eq!(tree.files.len(), expected.len());
+        for (f, (name, digest, size)) in tree.files.iter().zip(&expected) {
+            assert_eq!(&f.path, name);
+            assert_eq!(f.size, *size, "{name}");
+            assert_eq!(
+                f.content_sha256, *digest,
+                "{name} ({size} bytes, {threads} threads)"
+            );
+        }
+    }
+}

@@ -354,34 +354,9 @@ struct SerdeEnvelope<'a> {
 }
 
 fn hex_field(name: &str, s: &str) -> Result<Digest, LineError> {
-    // Decoded by hand: this runs twice per line in verification, and a lowercase-only
-    // decoder also enforces the one spelling the format admits.
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let b = s.as_bytes();
-    let mut out = [0u8; 32];
-    let ok = b.len() == 64
-        && out.iter_mut().enumerate().all(|(i, o)| {
-            match (nibble(b[2 * i]), nibble(b[2 * i + 1])) {
-                (Some(h), Some(l)) => {
-                    *o = h << 4 | l;
-                    true
-                }
-                _ => false,
-            }
-        });
-    if ok {
-        Ok(Digest(out))
-    } else {
-        Err(LineError::Shape(format!(
-            "field {name:?} is not 64 lowercase hex digits"
-        )))
-    }
+    // Lowercase only: the one spelling the format admits.
+    Digest::from_hex(s)
+        .map_err(|_| LineError::Shape(format!("field {name:?} is not 64 lowercase hex digits")))
 }
 
 /// Whether `line` is in canonical form (a fast scan, with a full canonicalizer for what

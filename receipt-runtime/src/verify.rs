@@ -104,9 +104,9 @@ impl fmt::Display for RunReport {
 /// Lines per group checked in parallel while the previous group goes through the ordered
 /// checks; with [`BATCH_BYTES`] it bounds verification memory.
 const BATCH_LINES: usize = 1024;
-/// Lines split off the read buffer per round.
+/// Lines split off a block per round.
 const MAX_SPANS: usize = 16 * BATCH_LINES;
-/// Bytes read from the ledger at a time; the buffer grows only to hold a longer line.
+/// Bytes read from the ledger per block; a block grows only to hold a longer line.
 const BATCH_BYTES: usize = 4 << 20;
 
 /// The checks of [`verify_run`], in report order.
@@ -344,11 +344,11 @@ type Checked<'a> = (
 );
 
 impl Ordered {
-    fn take(&mut self, f: &mut Findings, (complete, parsed): Checked<'_>) {
+    fn take(&mut self, f: &mut Findings, (complete, parsed): &Checked<'_>) {
         self.line_no += 1;
         let line_no = self.line_no;
         let expected_seq = self.line_no - 1;
-        if !complete {
+        if !*complete {
             f.add(
                 "ledger.parse",
                 Verdict::Unknown,
@@ -461,6 +461,7 @@ impl Ordered {
                 format!("line {line_no} has unknown type {:?}.", entry.kind),
             );
         }
+        let default_view;
         let view = match view {
             Ok(v) => v,
             Err(e) => {
@@ -469,18 +470,19 @@ impl Ordered {
                     Verdict::Unknown,
                     format!("line {line_no}: payload field has the wrong type: {e}."),
                 );
-                PayloadView::default()
+                default_view = PayloadView::default();
+                &default_view
             }
         };
         self.stages
-            .entry(f, self.line_no, &entry.kind, entry.stage.as_deref(), &view);
+            .entry(f, self.line_no, &entry.kind, entry.stage.as_deref(), view);
         self.fold.push(
             entry.seq,
             entry.hash,
             &entry.run_id,
             &entry.kind,
             entry.stage.as_deref(),
-            &view,
+            view,
         );
         if self.head_entries == Some(self.line_no) {
             self.head_hash = Some(entry.hash);
@@ -518,6 +520,104 @@ pub fn verify_run(ledger_path: &Path, receipt: Option<&Path>) -> RunReport {
         receipt: receipt_file,
         checks: f.into_checks(),
     }
+}
+
+/// Checks the lines at `spans` of `text`: each on its own in parallel, one group while the
+/// previous group goes through the ordered checks on this thread.
+fn check_spans(text: &[u8], spans: &[(usize, usize, bool)], seq: &mut Ordered, f: &mut Findings) {
+    let mut pending: Vec<Checked<'_>> = Vec::new();
+    for group in spans.chunks(BATCH_LINES) {
+        let ((), next) = rayon::join(
+            || {
+                // By reference: a checked line is a few hundred bytes, not worth moving.
+                for checked in &pending {
+                    seq.take(f, checked);
+                }
+            },
+            || {
+                group
+                    .par_iter()
+                    .map_init(Layout::default, |layout, &(s, e, complete)| {
+                        (complete, check_line(&text[s..e], layout))
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        pending = next;
+    }
+    for checked in &pending {
+        seq.take(f, checked);
+    }
+}
+
+/// Starts the thread that reads `file` in blocks of whole lines (the last block may end in
+/// a line without its newline). Blocks come back through the second channel to be reused,
+/// so at most three are ever allocated; a block grows only to hold a line longer than
+/// [`BATCH_BYTES`].
+fn spawn_reader(
+    mut file: File,
+) -> (
+    crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+    crossbeam_channel::Sender<Vec<u8>>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(1);
+    let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
+    let reader = std::thread::spawn(move || {
+        let mut carry: Vec<u8> = Vec::new();
+        let mut eof = false;
+        while !eof {
+            let mut block = recycle_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH_BYTES));
+            block.clear();
+            block.append(&mut carry);
+            loop {
+                let filled = block.len();
+                if filled >= BATCH_BYTES {
+                    // A full block: cut after its last newline, if it has one.
+                    if let Some(nl) = memchr::memrchr(b'\n', &block[..filled]) {
+                        carry.extend_from_slice(&block[nl + 1..]);
+                        block.truncate(nl + 1);
+                        break;
+                    }
+                }
+                // Room for another read of BATCH_BYTES.
+                block.resize(filled + BATCH_BYTES, 0);
+                match read_full(&mut file, &mut block[filled..]) {
+                    Ok(n) => {
+                        block.truncate(filled + n);
+                        if n < BATCH_BYTES {
+                            eof = true;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            if tx.send(Ok(block)).is_err() {
+                return;
+            }
+        }
+    });
+    (rx, recycle_tx, reader)
+}
+
+/// Reads until `buf` is full or the file ends; the number of bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
@@ -558,7 +658,6 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         );
         None
     };
-    let mut file = file;
     let mut seq = Ordered {
         fold: RunFold::new(),
         stages: Stages::default(),
@@ -571,82 +670,50 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         head_entries: head.as_ref().map(|h| h.entries),
         head_hash: None,
     };
-    let mut buf: Vec<u8> = vec![0; BATCH_BYTES];
-    let mut filled = 0;
-    let mut eof = false;
+    // Reading runs on its own thread, a block of whole lines ahead of the checks.
+    let (blocks, recycle, reader) = spawn_reader(file);
     let mut spans: Vec<(usize, usize, bool)> = Vec::new();
-    loop {
-        while !eof && filled < buf.len() {
-            match file.read(&mut buf[filled..]) {
-                Ok(0) => eof = true,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    f.add(
-                        "ledger.read",
-                        Verdict::Unknown,
-                        format!(
-                            "reading {} failed after line {}: {e}.",
-                            path.display(),
-                            seq.line_no
-                        ),
-                    );
-                    return None;
-                }
+    for block in &blocks {
+        let block = match block {
+            Ok(b) => b,
+            Err(e) => {
+                f.add(
+                    "ledger.read",
+                    Verdict::Unknown,
+                    format!(
+                        "reading {} failed after line {}: {e}.",
+                        path.display(),
+                        seq.line_no
+                    ),
+                );
+                drop(blocks);
+                let _ = reader.join();
+                return None;
             }
-        }
-        spans.clear();
+        };
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &buf[..filled]) {
-            spans.push((start, end, true));
-            start = end + 1;
-            // Bounds the span list however short the lines are; the rest of the buffer is
-            // carried over to the next round.
-            if spans.len() == MAX_SPANS {
+        let mut lines = memchr::memchr_iter(b'\n', &block);
+        loop {
+            spans.clear();
+            // Bounds the span list however short the lines are.
+            for end in lines.by_ref().take(MAX_SPANS) {
+                spans.push((start, end, true));
+                start = end + 1;
+            }
+            if spans.len() < MAX_SPANS && start < block.len() {
+                // Only the last block can end without a newline: a torn last line.
+                spans.push((start, block.len(), false));
+                start = block.len();
+            }
+            if spans.is_empty() {
                 break;
             }
+            check_spans(&block, &spans, &mut seq, f);
         }
-        if eof && start < filled && spans.len() < MAX_SPANS {
-            spans.push((start, filled, false));
-            start = filled;
-        }
-        if spans.is_empty() {
-            if eof {
-                break;
-            }
-            // One line longer than the buffer: it has to be held whole to be hashed.
-            let len = buf.len();
-            buf.resize(2 * len, 0);
-            continue;
-        }
-        // Lines are checked on their own (form, hash, fields) in parallel, one group while
-        // the previous group goes through the ordered checks on this thread.
-        let text = &buf[..filled];
-        let mut pending: Vec<Checked<'_>> = Vec::new();
-        for group in spans.chunks(BATCH_LINES) {
-            let ((), next) = rayon::join(
-                || {
-                    for checked in pending.drain(..) {
-                        seq.take(f, checked);
-                    }
-                },
-                || {
-                    group
-                        .par_iter()
-                        .map_init(Layout::default, |layout, &(s, e, complete)| {
-                            (complete, check_line(&text[s..e], layout))
-                        })
-                        .collect::<Vec<_>>()
-                },
-            );
-            pending = next;
-        }
-        for checked in pending {
-            seq.take(f, checked);
-        }
-        buf.copy_within(start..filled, 0);
-        filled -= start;
+        let _ = recycle.send(block);
     }
+    drop(recycle);
+    let _ = reader.join();
     let Ordered {
         fold,
         stages,

@@ -257,3 +257,24 @@ fn many_short_lines_are_each_read_once() {
     );
     assert!(!report.ok());
 }
+
+/// One line longer than two read blocks between short ones: it is held whole, and the
+/// lines around it keep their numbers.
+#[test]
+fn a_line_longer_than_a_read_block_is_judged_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.jsonl");
+    let mut text = String::from("{}\n");
+    text.push_str(&format!("[\"{}\"]\n", "x".repeat(9 << 20)));
+    text.push_str("{}\n{}");
+    std::fs::write(&path, text).unwrap();
+    let report = verify_run(&path, None);
+    let c = report.check("ledger.parse").unwrap();
+    assert_eq!(c.verdict, Verdict::Unknown, "{report}");
+    // Four lines that are not entries, and the last one torn: five problems.
+    assert!(
+        c.detail.starts_with("line 1 ") && c.detail.ends_with("(4 more problems of this kind)"),
+        "{}",
+        c.detail
+    );
+}

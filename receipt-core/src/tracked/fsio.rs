@@ -1,4 +1,4 @@
-//! File-system access for the scan: `lstat` and reading one tracked path, never following
+//! File-system access for the scan: `lstat` and opening one tracked path, never following
 //! a final symlink.
 //!
 //! On Unix each hashing thread keeps its current directory open and works relative to it
@@ -6,9 +6,7 @@
 //! whole absolute path; on a tree of 50,000 files that lookup is most of a warm scan.
 
 use std::fs::File;
-use std::io::{self, Read};
-
-use sha2::{Digest as _, Sha256};
+use std::io;
 
 use super::FileKind;
 use super::cache::StatKey;
@@ -29,39 +27,18 @@ pub(super) struct Content {
     pub(super) digest: Digest,
 }
 
-/// Read buffer per hashing thread: large enough that most source files take one `read`,
-/// small enough to stay in the L2 cache while SHA-256 consumes it.
-const BUF_SIZE: usize = 256 * 1024;
-
-thread_local! {
-    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUF_SIZE]);
-}
-
-/// SHA-256 and length of an open file, streamed through the thread's buffer.
-fn hash_file(mut file: File, expected: u64) -> io::Result<(Digest, u64)> {
-    BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let mut h = Sha256::new();
-        let mut total = 0u64;
-        loop {
-            let n = match file.read(&mut buf[..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            total += n as u64;
-            // A short read of a regular file that reached its stat size is its end; this
-            // saves the extra `read` returning 0 for every small file.
-            if n < buf.len() && total >= expected {
-                break;
-            }
-        }
-        Ok((Digest(h.finalize().into()), total))
-    })
+/// A tracked path opened for hashing: a symlink is read at once (its content is the short
+/// link target); a regular file is left open for the hashing lanes to stream.
+pub(super) enum Opened {
+    /// A symlink, already hashed.
+    Ready(Content),
+    /// A regular file, with the kind and stat key of the file actually opened (taken before
+    /// reading: a later change to it alters the key, so the next scan re-reads it).
+    File {
+        file: File,
+        kind: FileKind,
+        key: StatKey,
+    },
 }
 
 /// Errors meaning the path vanished, or something without content (a directory, a
@@ -93,7 +70,7 @@ fn present<T>(r: io::Result<T>) -> io::Result<Option<T>> {
     }
 }
 
-pub(super) use imp::{begin_scan, end_scan, lstat, read};
+pub(super) use imp::{begin_scan, end_scan, lstat, open};
 
 #[cfg(unix)]
 mod imp {
@@ -107,7 +84,7 @@ mod imp {
     use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
     use rustix::io::Errno;
 
-    use super::{Content, Lstat, hash_file, present};
+    use super::{Content, Lstat, Opened, present};
     use crate::digest::Digest;
     use crate::tracked::FileKind;
     use crate::tracked::cache::StatKey;
@@ -221,30 +198,26 @@ mod imp {
         }))
     }
 
-    /// Reads `root/rel`; `None` when it is missing or neither a file nor a symlink.
-    pub(in crate::tracked) fn read(
+    /// Opens `root/rel`; `None` when it is missing or neither a file nor a symlink.
+    pub(in crate::tracked) fn open(
         generation: u64,
         root: &Path,
         rel: &str,
-    ) -> io::Result<Option<Content>> {
+    ) -> io::Result<Option<Opened>> {
         present(in_dir(generation, root, rel, |dir, name| {
             // Never follow a final symlink; never block on a FIFO that replaced a file.
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
             match rustix::fs::openat(dir.as_fd(), name, flags, Mode::empty()) {
                 Ok(fd) => {
-                    // The key of the file actually opened, taken before reading: a later
-                    // change to it alters the key, so the next scan re-reads it.
                     let st = rustix::fs::fstat(&fd)?;
                     // Something else in the file's place counts as the file having vanished.
                     let Some(kind @ (FileKind::File | FileKind::Executable)) = kind_of(&st) else {
                         return Err(io::ErrorKind::NotFound.into());
                     };
-                    let (digest, size) = hash_file(File::from(fd), st.st_size as u64)?;
-                    Ok(Content {
+                    Ok(Opened::File {
+                        file: File::from(fd),
                         kind,
                         key: key_of(&st),
-                        size,
-                        digest,
                     })
                 }
                 // O_NOFOLLOW refuses a final symlink with ELOOP.
@@ -255,12 +228,12 @@ mod imp {
                     }
                     let target = rustix::fs::readlinkat(dir.as_fd(), name, Vec::new())?;
                     let bytes = target.as_bytes();
-                    Ok(Content {
+                    Ok(Opened::Ready(Content {
                         kind: FileKind::Symlink,
                         key: key_of(&st),
                         size: bytes.len() as u64,
                         digest: Digest::of(bytes),
-                    })
+                    }))
                 }
                 Err(e) => Err(e.into()),
             }
@@ -274,7 +247,7 @@ mod imp {
     use std::io;
     use std::path::Path;
 
-    use super::{Content, Lstat, hash_file, present};
+    use super::{Content, Lstat, Opened, present};
     use crate::digest::Digest;
     use crate::tracked::FileKind;
     use crate::tracked::cache::StatKey;
@@ -315,7 +288,7 @@ mod imp {
         }))
     }
 
-    pub(in crate::tracked) fn read(_: u64, root: &Path, rel: &str) -> io::Result<Option<Content>> {
+    pub(in crate::tracked) fn open(_: u64, root: &Path, rel: &str) -> io::Result<Option<Opened>> {
         let full = root.join(rel);
         let Some(md) = present(fs::symlink_metadata(&full))? else {
             return Ok(None);
@@ -326,25 +299,18 @@ mod imp {
                     return Ok(None);
                 };
                 let bytes = target.to_string_lossy().replace('\\', "/").into_bytes();
-                Ok(Some(Content {
+                Ok(Some(Opened::Ready(Content {
                     kind: FileKind::Symlink,
                     key: key_of(&md),
                     size: bytes.len() as u64,
                     digest: Digest::of(&bytes),
-                }))
+                })))
             }
-            Some(kind) => {
-                let Some(file) = present(fs::File::open(&full))? else {
-                    return Ok(None);
-                };
-                let (digest, size) = hash_file(file, md.len())?;
-                Ok(Some(Content {
-                    kind,
-                    key: key_of(&md),
-                    size,
-                    digest,
-                }))
-            }
+            Some(kind) => Ok(present(fs::File::open(&full))?.map(|file| Opened::File {
+                file,
+                kind,
+                key: key_of(&md),
+            })),
             None => Ok(None),
         }
     }

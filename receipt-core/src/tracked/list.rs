@@ -5,42 +5,86 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Component, Path};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use super::{TrackError, TrackMode};
 
-const LS_FILES_ARGS: [&str; 5] = [
-    "ls-files",
-    "-z",
-    "--cached",
-    "--others",
-    "--exclude-standard",
-];
+/// `git ls-files` for the tracked files: only reads the index.
+const CACHED_ARGS: [&str; 3] = ["ls-files", "-z", "--cached"];
+/// `git ls-files` for the untracked, not ignored files: a walk of the work tree. Together
+/// the two print what `git ls-files -z --cached --others --exclude-standard` prints.
+const OTHERS_ARGS: [&str; 4] = ["ls-files", "-z", "--others", "--exclude-standard"];
 
-/// The mode and the candidate paths (sorted by bytes, deduplicated) of the tree at `root`.
+/// Candidate paths, the second part of which may still be being listed.
+pub(super) struct Listing {
+    pub(super) mode: TrackMode,
+    /// Sorted, deduplicated candidates, available now.
+    pub(super) first: Vec<String>,
+    /// Git mode: the untracked files, listed by a second git process that may still run.
+    /// Sorted and deduplicated; paths already in `first` may recur.
+    pub(super) rest: Option<std::thread::JoinHandle<Result<Vec<String>, TrackError>>>,
+}
+
+impl Listing {
+    /// Waits for the rest of the listing.
+    pub(super) fn rest(&mut self) -> Result<Vec<String>, TrackError> {
+        match self.rest.take() {
+            None => Ok(Vec::new()),
+            Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        }
+    }
+}
+
+/// The mode and the candidate paths of the tree at `root`.
 ///
 /// Git mode applies when `root` is inside a git work tree: a `.git` entry exists at or above
-/// it and git agrees. Candidates may still turn out to be directories or missing; the
-/// caller keeps only regular files and symlinks.
-pub(super) fn list(
-    root: &Path,
-    exclude_dirs: &[String],
-) -> Result<(TrackMode, Vec<String>), TrackError> {
+/// it and git agrees. There the tracked files are listed first (git reads only its index)
+/// while a second git process walks the work tree for untracked files, so the caller can
+/// start on the tracked files before the walk ends. Candidates may still turn out to be
+/// directories or missing; the caller keeps only regular files and symlinks.
+pub(super) fn list(root: &Path, exclude_dirs: &[String]) -> Result<Listing, TrackError> {
+    let walk_mode = |root: &Path| -> Result<Listing, TrackError> {
+        Ok(Listing {
+            mode: TrackMode::Walk,
+            first: walk(root, exclude_dirs)?,
+            rest: None,
+        })
+    };
     if !has_git_marker(root) {
-        return Ok((TrackMode::Walk, walk(root, exclude_dirs)?));
+        return walk_mode(root);
     }
-    // `ls-files` fails outside a work tree (inside `.git/`, say); only then is it worth a
-    // second process to ask git where we are.
-    match git_ls_files(root) {
-        Ok(paths) => Ok((TrackMode::Git, paths)),
+    let others = spawn_git(root, &OTHERS_ARGS);
+    let cached = spawn_git(root, &CACHED_ARGS).and_then(|c| git_paths(root, &CACHED_ARGS, c));
+    let stop = |others: Result<Child, TrackError>| {
+        if let Ok(mut child) = others {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    };
+    match cached {
+        Ok(first) => {
+            let owned_root = root.to_path_buf();
+            let rest = std::thread::spawn(move || git_paths(&owned_root, &OTHERS_ARGS, others?));
+            Ok(Listing {
+                mode: TrackMode::Git,
+                first,
+                rest: Some(rest),
+            })
+        }
+        // `ls-files` fails outside a work tree (inside `.git/`, say); only then is it worth
+        // another process to ask git where we are.
         Err(e @ TrackError::Git { .. }) => {
+            stop(others);
             if in_git_work_tree(root)? {
                 Err(e)
             } else {
-                Ok((TrackMode::Walk, walk(root, exclude_dirs)?))
+                walk_mode(root)
             }
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            stop(others);
+            Err(e)
+        }
     }
 }
 
@@ -81,23 +125,27 @@ fn has_git_marker(root: &Path) -> bool {
         .any(|d| fs::symlink_metadata(d.join(".git")).is_ok())
 }
 
-fn git_ls_files(root: &Path) -> Result<Vec<String>, TrackError> {
-    let out = Command::new("git")
+/// Starts `git -C root ARGS` with its output piped.
+fn spawn_git(root: &Path, args: &[&str]) -> Result<Child, TrackError> {
+    Command::new("git")
         .arg("-C")
         .arg(root)
-        .args(LS_FILES_ARGS)
+        .args(args)
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            git_error(
-                root,
-                &LS_FILES_ARGS,
-                format!("git could not be started ({e})"),
-            )
-        })?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| git_error(root, args, format!("git could not be started ({e})")))
+}
+
+/// The paths a `git ls-files -z` child prints: sorted, deduplicated, none below a symlink.
+fn git_paths(root: &Path, args: &[&str], child: Child) -> Result<Vec<String>, TrackError> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| git_error(root, args, format!("reading git's output failed ({e})")))?;
     if !out.status.success() {
         let detail = String::from_utf8_lossy(out.stderr.trim_ascii()).into_owned();
-        return Err(git_error(root, &LS_FILES_ARGS, detail));
+        return Err(git_error(root, args, detail));
     }
     let mut paths = out
         .stdout
@@ -135,10 +183,10 @@ fn without_symlinked_parents(root: &Path, paths: Vec<String>) -> Vec<String> {
         }
     }
     let keys: Vec<&str> = dirs.keys().copied().collect();
+    let is_dir = real_dir_test(root);
     for d in keys {
         let parent_ok = d.rfind('/').is_none_or(|i| dirs[&d[..i]]);
-        let ok =
-            parent_ok && fs::symlink_metadata(root.join(d)).is_ok_and(|m| m.file_type().is_dir());
+        let ok = parent_ok && is_dir(d);
         dirs.insert(d, ok);
     }
     let keep: Vec<bool> = paths
@@ -151,6 +199,28 @@ fn without_symlinked_parents(root: &Path, paths: Vec<String>) -> Vec<String> {
         .zip(keep)
         .filter_map(|(p, k)| k.then_some(p))
         .collect()
+}
+
+/// A test of whether `root/rel` is a directory itself (not a symlink to one). On Unix it
+/// looks `rel` up from an open handle on `root`, which spares walking the root's own path
+/// once per directory.
+#[cfg(unix)]
+fn real_dir_test(root: &Path) -> impl Fn(&str) -> bool {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(root, flags, Mode::empty()).ok();
+    let root = root.to_path_buf();
+    move |rel| match &dir {
+        Some(fd) => rustix::fs::statat(fd, rel, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory),
+        None => fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.file_type().is_dir()),
+    }
+}
+
+#[cfg(not(unix))]
+fn real_dir_test(root: &Path) -> impl Fn(&str) -> bool {
+    let root = root.to_path_buf();
+    move |rel| fs::symlink_metadata(root.join(rel)).is_ok_and(|m| m.file_type().is_dir())
 }
 
 /// Every regular file and symlink under `root`, honouring `.gitignore` files at or below the

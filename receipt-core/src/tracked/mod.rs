@@ -7,6 +7,7 @@
 
 mod cache;
 mod fsio;
+mod lanes;
 mod list;
 
 use std::fs;
@@ -413,9 +414,9 @@ pub fn scan_with_stats(
 fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanStats), TrackError> {
     let generation = fsio::begin_scan();
     let _close_dirs = CloseDirs;
-    // Listing waits on git, which runs single-threaded; meanwhile the hashing threads load
-    // the cache and lstat every path it names, so a warm scan takes about as long as the
-    // listing alone.
+    // Listing waits on git; meanwhile the hashing threads load the cache and lstat every
+    // path it names. Git lists tracked files from its index quickly and untracked ones by a
+    // walk of the work tree, which goes on while the tracked files are read.
     let (listing, loaded) = std::thread::scope(|s| {
         let lister = s.spawn(|| list::list(root, &opts.exclude_dirs));
         let loaded = opts.cache_path.as_deref().map(|p| {
@@ -433,15 +434,7 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (listing, loaded)
     });
-    let (mode, mut candidates) = listing?;
-    if !opts.exclude_prefixes.is_empty() {
-        candidates.retain(|p| {
-            !opts
-                .exclude_prefixes
-                .iter()
-                .any(|x| p.starts_with(x.as_str()))
-        });
-    }
+    let mut listing = listing?;
     let (warm, status) = match loaded {
         None => (None, CacheStatus::Disabled),
         Some(Ok(w)) => {
@@ -450,27 +443,28 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
         }
         Some(Err(status)) => (None, status),
     };
+    let excluded = |p: &String| {
+        opts.exclude_prefixes
+            .iter()
+            .any(|x| p.starts_with(x.as_str()))
+    };
+    // Tracked files are read while git still lists the untracked ones.
+    let mut first = std::mem::take(&mut listing.first);
+    first.retain(|p| !excluded(p));
+    let first_examined = examine_all(generation, root, &first, warm.as_ref());
+    let mut rest = listing.rest()?;
+    rest.retain(|p| !excluded(p) && first.binary_search(p).is_err());
+    let rest_examined = examine_all(generation, root, &rest, warm.as_ref());
+    let mode = listing.mode;
+    let (first_len, rest_len) = (first.len(), rest.len());
+    let examined = merge_sorted(
+        first.into_iter().zip(first_examined),
+        rest.into_iter().zip(rest_examined),
+    );
 
-    let cached = warm
-        .as_ref()
-        .map(|w| cache_positions(&candidates, &w.cache.entries))
-        .unwrap_or_default();
-    let examined: Vec<Result<Option<Examined>, TrackError>> = candidates
-        .into_par_iter()
-        // One path per task: a path's cost is unknown until it is opened, and a task that
-        // ends with a run of large files (they often share a directory, so sit together in
-        // sorted order) keeps one core hashing while the others idle. The finer splitting
-        // made no measurable difference to a warm scan (BENCHMARKS.md).
-        .with_max_len(1)
-        .enumerate()
-        .map(|(i, c)| {
-            let warm = warm.as_ref().zip(cached.get(i).copied().flatten());
-            examine(generation, root, c, warm)
-        })
-        .collect();
-
-    let mut files = Vec::with_capacity(examined.len());
-    let mut keys = Vec::with_capacity(examined.len());
+    let n = first_len + rest_len;
+    let mut files = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
     let mut stats = ScanStats {
         files: 0,
         bytes: 0,
@@ -481,20 +475,25 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
         cache: status,
         cache_written: false,
     };
-    for e in examined {
+    for (path, e) in examined {
         let Some(e) = e? else { continue };
         stats.files += 1;
-        stats.bytes += e.file.size;
+        stats.bytes += e.size;
         match e.outcome {
             Outcome::Hit => stats.cache_hits += 1,
             Outcome::Hashed { racy } => {
                 stats.files_hashed += 1;
-                stats.bytes_hashed += e.file.size;
+                stats.bytes_hashed += e.size;
                 stats.racy += u64::from(racy);
             }
         }
         keys.push(e.key);
-        files.push(e.file);
+        files.push(TrackedFile {
+            path,
+            kind: e.kind,
+            size: e.size,
+            content_sha256: e.digest,
+        });
     }
 
     if let Some(cache_path) = &opts.cache_path {
@@ -539,10 +538,63 @@ enum Outcome {
     Hashed { racy: bool },
 }
 
+/// What a scan learned about one path (its path is the candidate's).
 struct Examined {
-    file: TrackedFile,
+    kind: FileKind,
+    size: u64,
+    digest: Digest,
     key: cache::StatKey,
     outcome: Outcome,
+}
+
+/// What the hashing lanes must remember of a file they hash: kind, stat key, and whether
+/// its cache entry was racy.
+type Remember = (FileKind, cache::StatKey, bool);
+
+/// Examines `candidates` (sorted) on every thread of the pool, hashing files two at a time
+/// per thread; results in the candidates' order.
+fn examine_all(
+    generation: u64,
+    root: &Path,
+    candidates: &[String],
+    warm: Option<&Warm>,
+) -> Vec<Result<Option<Examined>, TrackError>> {
+    let cached = warm
+        .map(|w| cache_positions(candidates, &w.cache.entries))
+        .unwrap_or_default();
+    lanes::run(
+        candidates.len(),
+        |i| {
+            let warm = warm.zip(cached.get(i).copied().flatten());
+            prepare(generation, root, &candidates[i], warm)
+        },
+        |i, (kind, key, racy), read| {
+            let (digest, size) = read.map_err(|source| TrackError::Read {
+                path: root.join(&candidates[i]),
+                source,
+            })?;
+            Ok(Some(Examined {
+                kind,
+                size,
+                digest,
+                key,
+                outcome: Outcome::Hashed { racy },
+            }))
+        },
+    )
+}
+
+/// Merges two lists sorted by path (with no path in both) into one sorted sequence.
+fn merge_sorted<T>(
+    a: impl IntoIterator<Item = (String, T)>,
+    b: impl IntoIterator<Item = (String, T)>,
+) -> impl Iterator<Item = (String, T)> {
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some((pa, _)), Some((pb, _))) if pb < pa => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// Closes the hashing threads' open directories when the scan ends, however it ends.
@@ -574,16 +626,18 @@ fn cache_positions(candidates: &[String], entries: &[cache::Entry]) -> Vec<Optio
         .collect()
 }
 
-/// Reads one candidate path: `None` when it is not (or no longer) a regular file or symlink.
-/// `warm` is the cache with the candidate's entry in it, when it has one.
-fn examine(
+/// Examines one candidate path short of hashing a regular file: a cache hit, a symlink
+/// (read at once), a path that is not (or no longer) a regular file or symlink (`None`), or
+/// an open file for the hashing lanes. `warm` is the cache with the candidate's entry in
+/// it, when it has one.
+fn prepare(
     generation: u64,
     root: &Path,
-    cand: String,
+    cand: &str,
     warm: Option<(&Warm, usize)>,
-) -> Result<Option<Examined>, TrackError> {
+) -> lanes::Step<Option<Examined>, TrackError, Remember> {
     let read_err = |source| TrackError::Read {
-        path: root.join(&cand),
+        path: root.join(cand),
         source,
     };
     let mut racy = false;
@@ -592,38 +646,45 @@ fn examine(
     if let Some((w, i)) = warm {
         let st = match &w.lstats[i] {
             Ok(st) => *st,
-            Err(e) => return Err(read_err(io::Error::new(e.kind(), e.to_string()))),
+            Err(e) => {
+                let e = io::Error::new(e.kind(), e.to_string());
+                return lanes::Step::Done(Err(read_err(e)));
+            }
         };
         let Some(st) = st else {
-            return Ok(None);
+            return lanes::Step::Done(Ok(None));
         };
         if let Some(hit) = w.cache.hit(&w.cache.entries[i], &st.key) {
             if !hit.racy {
-                return Ok(Some(Examined {
-                    file: TrackedFile {
-                        path: cand,
-                        kind: st.kind,
-                        size: st.key.size,
-                        content_sha256: hit.digest,
-                    },
+                return lanes::Step::Done(Ok(Some(Examined {
+                    kind: st.kind,
+                    size: st.key.size,
+                    digest: hit.digest,
                     key: st.key,
                     outcome: Outcome::Hit,
-                }));
+                })));
             }
             racy = true;
         }
     }
-    let read = fsio::read(generation, root, &cand).map_err(read_err)?;
-    Ok(read.map(|c| Examined {
-        file: TrackedFile {
-            path: cand,
+    match fsio::open(generation, root, cand) {
+        Err(e) => lanes::Step::Done(Err(read_err(e))),
+        Ok(None) => lanes::Step::Done(Ok(None)),
+        Ok(Some(fsio::Opened::Ready(c))) => lanes::Step::Done(Ok(Some(Examined {
             kind: c.kind,
             size: c.size,
-            content_sha256: c.digest,
-        },
-        key: c.key,
-        outcome: Outcome::Hashed { racy },
-    }))
+            digest: c.digest,
+            key: c.key,
+            outcome: Outcome::Hashed { racy },
+        }))),
+        Ok(Some(fsio::Opened::File { file, kind, key })) => lanes::Step::Hash(
+            lanes::Job {
+                file,
+                expected: key.size,
+            },
+            (kind, key, racy),
+        ),
+    }
 }
 
 #[cfg(unix)]
