@@ -550,17 +550,19 @@ fn check_spans(text: &[u8], spans: &[(usize, usize, bool)], seq: &mut Ordered, f
     }
 }
 
-/// Starts the thread that reads `file` in blocks of whole lines (the last block may end in
-/// a line without its newline). Blocks come back through the second channel to be reused,
-/// so at most three are ever allocated; a block grows only to hold a line longer than
-/// [`BATCH_BYTES`].
-fn spawn_reader(
-    mut file: File,
-) -> (
-    crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
-    crossbeam_channel::Sender<Vec<u8>>,
-    std::thread::JoinHandle<()>,
-) {
+/// The thread reading a ledger in blocks of whole lines, and its channels.
+struct Reader {
+    /// Blocks as read (the last may end in a line without its newline), or the read error.
+    blocks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+    /// Blocks handed back to be reused.
+    recycle: crossbeam_channel::Sender<Vec<u8>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts the thread that reads `file` in blocks of whole lines. Blocks come back through
+/// [`Reader::recycle`] to be reused, so at most three are ever allocated; a block grows
+/// only to hold a line longer than [`BATCH_BYTES`].
+fn spawn_reader(mut file: File) -> Reader {
     let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(1);
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
     let reader = std::thread::spawn(move || {
@@ -603,7 +605,11 @@ fn spawn_reader(
             }
         }
     });
-    (rx, recycle_tx, reader)
+    Reader {
+        blocks: rx,
+        recycle: recycle_tx,
+        thread: reader,
+    }
 }
 
 /// Reads until `buf` is full or the file ends; the number of bytes read.
@@ -671,7 +677,11 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         head_hash: None,
     };
     // Reading runs on its own thread, a block of whole lines ahead of the checks.
-    let (blocks, recycle, reader) = spawn_reader(file);
+    let Reader {
+        blocks,
+        recycle,
+        thread: reader,
+    } = spawn_reader(file);
     let mut spans: Vec<(usize, usize, bool)> = Vec::new();
     for block in &blocks {
         let block = match block {
