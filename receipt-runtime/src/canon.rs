@@ -33,6 +33,8 @@ pub(crate) fn check_layout(bytes: &[u8], layout: &mut Layout) -> Option<bool> {
 pub(crate) struct Member {
     pub(crate) key: (usize, usize),
     pub(crate) value: (usize, usize),
+    /// The value is a string without escapes: its text is the bytes between the quotes.
+    pub(crate) plain_string: bool,
 }
 
 /// Members recorded per object; a ledger entry has 7 top-level members and at most 14
@@ -65,6 +67,23 @@ impl Layout {
 
 /// Deeper nesting than any ledger writes; the full path handles (or refuses) the rest.
 const MAX_DEPTH: u32 = 64;
+
+/// Whether key `a` sorts strictly before key `b` (by bytes, which for ASCII keys is the
+/// UTF-16 order JCS requires). Keys are compared sixteen bytes at a time as big-endian
+/// numbers, zero-padded: they hold no NUL (control characters are escaped, and keys with
+/// escapes never get here), so padding orders a prefix first, as byte order does.
+fn key_before(a: &[u8], b: &[u8]) -> bool {
+    fn word(k: &[u8]) -> u128 {
+        let mut w = [0u8; 16];
+        w[..k.len()].copy_from_slice(k);
+        u128::from_be_bytes(w)
+    }
+    if a.len() <= 16 && b.len() <= 16 {
+        word(a) < word(b)
+    } else {
+        a < b
+    }
+}
 
 struct Scanner<'a, 'l> {
     b: &'a [u8],
@@ -143,7 +162,7 @@ impl Scanner<'_, '_> {
             if !plain || !key.is_ascii() {
                 return None;
             }
-            if last.is_some_and(|l| l >= key) {
+            if last.is_some_and(|l| !key_before(l, key)) {
                 return Some(false);
             }
             last = Some(key);
@@ -154,7 +173,14 @@ impl Scanner<'_, '_> {
             let value_start = self.i;
             let payload = depth == 0 && key == b"payload";
             self.in_payload |= payload;
-            let ok = self.value(depth + 1);
+            let (ok, plain_string) = if self.peek() == Some(b'"') {
+                match self.string() {
+                    Some(plain) => (Some(true), plain),
+                    None => (Some(false), false),
+                }
+            } else {
+                (self.value(depth + 1), false)
+            };
             if payload {
                 self.in_payload = false;
             }
@@ -164,6 +190,7 @@ impl Scanner<'_, '_> {
             let m = Member {
                 key: (start, start + key.len()),
                 value: (value_start, self.i),
+                plain_string,
             };
             self.record(depth, m);
             match self.peek() {
@@ -371,6 +398,29 @@ mod tests {
                     // Eight at a time stops at the start of the word holding the byte.
                     assert!(s.i <= first && (first < s.i + 8 || len - s.i < 8), "{b:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn key_order_is_byte_order() {
+        let keys: [&[u8]; 12] = [
+            b"",
+            b"a",
+            b"a0",
+            b"ab",
+            b"abcdefghijklmnop",
+            b"abcdefghijklmnopq",
+            b"abcdefghijklmnoq",
+            b"b",
+            b"id",
+            b"payload",
+            b"z",
+            b"~~~~~~~~~~~~~~~~~~~~",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(key_before(a, b), a < b, "{a:?} {b:?}");
             }
         }
     }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::canon::Layout;
+use crate::canon::{Layout, Member};
 use sha2::{Digest as _, Sha256};
 
 /// Schema tag carried by `RUN_START` and the head file.
@@ -385,13 +385,13 @@ const ENVELOPE_KEYS: [&[u8]; 7] = [
     b"hash", b"payload", b"prev", b"run_id", b"seq", b"stage", b"type",
 ];
 
-/// The text of a string without escapes at `span` (quotes included), borrowed.
-pub(crate) fn plain_str(text: &str, span: (usize, usize)) -> Option<&str> {
-    let inner = text
-        .get(span.0..span.1)?
-        .strip_prefix('"')?
-        .strip_suffix('"')?;
-    (!inner.contains('\\')).then_some(inner)
+/// The text of a member's value when the scan found it to be a string without escapes,
+/// borrowed from `text`.
+pub(crate) fn plain_str<'a>(text: &'a str, m: &Member) -> Option<&'a str> {
+    if !m.plain_string {
+        return None;
+    }
+    text.get(m.value.0 + 1..m.value.1 - 1)
 }
 
 /// A non-negative canonical integer at `span`.
@@ -424,16 +424,16 @@ fn quick_envelope<'a>(line: &'a str, layout: &Layout) -> Option<Envelope<'a>> {
     let payload = line.get(top[1].value.0..top[1].value.1)?.as_bytes();
     let stage = match line.get(top[5].value.0..top[5].value.1)? {
         "null" => None,
-        _ => Some(Cow::Borrowed(plain_str(line, top[5].value)?)),
+        _ => Some(Cow::Borrowed(plain_str(line, &top[5])?)),
     };
     Some(Envelope {
-        hash: plain_str(line, top[0].value)?,
+        hash: plain_str(line, &top[0])?,
         payload: Payload::Bytes(payload),
-        prev: plain_str(line, top[2].value)?,
-        run_id: Cow::Borrowed(plain_str(line, top[3].value)?),
+        prev: plain_str(line, &top[2])?,
+        run_id: Cow::Borrowed(plain_str(line, &top[3])?),
         seq: plain_u64(line, top[4].value)?,
         stage,
-        kind: Cow::Borrowed(plain_str(line, top[6].value)?),
+        kind: Cow::Borrowed(plain_str(line, &top[6])?),
     })
 }
 
@@ -495,10 +495,10 @@ fn finish_raw<'a>(line: &'a [u8], env: Envelope<'a>) -> Result<RawEntry<'a>, Lin
         ));
     }
     // Canonical form puts `hash` first: `{"hash":"<64 hex>",` then the rest of the preimage.
-    if line.len() <= HASH_PREFIX_LEN || !line.starts_with(b"{\"hash\":\"") {
+    let Some(rest) = preimage_rest(line) else {
         return Err(LineError::NotCanonical);
-    }
-    let actual = Digest::of_parts(&[ENTRY_TAG, b"{", &line[HASH_PREFIX_LEN..]]);
+    };
+    let actual = Digest::of_parts(&[ENTRY_TAG, b"{", rest]);
     if actual != claimed {
         return Err(LineError::HashMismatch {
             claimed: claimed.to_hex(),
@@ -514,6 +514,13 @@ fn finish_raw<'a>(line: &'a [u8], env: Envelope<'a>) -> Result<RawEntry<'a>, Lin
         stage: env.stage,
         payload,
     })
+}
+
+/// What follows `{"hash":"<64 hex>",` in a line that starts that way: with `{` before it,
+/// the entry's preimage.
+fn preimage_rest(line: &[u8]) -> Option<&[u8]> {
+    (line.len() > HASH_PREFIX_LEN && line.starts_with(b"{\"hash\":\""))
+        .then(|| &line[HASH_PREFIX_LEN..])
 }
 
 /// Parses one ledger line (without its `\n`) into an owned entry; see [`parse_raw`].

@@ -214,7 +214,7 @@ impl<'a> PayloadView<'a> {
                 *slot = if null {
                     None
                 } else {
-                    Some(Cow::Borrowed(plain_str(line, m.value)?))
+                    Some(Cow::Borrowed(plain_str(line, m)?))
                 };
                 Some(())
             };

@@ -584,16 +584,14 @@ fn spawn_reader(mut file: File) -> Reader {
                         break;
                     }
                 }
-                // Room for another read of BATCH_BYTES.
-                block.resize(filled + BATCH_BYTES, 0);
-                match read_full(&mut file, &mut block[filled..]) {
-                    Ok(n) => {
-                        block.truncate(filled + n);
-                        if n < BATCH_BYTES {
-                            eof = true;
-                            break;
-                        }
+                // Up to BATCH_BYTES more, read into spare capacity without zeroing it first.
+                block.reserve(BATCH_BYTES);
+                match (&mut file).take(BATCH_BYTES as u64).read_to_end(&mut block) {
+                    Ok(n) if n < BATCH_BYTES => {
+                        eof = true;
+                        break;
                     }
+                    Ok(_) => {}
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         return;
@@ -610,20 +608,6 @@ fn spawn_reader(mut file: File) -> Reader {
         recycle: recycle_tx,
         thread: reader,
     }
-}
-
-/// Reads until `buf` is full or the file ends; the number of bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
