@@ -21,7 +21,7 @@ use crate::graph::{START, StageGraph, ViolationPolicy};
 use crate::ledger::{LedgerError, head_path, open_locked, receipt_path};
 use crate::measure::{self, Measure};
 use crate::writer::{
-    Durability, FieldValue, HashField, Outcome, Record, RunOutcome, Writer, WriterError,
+    ArgNames, Durability, FieldValue, HashField, Outcome, Record, RunOutcome, Writer, WriterError,
     start_payload,
 };
 
@@ -564,11 +564,7 @@ where
         let mut f = StageFields::default();
         attrs.record(&mut f);
         let stage = meta.name();
-        let args: Vec<&'static str> = meta
-            .fields()
-            .iter()
-            .filter_map(|fl| fl.name().strip_prefix(fields::ARG_PREFIX))
-            .collect();
+        let args = ArgNames(meta.fields());
         let thread = thread_id();
         let parent = span.scope().skip(1).find_map(|p| {
             p.extensions()
@@ -616,7 +612,7 @@ where
                 t_ns,
                 thread,
                 input: f.input.take(),
-                args: args.clone(),
+                args,
                 after: f.after.clone(),
             });
             None

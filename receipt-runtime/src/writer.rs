@@ -2,6 +2,7 @@
 //! group-commits them, fsyncs by the durability policy, and writes the head and receipt.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -87,6 +88,32 @@ impl Outcome {
 /// A stage's input hash field: a digest, or why the arguments could not be hashed.
 pub(crate) type HashField = Option<Result<String, String>>;
 
+/// The argument names a `#[receipt]` span declares (its `receipt.arg.*` fields), read from
+/// the callsite's static field set when the entry is written, so recording a stage
+/// allocates nothing for them.
+#[derive(Clone, Copy)]
+pub(crate) struct ArgNames(pub(crate) &'static tracing::field::FieldSet);
+
+impl fmt::Debug for ArgNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl ArgNames {
+    fn names(self) -> impl Iterator<Item = &'static str> {
+        self.0
+            .iter()
+            .filter_map(|f| f.name().strip_prefix(crate::layer::fields::ARG_PREFIX))
+    }
+}
+
+impl Serialize for ArgNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
 /// What the instrumented code enqueues; the writer does everything else.
 #[derive(Debug)]
 pub(crate) enum Record {
@@ -101,7 +128,7 @@ pub(crate) enum Record {
         t_ns: u64,
         thread: u64,
         input: HashField,
-        args: Vec<&'static str>,
+        args: ArgNames,
         after: Option<String>,
     },
     Exit {
@@ -204,7 +231,7 @@ fn split_hash(v: &HashField) -> (Option<&str>, Option<&str>) {
 struct EnterPayload<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     after: Option<&'a str>,
-    args: &'a [&'static str],
+    args: ArgNames,
     depth: u32,
     id: u64,
     input: Option<&'a str>,
@@ -298,7 +325,7 @@ fn to_entry(
             let (input_hex, input_error) = split_hash(&input);
             let p = EnterPayload {
                 after: after.as_deref(),
-                args: &args,
+                args,
                 depth,
                 id,
                 input: input_hex,
