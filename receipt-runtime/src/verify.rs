@@ -104,6 +104,8 @@ impl fmt::Display for RunReport {
 /// Lines per group checked in parallel while the previous group goes through the ordered
 /// checks; with [`BATCH_BYTES`] it bounds verification memory.
 const BATCH_LINES: usize = 1024;
+/// Lines of each group whose shapes every worker's layout starts out with.
+const SEED_LINES: usize = 4;
 /// Lines split off a block per round.
 const MAX_SPANS: usize = 16 * BATCH_LINES;
 /// Bytes read from the ledger per block; a block grows only to hold a longer line.
@@ -526,7 +528,13 @@ pub fn verify_run(ledger_path: &Path, receipt: Option<&Path>) -> RunReport {
 /// previous group goes through the ordered checks on this thread.
 fn check_spans(text: &[u8], spans: &[(usize, usize, bool)], seq: &mut Ordered, f: &mut Findings) {
     let mut pending: Vec<Checked<'_>> = Vec::new();
+    // Every worker's layout starts out knowing the shapes of the group's first lines, so
+    // that its own first lines need no full scan (see `canon::check_layout`).
+    let mut seed = Layout::default();
     for group in spans.chunks(BATCH_LINES) {
+        for &(s, e, _) in group.iter().take(SEED_LINES) {
+            crate::canon::check_layout(&text[s..e], &mut seed);
+        }
         let ((), next) = rayon::join(
             || {
                 // By reference: a checked line is a few hundred bytes, not worth moving.
@@ -537,9 +545,10 @@ fn check_spans(text: &[u8], spans: &[(usize, usize, bool)], seq: &mut Ordered, f
             || {
                 group
                     .par_iter()
-                    .map_init(Layout::default, |layout, &(s, e, complete)| {
-                        (complete, check_line(&text[s..e], layout))
-                    })
+                    .map_init(
+                        || seed.shapes(),
+                        |layout, &(s, e, complete)| (complete, check_line(&text[s..e], layout)),
+                    )
                     .collect::<Vec<_>>()
             },
         );
