@@ -72,6 +72,21 @@ impl Digest {
         self.to_string()
     }
 
+    /// The 64 lowercase hex digits, as bytes.
+    pub fn hex_bytes(&self) -> [u8; 64] {
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+        }
+        out
+    }
+
+    /// Whether `hex` is this digest's 64 lowercase hex digits; cheaper than decoding `hex`
+    /// and comparing (a verifier does this once per ledger line).
+    pub fn is_spelled(&self, hex: &[u8]) -> bool {
+        hex.len() == 64 && self.hex_bytes()[..] == *hex
+    }
+
     /// Parses exactly 64 lowercase hex characters.
     ///
     /// # Errors
@@ -103,6 +118,18 @@ impl Digest {
     }
 }
 
+/// The two lowercase hex digits of each byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 15]];
+        i += 1;
+    }
+    t
+};
+
 /// Value of each byte as a lowercase hex digit, or `0xff` for any other byte.
 static HEX_VALUE: [u8; 256] = {
     let mut t = [0xffu8; 256];
@@ -121,12 +148,7 @@ static HEX_VALUE: [u8; 256] = {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = [0u8; 64];
-        for (i, b) in self.0.iter().enumerate() {
-            s[2 * i] = HEX[(b >> 4) as usize];
-            s[2 * i + 1] = HEX[(b & 15) as usize];
-        }
+        let s = self.hex_bytes();
         // The buffer holds ASCII hex digits only.
         f.write_str(std::str::from_utf8(&s).expect("hex is ASCII"))
     }
@@ -170,6 +192,14 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(Digest::from_hex(&d.to_hex()), Ok(d));
+        assert!(d.is_spelled(d.to_hex().as_bytes()));
+        assert!(!d.is_spelled(d.to_hex().to_uppercase().as_bytes()));
+        assert!(!d.is_spelled(&d.to_hex().as_bytes()[..63]));
+        for i in 0..64 {
+            let mut h = d.hex_bytes();
+            h[i] = if h[i] == b'0' { b'1' } else { b'0' };
+            assert!(!d.is_spelled(&h), "{i}");
+        }
         assert_eq!(Digest::from_hex("ab"), Err(HexError::Length(2)));
         let upper = d.to_hex().to_uppercase();
         assert!(matches!(

@@ -139,7 +139,7 @@ pub fn seal_into<E>(
         return Err(e);
     }
     out.extend_from_slice(b",\"prev\":\"");
-    out.extend_from_slice(&hex64(&prev.0));
+    out.extend_from_slice(&prev.hex_bytes());
     out.extend_from_slice(b"\",\"run_id\":");
     json_string(out, run_id);
     out.extend_from_slice(b",\"seq\":");
@@ -158,20 +158,9 @@ pub fn seal_into<E>(
     h.update(b"{");
     h.update(&out[base + HASH_PREFIX_LEN..]);
     let hash = Digest(h.finalize().into());
-    out[base + 9..base + 73].copy_from_slice(&hex64(&hash.0));
+    out[base + 9..base + 73].copy_from_slice(&hash.hex_bytes());
     out.push(b'\n');
     Ok(hash)
-}
-
-/// The 64 lowercase hex digits of `bytes`.
-fn hex64(bytes: &[u8; 32]) -> [u8; 64] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 64];
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
-    }
-    out
 }
 
 /// The decimal digits of `v`, written at the end of `buf`.
@@ -483,7 +472,14 @@ pub(crate) fn parse_with_layout<'a>(
 
 /// Checks the envelope's values and the entry hash.
 fn finish_raw<'a>(line: &'a [u8], env: Envelope<'a>) -> Result<RawEntry<'a>, LineError> {
-    let claimed = hex_field("hash", env.hash)?;
+    // Canonical form puts `hash` first: `{"hash":"<64 hex>",` then the rest of the preimage.
+    let computed = preimage_rest(line).map(|rest| Digest::of_parts(&[ENTRY_TAG, b"{", rest]));
+    // Usually `hash` spells the computed digest, and then it is valid hex and equal to it
+    // without being decoded; otherwise it is decoded, in the order of checks below.
+    let claimed = match computed {
+        Some(d) if d.is_spelled(env.hash.as_bytes()) => d,
+        _ => hex_field("hash", env.hash)?,
+    };
     let prev = hex_field("prev", env.prev)?;
     let payload = match env.payload {
         Payload::Bytes(b) => b,
@@ -494,11 +490,9 @@ fn finish_raw<'a>(line: &'a [u8], env: Envelope<'a>) -> Result<RawEntry<'a>, Lin
             "field \"payload\" is not an object".into(),
         ));
     }
-    // Canonical form puts `hash` first: `{"hash":"<64 hex>",` then the rest of the preimage.
-    let Some(rest) = preimage_rest(line) else {
+    let Some(actual) = computed else {
         return Err(LineError::NotCanonical);
     };
-    let actual = Digest::of_parts(&[ENTRY_TAG, b"{", rest]);
     if actual != claimed {
         return Err(LineError::HashMismatch {
             claimed: claimed.to_hex(),
