@@ -60,13 +60,9 @@ pub fn compress2(
     blocks_a: &[Block],
     blocks_b: &[Block],
 ) {
-    assert_eq!(
-        blocks_a.len(),
-        blocks_b.len(),
-        "compress2 needs the same number of blocks on both lanes"
-    );
     #[cfg(target_arch = "x86_64")]
     if shani::available() {
+        same_count(blocks_a, blocks_b);
         // SAFETY: `available()` confirmed at run time that the CPU supports every feature
         // `compress2_shani` is compiled for (sha, sse2, ssse3, sse4.1).
         unsafe { shani::compress2_shani(state_a, state_b, blocks_a, blocks_b) };
@@ -86,13 +82,18 @@ pub fn compress2_fallback(
     blocks_a: &[Block],
     blocks_b: &[Block],
 ) {
+    same_count(blocks_a, blocks_b);
+    compress1(state_a, blocks_a);
+    compress1(state_b, blocks_b);
+}
+
+/// The two-lane kernels' precondition: as many blocks on each lane.
+fn same_count(blocks_a: &[Block], blocks_b: &[Block]) {
     assert_eq!(
         blocks_a.len(),
         blocks_b.len(),
         "compress2 needs the same number of blocks on both lanes"
     );
-    compress1(state_a, blocks_a);
-    compress1(state_b, blocks_b);
 }
 
 /// Whether [`compress2`] runs the interleaved SHA-NI kernel on this CPU.
@@ -537,6 +538,18 @@ mod tests {
 
     fn sha(data: &[u8]) -> [u8; 32] {
         Sha256::digest(data).into()
+    }
+
+    #[test]
+    #[should_panic(expected = "same number of blocks")]
+    fn compress2_refuses_lanes_of_unequal_length() {
+        compress2(&mut H0.clone(), &mut H0.clone(), &[[0; 64]], &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "same number of blocks")]
+    fn the_fallback_refuses_lanes_of_unequal_length() {
+        compress2_fallback(&mut H0.clone(), &mut H0.clone(), &[], &[[0; 64]]);
     }
 
     /// Feeds `ma` and `mb` in random chunk sizes (different per lane, sometimes zero), mostly
