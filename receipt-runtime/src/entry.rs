@@ -231,7 +231,7 @@ fn fast_path_exact(value: &Value) -> bool {
 
 /// Whether `s` is exactly 64 lowercase hexadecimal characters.
 pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    Digest::from_hex(s).is_ok()
 }
 
 /// One ledger line, parsed and checked on its own (canonical bytes, hash), borrowing from

@@ -241,40 +241,37 @@ fn ledger_longer_than_the_read_buffer_verifies_and_late_tampering_is_caught() {
 /// read and judged once.
 #[test]
 fn many_short_lines_are_each_read_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("short.jsonl");
     let mut text = "{}\n".repeat(40_000);
     text.push_str("{}");
+    // 40,001 lines that are not entries, plus one torn line.
+    assert_parse_problems(&text, 40_002);
+}
+
+/// Verifies a ledger of `text` and asserts that its parse check is UNKNOWN, that the
+/// first problem is on line 1 and that there are `problems` in all.
+fn assert_parse_problems(text: &str, problems: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.jsonl");
     std::fs::write(&path, text).unwrap();
     let report = verify_run(&path, None);
     let c = report.check("ledger.parse").unwrap();
     assert_eq!(c.verdict, Verdict::Unknown, "{report}");
-    // 40,001 lines that are not entries, plus one torn line.
+    let more = format!("({} more problems of this kind)", problems - 1);
     assert!(
-        c.detail.starts_with("line 1 ") && c.detail.ends_with("(40001 more problems of this kind)"),
+        c.detail.starts_with("line 1 ") && c.detail.ends_with(&more),
         "{}",
         c.detail
     );
     assert!(!report.ok());
 }
 
-/// One line longer than two read blocks between short ones: it is held whole, and the
-/// lines around it keep their numbers.
+/// One line longer than two read blocks between short ones: it is held whole and judged
+/// once, not cut into pieces that would each count as a line.
 #[test]
 fn a_line_longer_than_a_read_block_is_judged_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("huge.jsonl");
     let mut text = String::from("{}\n");
     text.push_str(&format!("[\"{}\"]\n", "x".repeat(9 << 20)));
     text.push_str("{}\n{}");
-    std::fs::write(&path, text).unwrap();
-    let report = verify_run(&path, None);
-    let c = report.check("ledger.parse").unwrap();
-    assert_eq!(c.verdict, Verdict::Unknown, "{report}");
     // Four lines that are not entries, and the last one torn: five problems.
-    assert!(
-        c.detail.starts_with("line 1 ") && c.detail.ends_with("(4 more problems of this kind)"),
-        "{}",
-        c.detail
-    );
+    assert_parse_problems(&text, 5);
 }
