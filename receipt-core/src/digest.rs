@@ -74,11 +74,7 @@ impl Digest {
 
     /// The 64 lowercase hex digits, as bytes.
     pub fn hex_bytes(&self) -> [u8; 64] {
-        let mut out = [0u8; 64];
-        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
-            pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
-        }
-        out
+        hex::encode(&self.0)
     }
 
     /// Whether `hex` is this digest's 64 lowercase hex digits; cheaper than decoding `hex`
@@ -96,18 +92,7 @@ impl Digest {
         if b.len() != 64 {
             return Err(HexError::Length(s.chars().count()));
         }
-        // Table-driven and branch-free: verifiers decode two digests per ledger line.
-        let mut out = [0u8; 32];
-        let mut bad = 0u8;
-        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
-            let (hi, lo) = (
-                HEX_VALUE[usize::from(pair[0])],
-                HEX_VALUE[usize::from(pair[1])],
-            );
-            bad |= hi | lo;
-            *o = (hi << 4) | (lo & 0x0f);
-        }
-        if bad & 0xf0 == 0 {
+        if let Some(out) = b.try_into().ok().and_then(hex::decode) {
             return Ok(Digest(out));
         }
         let (offset, ch) = s
@@ -118,33 +103,113 @@ impl Digest {
     }
 }
 
-/// The two lowercase hex digits of each byte value.
-static HEX_PAIRS: [[u8; 2]; 256] = {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut t = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = [HEX[i >> 4], HEX[i & 15]];
-        i += 1;
+/// Hex encoding and decoding of the 32 digest bytes: sixteen characters at a time with
+/// SSE2 (part of the x86_64 baseline), a table per byte elsewhere. Verifiers decode a digest
+/// and compare one spelling per ledger line, and writers encode two, so this is on the hot
+/// path of both.
+mod hex {
+    /// The lowercase hex digits of `bytes`.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn encode(bytes: &[u8; 32]) -> [u8; 64] {
+        use std::arch::x86_64::{
+            __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_loadu_si128, _mm_set1_epi8,
+            _mm_srli_epi16, _mm_storeu_si128, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
+        };
+        let mut out = [0u8; 64];
+        for (src, dst) in bytes.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
+            // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of
+            // `src` and the stores write the 32 bytes of `dst`, all in bounds, unaligned
+            // access allowed.
+            unsafe {
+                let x = _mm_loadu_si128(src.as_ptr().cast::<__m128i>());
+                let low4 = _mm_set1_epi8(0x0f);
+                let hi = _mm_and_si128(_mm_srli_epi16(x, 4), low4);
+                let lo = _mm_and_si128(x, low4);
+                // Nibble n becomes '0' + n, plus 39 more ('a' - '0' - 10) when n > 9.
+                let ascii = |n: __m128i| {
+                    let letter =
+                        _mm_and_si128(_mm_cmpgt_epi8(n, _mm_set1_epi8(9)), _mm_set1_epi8(39));
+                    _mm_add_epi8(_mm_add_epi8(n, _mm_set1_epi8(b'0' as i8)), letter)
+                };
+                // High nibble first: interleave (hi, lo) byte by byte.
+                let first = _mm_unpacklo_epi8(ascii(hi), ascii(lo));
+                let second = _mm_unpackhi_epi8(ascii(hi), ascii(lo));
+                _mm_storeu_si128(dst.as_mut_ptr().cast::<__m128i>(), first);
+                _mm_storeu_si128(dst[16..].as_mut_ptr().cast::<__m128i>(), second);
+            }
+        }
+        out
     }
-    t
-};
 
-/// Value of each byte as a lowercase hex digit, or `0xff` for any other byte.
-static HEX_VALUE: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
+    /// The bytes `hex` spells, when it is 64 lowercase hex digits.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn decode(hex: &[u8; 64]) -> Option<[u8; 32]> {
+        use std::arch::x86_64::{
+            __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8,
+            _mm_movemask_epi8, _mm_or_si128, _mm_packus_epi16, _mm_set1_epi8, _mm_set1_epi16,
+            _mm_slli_epi16, _mm_srli_epi16, _mm_storeu_si128, _mm_sub_epi8,
+        };
+        let mut out = [0u8; 32];
+        let mut valid = -1i32;
+        for (src, dst) in hex.chunks_exact(32).zip(out.chunks_exact_mut(16)) {
+            // SAFETY: SSE2 is part of the x86_64 baseline; the loads read the 32 bytes of
+            // `src` and the store writes the 16 bytes of `dst`, all in bounds, unaligned
+            // access allowed.
+            unsafe {
+                // Each character's value (0..=15) and whether it is a lowercase hex digit,
+                // by unsigned range tests: c - '0' <= 9, or c - 'a' <= 5.
+                let value = |at: usize, valid: &mut i32| {
+                    let c = _mm_loadu_si128(src[at..].as_ptr().cast::<__m128i>());
+                    let d = _mm_sub_epi8(c, _mm_set1_epi8(b'0' as i8));
+                    let a = _mm_sub_epi8(c, _mm_set1_epi8(b'a' as i8));
+                    let is_d = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+                    let is_a = _mm_cmpeq_epi8(_mm_min_epu8(a, _mm_set1_epi8(5)), a);
+                    *valid &= _mm_movemask_epi8(_mm_or_si128(is_d, is_a)) | !0xffff;
+                    let v = _mm_or_si128(
+                        _mm_and_si128(is_d, d),
+                        _mm_and_si128(is_a, _mm_add_epi8(a, _mm_set1_epi8(10))),
+                    );
+                    // Little-endian pairs (first, second) become first << 4 | second in
+                    // each 16-bit lane.
+                    _mm_or_si128(
+                        _mm_and_si128(_mm_slli_epi16(v, 4), _mm_set1_epi16(0x00f0)),
+                        _mm_srli_epi16(v, 8),
+                    )
+                };
+                let bytes = _mm_packus_epi16(value(0, &mut valid), value(16, &mut valid));
+                _mm_storeu_si128(dst.as_mut_ptr().cast::<__m128i>(), bytes);
+            }
+        }
+        (valid == -1).then_some(out)
     }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
+
+    /// The lowercase hex digits of `bytes`.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(super) fn encode(bytes: &[u8; 32]) -> [u8; 64] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 15)];
+        }
+        out
     }
-    t
-};
+
+    /// The bytes `hex` spells, when it is 64 lowercase hex digits.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(super) fn decode(hex: &[u8; 64]) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            let nib = |c: u8| match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            };
+            *o = (nib(pair[0])? << 4) | nib(pair[1])?;
+        }
+        Some(out)
+    }
+}
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -245,5 +310,19 @@ mod tests {
         );
         assert_eq!(Digest::of_parts(&[b"a", b"bc"]), d);
         assert_eq!(Digest::of_reader(&b"abc"[..]).unwrap(), d);
+    }
+
+    #[test]
+    fn hex_agrees_with_formatting_byte_by_byte() {
+        // Digests with every byte value at every position, and the hash chain's own kind.
+        let mut digests: Vec<Digest> = (0u8..=255).map(|b| Digest([b; 32])).collect();
+        digests.extend((0u32..2000).map(|i| Digest::of(&i.to_le_bytes())));
+        digests.push(Digest(std::array::from_fn(|i| i as u8 * 8)));
+        for d in digests {
+            let reference: String = d.0.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(d.hex_bytes(), reference.as_bytes(), "{reference}");
+            assert_eq!(Digest::from_hex(&reference), Ok(d));
+            assert!(d.is_spelled(reference.as_bytes()));
+        }
     }
 }

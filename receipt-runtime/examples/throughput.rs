@@ -64,16 +64,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let caller0 = receipt_runtime::measure::thread_cpu_ns().value();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..calls {
             work(i);
         }
     });
+    let caller = receipt_runtime::measure::thread_cpu_ns()
+        .value()
+        .zip(caller0)
+        .map(|(b, a)| b.saturating_sub(a));
     if let Err(e) = run.finish() {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
     report("write ", entries, t0.elapsed(), cpu_time() - cpu0);
+    if let Some(ns) = caller {
+        println!(
+            "        calling thread: CPU {:.3} s ({:.2} µs/call)",
+            ns as f64 * 1e-9,
+            ns as f64 * 1e-3 / calls as f64
+        );
+    }
     let (cpu0, t0) = (cpu_time(), Instant::now());
     let r = receipt_runtime::verify::verify_run(&path, None);
     report("verify", entries, t0.elapsed(), cpu_time() - cpu0);

@@ -130,6 +130,31 @@ pub fn seal_into<E>(
     stage: Option<&str>,
     payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
 ) -> Result<Digest, E> {
+    let mut chain = prev.hex_bytes();
+    let mut run_id_json = Vec::with_capacity(run_id.len() + 2);
+    json_string(&mut run_id_json, run_id);
+    seal_chained(out, seq, &mut chain, &run_id_json, kind_, stage, payload)
+}
+
+/// [`seal_into`] for a writer that appends a chain of entries: `chain` holds the hex digits
+/// of `prev` on entry and, when the line was written, those of the new entry's hash on
+/// return, ready to be the next entry's `prev` without hex-encoding the digest again;
+/// `run_id_json` is the run id already written as a JSON string, which is the same for
+/// every entry of a ledger.
+///
+/// # Errors
+/// Whatever `payload` returns; `out` and `chain` are then left as they were.
+pub(crate) fn seal_chained<E>(
+    out: &mut Vec<u8>,
+    seq: u64,
+    chain: &mut [u8; 64],
+    run_id_json: &[u8],
+    kind_: &str,
+    stage: Option<&str>,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Digest, E> {
+    // One reservation for a typical stage line, so the small appends below seldom grow `out`.
+    out.reserve(512);
     let base = out.len();
     out.extend_from_slice(b"{\"hash\":\"");
     out.extend_from_slice(&[b'0'; 64]);
@@ -139,12 +164,11 @@ pub fn seal_into<E>(
         return Err(e);
     }
     out.extend_from_slice(b",\"prev\":\"");
-    out.extend_from_slice(&prev.hex_bytes());
+    out.extend_from_slice(chain);
     out.extend_from_slice(b"\",\"run_id\":");
-    json_string(out, run_id);
+    out.extend_from_slice(run_id_json);
     out.extend_from_slice(b",\"seq\":");
-    let mut digits = [0u8; 20];
-    out.extend_from_slice(format_u64(seq, &mut digits));
+    push_u64(out, seq);
     out.extend_from_slice(b",\"stage\":");
     match stage {
         Some(st) => json_string(out, st),
@@ -158,29 +182,88 @@ pub fn seal_into<E>(
     h.update(b"{");
     h.update(&out[base + HASH_PREFIX_LEN..]);
     let hash = Digest(h.finalize().into());
-    out[base + 9..base + 73].copy_from_slice(&hash.hex_bytes());
+    *chain = hash.hex_bytes();
+    out[base + 9..base + 73].copy_from_slice(chain);
     out.push(b'\n');
     Ok(hash)
 }
 
-/// The decimal digits of `v`, written at the end of `buf`.
-pub(crate) fn format_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        // `v % 10` is below 10, so the cast cannot truncate.
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
-        }
+/// `"00"`, `"01"`, …, `"99"`: the two decimal digits of every number below 100.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        // `i` is below 100, so both casts are exact.
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
+    t
+};
+
+/// The decimal digits of `v`, written at the end of `buf`.
+pub(crate) fn format_u64(v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let start = write_digits(v, buf);
+    &buf[start..]
+}
+
+/// Appends the decimal digits of `v` to `out`.
+///
+/// The digits are written in place into room made with one constant-length append (which
+/// compiles to two stores, where a variable-length copy from a scratch buffer would call
+/// `memcpy`), and the room left over is cut off.
+pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
+    let len = v.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let at = out.len();
+    out.extend_from_slice(&[0u8; 20]);
+    write_digits(v, &mut out[at..at + len]);
+    out.truncate(at + len);
+}
+
+/// Writes the decimal digits of `v` at the end of `buf`; returns the index of the first
+/// digit. `buf` must have room for all the digits.
+fn write_digits(mut v: u64, buf: &mut [u8]) -> usize {
+    let mut i = buf.len();
+    // Two digits per division: half the divisions of a digit-at-a-time loop.
+    while v >= 100 {
+        // `v % 100` is below 100, so the cast cannot truncate.
+        let pair = 2 * (v % 100) as usize;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        // `v` is below 100 here.
+        let pair = 2 * v as usize;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        // `v` is below 10 here.
+        buf[i] = b'0' + v as u8;
+    }
+    i
 }
 
 /// Appends `s` as a JSON string; serde_json's escaping is RFC 8785's.
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    // Serializing a str into a Vec cannot fail.
-    serde_json::to_writer(&mut *out, s).unwrap_or_default();
+///
+/// Strings with nothing to escape (no control character, `"` or `\`), which is nearly
+/// every string a ledger holds, are copied between quotes directly; others go through
+/// serde_json.
+pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
+    // A fold without early exit, so the scan compiles to vector compares.
+    let needs_escape = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if needs_escape {
+        // Serializing a str into a Vec cannot fail.
+        serde_json::to_writer(&mut *out, s).unwrap_or_default();
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
 }
 
 /// RFC 8785 bytes of `value`.
@@ -385,7 +468,11 @@ pub(crate) fn plain_str<'a>(text: &'a str, m: &Member) -> Option<&'a str> {
 
 /// A non-negative canonical integer at `span`.
 pub(crate) fn plain_u64(text: &str, span: (usize, usize)) -> Option<u64> {
-    let v = text.get(span.0..span.1)?.as_bytes();
+    plain_u64_bytes(text.as_bytes().get(span.0..span.1)?)
+}
+
+/// The value of `v` when it is the digits of a non-negative integer that fits a `u64`.
+pub(crate) fn plain_u64_bytes(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }
@@ -405,14 +492,15 @@ fn quick_envelope<'a>(line: &'a str, layout: &Layout) -> Option<Envelope<'a>> {
     if layout.overflow || top.len() != ENVELOPE_KEYS.len() {
         return None;
     }
+    let b = line.as_bytes();
     for (m, k) in top.iter().zip(ENVELOPE_KEYS) {
-        if line.get(m.key.0..m.key.1)?.as_bytes() != k {
+        if b.get(m.key.0..m.key.1)? != k {
             return None;
         }
     }
-    let payload = line.get(top[1].value.0..top[1].value.1)?.as_bytes();
-    let stage = match line.get(top[5].value.0..top[5].value.1)? {
-        "null" => None,
+    let payload = b.get(top[1].value.0..top[1].value.1)?;
+    let stage = match b.get(top[5].value.0..top[5].value.1)? {
+        b"null" => None,
         _ => Some(Cow::Borrowed(plain_str(line, &top[5])?)),
     };
     Some(Envelope {
@@ -443,7 +531,7 @@ pub(crate) fn parse_raw_general(line: &[u8]) -> Result<RawEntry<'_>, LineError> 
     let env: Envelope<'_> = serde_json::from_slice::<SerdeEnvelope<'_>>(line)
         .map_err(|e| LineError::Shape(e.to_string()))?
         .into();
-    finish_raw(line, env)
+    finish_raw(env, line_hash(line))
 }
 
 /// [`parse_raw`], also returning the line as text when `layout` describes it (see
@@ -452,13 +540,44 @@ pub(crate) fn parse_with_layout<'a>(
     line: &'a [u8],
     layout: &mut Layout,
 ) -> Result<(RawEntry<'a>, Option<&'a str>), LineError> {
+    parse_hashed(line, layout, line_hash(line))
+}
+
+/// The hash of the entry `line` holds, taken from the line as it stands: `SHA-256(ENTRY_TAG
+/// ‖ "{" ‖ rest)` where the line is `{"hash":"<64 hex>",` then `rest`, as every canonical
+/// entry is (`hash` sorts first). `None` for a line not shaped so, which cannot be canonical.
+pub(crate) fn line_hash(line: &[u8]) -> Option<Digest> {
+    preimage_rest(line).map(|rest| Digest::of_parts(&[ENTRY_TAG, b"{", rest]))
+}
+
+/// [`line_hash`] of two lines at once, their SHA-256 computations interleaved
+/// ([`receipt_core::sha256x2`]): a verifier hashes every line, and two independent hashes
+/// run in little more than the time of one.
+pub(crate) fn line_hashes2(a: &[u8], b: &[u8]) -> (Option<Digest>, Option<Digest>) {
+    use receipt_core::sha256x2::{Lane, finalize2, update2};
+    match (preimage_rest(a), preimage_rest(b)) {
+        (Some(ra), Some(rb)) => {
+            let mut la = Lane::new();
+            la.update(ENTRY_TAG);
+            la.update(b"{");
+            let mut lb = la.clone();
+            update2(&mut la, ra, &mut lb, rb);
+            let (da, db) = finalize2(&mut la, &mut lb);
+            (Some(Digest(da)), Some(Digest(db)))
+        }
+        _ => (line_hash(a), line_hash(b)),
+    }
+}
+
+/// [`parse_with_layout`] given the line's [`line_hash`].
+pub(crate) fn parse_hashed<'a>(
+    line: &'a [u8],
+    layout: &mut Layout,
+    computed: Option<Digest>,
+) -> Result<(RawEntry<'a>, Option<&'a str>), LineError> {
     // Form before content: a re-spelled line (`2.0` for `2`) is a canonical-form failure.
     let scanned = check_form(line, layout)?;
-    let text = if scanned {
-        std::str::from_utf8(line).ok()
-    } else {
-        None
-    };
+    let text = if scanned { as_text(line) } else { None };
     let quick = text.and_then(|t| quick_envelope(t, layout));
     let text = text.filter(|_| quick.is_some());
     let env = match quick {
@@ -467,13 +586,47 @@ pub(crate) fn parse_with_layout<'a>(
             .map_err(|e| LineError::Shape(e.to_string()))?
             .into(),
     };
-    Ok((finish_raw(line, env)?, text))
+    Ok((finish_raw(env, computed)?, text))
 }
 
-/// Checks the envelope's values and the entry hash.
-fn finish_raw<'a>(line: &'a [u8], env: Envelope<'a>) -> Result<RawEntry<'a>, LineError> {
-    // Canonical form puts `hash` first: `{"hash":"<64 hex>",` then the rest of the preimage.
-    let computed = preimage_rest(line).map(|rest| Digest::of_parts(&[ENTRY_TAG, b"{", rest]));
+/// `line` as text when it is UTF-8. Ledger lines are nearly always ASCII, which is tested
+/// sixteen bytes at a time; anything else goes through the full UTF-8 check.
+fn as_text(line: &[u8]) -> Option<&str> {
+    if is_ascii(line) {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(line) })
+    } else {
+        std::str::from_utf8(line).ok()
+    }
+}
+
+/// Whether every byte of `b` is below 0x80: the high bits of sixteen bytes at a time are
+/// OR-ed together with SSE2 and tested once at the end.
+#[cfg(target_arch = "x86_64")]
+fn is_ascii(b: &[u8]) -> bool {
+    use std::arch::x86_64::{
+        __m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_setzero_si128,
+    };
+    let (chunks, tail) = b.as_chunks::<16>();
+    // SAFETY: SSE2 is part of the x86_64 baseline; each load reads exactly the 16 bytes of
+    // its chunk, without alignment.
+    let high = unsafe {
+        let mut acc = _mm_setzero_si128();
+        for c in chunks {
+            acc = _mm_or_si128(acc, _mm_loadu_si128(c.as_ptr().cast::<__m128i>()));
+        }
+        _mm_movemask_epi8(acc)
+    };
+    high == 0 && tail.is_ascii()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn is_ascii(b: &[u8]) -> bool {
+    b.is_ascii()
+}
+
+/// Checks the envelope's values and the entry hash, given the line's [`line_hash`].
+fn finish_raw(env: Envelope<'_>, computed: Option<Digest>) -> Result<RawEntry<'_>, LineError> {
     // Usually `hash` spells the computed digest, and then it is valid hex and equal to it
     // without being decoded; otherwise it is decoded, in the order of checks below.
     let claimed = match computed {
@@ -534,4 +687,25 @@ pub fn parse_line(line: &[u8]) -> Result<ParsedEntry, LineError> {
         stage: raw.stage.map(Cow::into_owned),
         payload,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_test_sees_a_high_byte_anywhere() {
+        for len in 0..70 {
+            let plain = vec![b'a'; len];
+            assert!(is_ascii(&plain));
+            assert_eq!(as_text(&plain), Some(std::str::from_utf8(&plain).unwrap()));
+            for at in 0..len {
+                let mut b = plain.clone();
+                b[at] = 0x80;
+                assert!(!is_ascii(&b), "len {len}, at {at}");
+                assert_eq!(as_text(&b), None, "a lone continuation byte is not UTF-8");
+            }
+        }
+        assert_eq!(as_text("st\u{e9}p".as_bytes()), Some("st\u{e9}p"));
+    }
 }

@@ -197,16 +197,19 @@ impl<'a> PayloadView<'a> {
     /// needs the general parser ([`PayloadView::parse`] then gives the same view, or the
     /// error).
     pub(crate) fn from_layout(line: &'a str, members: &[crate::canon::Member]) -> Option<Self> {
-        use crate::entry::{plain_str, plain_u64};
+        use crate::entry::{plain_str, plain_u64_bytes};
+        // Keys and numbers are read as bytes: the scan put every position on an ASCII
+        // delimiter, so only the string values taken as text need a boundary check.
+        let b = line.as_bytes();
         let mut v = PayloadView::default();
         for m in members {
-            let value = line.get(m.value.0..m.value.1)?;
-            let null = value == "null";
+            let value = b.get(m.value.0..m.value.1)?;
+            let null = value == b"null";
             let num = |slot: &mut Option<u64>| -> Option<()> {
                 *slot = if null {
                     None
                 } else {
-                    Some(plain_u64(line, m.value)?)
+                    Some(plain_u64_bytes(value)?)
                 };
                 Some(())
             };
@@ -218,7 +221,7 @@ impl<'a> PayloadView<'a> {
                 };
                 Some(())
             };
-            match line.get(m.key.0..m.key.1)?.as_bytes() {
+            match b.get(m.key.0..m.key.1)? {
                 b"id" => num(&mut v.id)?,
                 b"parent" => num(&mut v.parent)?,
                 b"depth" => num(&mut v.depth)?,
@@ -235,10 +238,10 @@ impl<'a> PayloadView<'a> {
                 b"cpu_ns" => {
                     v.cpu_ns = if null {
                         None
-                    } else if let Some(n) = plain_u64(line, m.value) {
+                    } else if let Some(n) = plain_u64_bytes(value) {
                         Some(Value::from(n))
                     } else {
-                        Some(serde_json::from_str(value).ok()?)
+                        Some(serde_json::from_slice(value).ok()?)
                     };
                 }
                 b"graph" | b"totals" => return None,
@@ -251,8 +254,7 @@ impl<'a> PayloadView<'a> {
 
 fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
-        // Writing a str to a Vec cannot fail.
-        Some(s) => serde_json::to_writer(&mut *out, s).unwrap_or_default(),
+        Some(s) => crate::entry::json_string(out, s),
         None => out.extend_from_slice(b"null"),
     }
 }

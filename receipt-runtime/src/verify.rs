@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use receipt_core::Digest;
 
 use crate::canon::Layout;
-use crate::entry::{LineError, RawEntry, genesis, kind, parse_with_layout};
+use crate::entry::{LineError, RawEntry, genesis, kind, line_hash, line_hashes2, parse_hashed};
 use crate::graph::{START, StageGraph};
 use crate::ledger::{Head, head_path, receipt_path};
 use crate::receipt::{PayloadView, RunFold, RunReceipt};
@@ -190,10 +190,37 @@ impl Findings {
 #[derive(Default)]
 struct Stages {
     graph: StageGraph,
-    open: BTreeMap<u64, (String, u64)>,
-    last_child: BTreeMap<(Option<u64>, u64), String>,
+    /// Open stages by id: name (see [`Names`]) and depth.
+    open: BTreeMap<u64, (u32, u64)>,
+    /// The last stage entered under each parent (or on each thread, at the top).
+    last_child: BTreeMap<(Option<u64>, u64), u32>,
+    names: Names,
     pending_violation: Option<(String, String)>,
     violations: u64,
+}
+
+/// Stage names seen so far, each stored once and referred to by number, so that replaying
+/// the stages of a long run allocates nothing per stage.
+#[derive(Default)]
+struct Names {
+    list: Vec<Box<str>>,
+    index: BTreeMap<Box<str>, u32>,
+}
+
+impl Names {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&k) = self.index.get(name) {
+            return k;
+        }
+        let k = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
+        self.list.push(name.into());
+        self.index.insert(name.into(), k);
+        k
+    }
+
+    fn name(&self, k: u32) -> &str {
+        self.list.get(k as usize).map_or("", |n| n)
+    }
 }
 
 impl Stages {
@@ -250,7 +277,10 @@ impl Stages {
                     self.graph.allow(a, stage);
                 }
                 let key = (parent, if parent.is_some() { 0 } else { thread });
-                let pred = self.last_child.get(&key).map_or(START, String::as_str);
+                let pred = self
+                    .last_child
+                    .get(&key)
+                    .map_or(START, |&k| self.names.name(k));
                 if !self.graph.allows(pred, stage) {
                     let recorded = pending
                         .as_ref()
@@ -263,8 +293,9 @@ impl Stages {
                         );
                     }
                 }
-                self.last_child.insert(key, stage.to_owned());
-                if self.open.insert(id, (stage.to_owned(), depth)).is_some() {
+                let name = self.names.id(stage);
+                self.last_child.insert(key, name);
+                if self.open.insert(id, (name, depth)).is_some() {
                     f.add(
                         "run.stages",
                         Verdict::Fail,
@@ -276,13 +307,14 @@ impl Stages {
                 let stage = stage.unwrap_or_default();
                 let id = p.id;
                 match id.and_then(|id| self.open.remove(&id)) {
-                    Some((s, _)) if s == stage => {}
+                    Some((s, _)) if self.names.name(s) == stage => {}
                     Some((s, _)) => f.add(
                         "run.stages",
                         Verdict::Fail,
                         format!(
-                            "line {line}: STAGE_EXIT names `{stage}` but stage id {} was `{s}`.",
-                            id.unwrap_or_default()
+                            "line {line}: STAGE_EXIT names `{stage}` but stage id {} was `{}`.",
+                            id.unwrap_or_default(),
+                            self.names.name(s)
                         ),
                     ),
                     None => f.add(
@@ -300,12 +332,37 @@ impl Stages {
     }
 }
 
-/// Checks one line on its own and reads the payload fields the ordered checks need.
+/// The [`line_hash`] of each of up to four lines (`spans` of `text`) into `out`, two at a
+/// time: lines 0 and 2, then 1 and 3, which in a ledger that alternates stage enters and
+/// exits are of one kind and of about one length, so their blocks pair up.
+fn hash_lines(text: &[u8], spans: &[(usize, usize, bool)], out: &mut [Option<Digest>]) {
+    let line = |k: usize| &text[spans[k].0..spans[k].1];
+    match spans.len() {
+        4 => {
+            (out[0], out[2]) = line_hashes2(line(0), line(2));
+            (out[1], out[3]) = line_hashes2(line(1), line(3));
+        }
+        3 => {
+            (out[0], out[2]) = line_hashes2(line(0), line(2));
+            out[1] = line_hash(line(1));
+        }
+        2 => (out[0], out[1]) = line_hashes2(line(0), line(1)),
+        _ => {
+            for (k, o) in out.iter_mut().enumerate().take(spans.len()) {
+                *o = line_hash(line(k));
+            }
+        }
+    }
+}
+
+/// Checks one line on its own, given its [`line_hash`], and reads the payload fields the
+/// ordered checks need.
 fn check_line<'a>(
     line: &'a [u8],
     layout: &mut Layout,
+    hash: Option<Digest>,
 ) -> Result<(RawEntry<'a>, Result<PayloadView<'a>, String>), LineError> {
-    let (raw, text) = parse_with_layout(line, layout)?;
+    let (raw, text) = parse_hashed(line, layout, hash)?;
     // Stage entries are most of a ledger; their few fields are read where the scan found
     // them. The rest, or anything unusual, goes through serde.
     let quick = match &*raw.kind {
@@ -527,7 +584,7 @@ pub fn verify_run(ledger_path: &Path, receipt: Option<&Path>) -> RunReport {
 /// Checks the lines at `spans` of `text`: each on its own in parallel, one group while the
 /// previous group goes through the ordered checks on this thread.
 fn check_spans(text: &[u8], spans: &[(usize, usize, bool)], seq: &mut Ordered, f: &mut Findings) {
-    let mut pending: Vec<Checked<'_>> = Vec::new();
+    let mut pending: Vec<Option<Checked<'_>>> = Vec::new();
     // Every worker's layout starts out knowing the shapes of the group's first lines, so
     // that its own first lines need no full scan (see `canon::check_layout`).
     let mut seed = Layout::default();
@@ -538,24 +595,40 @@ fn check_spans(text: &[u8], spans: &[(usize, usize, bool)], seq: &mut Ordered, f
         let ((), next) = rayon::join(
             || {
                 // By reference: a checked line is a few hundred bytes, not worth moving.
-                for checked in &pending {
+                for checked in pending.iter().flatten() {
                     seq.take(f, checked);
                 }
             },
             || {
-                group
-                    .par_iter()
-                    .map_init(
+                // Results are written where they belong, four lines at a time.
+                let mut out: Vec<Option<Checked<'_>>> = group.iter().map(|_| None).collect();
+                out.par_chunks_mut(4)
+                    .zip(group.par_chunks(4))
+                    .for_each_init(
                         || seed.shapes(),
-                        |layout, &(s, e, complete)| (complete, check_line(&text[s..e], layout)),
-                    )
-                    .collect::<Vec<_>>()
+                        |layout, (out, quad)| check_quad(text, quad, layout, out),
+                    );
+                out
             },
         );
         pending = next;
     }
-    for checked in &pending {
+    for checked in pending.iter().flatten() {
         seq.take(f, checked);
+    }
+}
+
+/// Checks up to four lines (`spans` of `text`) into `out`, hashing them two at a time.
+fn check_quad<'a>(
+    text: &'a [u8],
+    spans: &[(usize, usize, bool)],
+    layout: &mut Layout,
+    out: &mut [Option<Checked<'a>>],
+) {
+    let mut hashes = [None; 4];
+    hash_lines(text, spans, &mut hashes);
+    for ((slot, &(s, e, complete)), hash) in out.iter_mut().zip(spans).zip(hashes) {
+        *slot = Some((complete, check_line(&text[s..e], layout, hash)));
     }
 }
 
@@ -970,7 +1043,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{genesis, seal_bytes};
+    use crate::entry::{genesis, parse_with_layout, seal_bytes};
 
     /// The general path: serde for the envelope and for the payload.
     fn general(line: &[u8]) -> String {
@@ -1015,7 +1088,7 @@ mod tests {
                     {
                         quick_taken += 1;
                     }
-                    let quick = check_line(line, &mut layout);
+                    let quick = check_line(line, &mut layout, line_hash(line));
                     let quick = format!(
                         "{:?} {:?}",
                         quick.as_ref().map(|(r, _)| r),
@@ -1057,7 +1130,10 @@ mod tests {
         ];
         let mut layout = Layout::default();
         for line in &bad {
-            let quick = format!("{:?}", check_line(line, &mut layout).map(|_| ()));
+            let quick = format!(
+                "{:?}",
+                check_line(line, &mut layout, line_hash(line)).map(|_| ())
+            );
             let general = format!("{:?}", crate::entry::parse_raw_general(line).map(|_| ()));
             assert!(
                 quick.starts_with("Err"),
@@ -1066,5 +1142,68 @@ mod tests {
             );
             assert_eq!(quick, general, "{}", String::from_utf8_lossy(line));
         }
+    }
+
+    #[test]
+    fn lines_checked_four_at_a_time_are_checked_as_one_at_a_time() {
+        let prev = genesis("r");
+        let mut lines: Vec<Vec<u8>> = (0..9u64)
+            .map(|i| {
+                let payload = format!(r#"{{"depth":0,"id":{}}}"#, i * 997);
+                let kind_ = [kind::STAGE_ENTER, kind::STAGE_EXIT, kind::EVENT][i as usize % 3];
+                let mut l = seal_bytes(i, &prev, "r", kind_, Some("s"), payload.as_bytes()).line;
+                l.pop();
+                l
+            })
+            .collect();
+        // A line too short to carry a hash, one with a wrong hash, one not JSON.
+        lines.insert(2, b"{}".to_vec());
+        lines[4][20] = if lines[4][20] == b'0' { b'1' } else { b'0' };
+        lines.insert(
+            7,
+            b"{\"hash\":\""
+                .iter()
+                .chain([b'a'; 80].iter())
+                .copied()
+                .collect(),
+        );
+        let mut text = Vec::new();
+        let mut spans = Vec::new();
+        for l in &lines {
+            spans.push((text.len(), text.len() + l.len(), true));
+            text.extend_from_slice(l);
+            text.push(b'\n');
+        }
+        let one = |span: &(usize, usize, bool)| {
+            let line = &text[span.0..span.1];
+            format!(
+                "{:?}",
+                check_line(line, &mut Layout::default(), line_hash(line))
+            )
+        };
+        for n in 1..=4 {
+            for start in 0..spans.len() - n {
+                let quad = &spans[start..start + n];
+                let mut got = [None, None, None, None];
+                check_quad(&text, quad, &mut Layout::default(), &mut got[..n]);
+                for (k, span) in quad.iter().enumerate() {
+                    let (complete, checked) = got[k].as_ref().expect("a result per line");
+                    assert!(*complete);
+                    assert_eq!(
+                        format!("{checked:?}"),
+                        one(span),
+                        "line {} of {n}",
+                        start + k
+                    );
+                }
+            }
+        }
+        // The tampered line is caught by its hash.
+        let mut tampered = [None];
+        check_quad(&text, &spans[4..5], &mut Layout::default(), &mut tampered);
+        assert!(matches!(
+            tampered[0].as_ref().map(|(_, c)| c),
+            Some(Err(LineError::HashMismatch { .. }))
+        ));
     }
 }

@@ -4,15 +4,15 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::Receiver;
-use receipt_core::{Digest, fsutil};
+use receipt_core::fsutil;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::entry::{genesis, kind, seal_into};
+use crate::entry::{genesis, json_string, kind, push_u64, seal_chained};
 use crate::ledger::{HEAD_SCHEMA, Head, head_path, receipt_path};
 use crate::measure::{ALLOC_NOT_INSTALLED, Measure};
 use crate::receipt::{PayloadView, RunFold, RunReceipt};
@@ -206,14 +206,6 @@ pub enum WriterError {
     Stopped(PathBuf),
 }
 
-/// The digest of a hash field, moved into the fold's view.
-fn digest_text(v: HashField) -> Option<Cow<'static, str>> {
-    match v {
-        Some(Ok(hex)) => Some(Cow::Owned(hex)),
-        _ => None,
-    }
-}
-
 /// Splits a hash field into (digest, reason it is missing).
 fn split_hash(v: &HashField) -> (Option<&str>, Option<&str>) {
     match v {
@@ -224,8 +216,8 @@ fn split_hash(v: &HashField) -> (Option<&str>, Option<&str>) {
 }
 
 // Payload structs: fields are declared in RFC 8785 key order, all keys are ASCII and all
-// numbers are integers, so serde_json's compact output is already canonical (checked in
-// debug builds and by the tests).
+// numbers are integers. Each has a hand-written `write_json` that appends its canonical
+// bytes directly; the serde form is kept as the reference those bytes are tested against.
 
 #[derive(Serialize)]
 struct EnterPayload<'a> {
@@ -271,15 +263,143 @@ struct ViolationPayload<'a> {
     thread: u64,
 }
 
-fn typed_bytes<T: Serialize>(out: &mut Vec<u8>, v: &T) -> Result<(), String> {
-    out.clear();
-    serde_json::to_writer(&mut *out, v).map_err(|e| e.to_string())?;
+/// Appends `v` as a JSON number, or `null`.
+fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => push_u64(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends `s` as a JSON string, or `null`.
+fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends a measure as serde writes it: a number, or `{"unavailable":"<reason>"}`.
+fn put_measure(out: &mut Vec<u8>, m: &Measure) {
+    match m {
+        Measure::Value(v) => push_u64(out, *v),
+        Measure::Unavailable { unavailable } => {
+            out.extend_from_slice(b"{\"unavailable\":");
+            json_string(out, unavailable);
+            out.push(b'}');
+        }
+    }
+}
+
+/// Appends a measure, or `null`.
+fn put_opt_measure(out: &mut Vec<u8>, m: Option<&Measure>) {
+    match m {
+        Some(m) => put_measure(out, m),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+impl EnterPayload<'_> {
+    /// Appends the canonical JSON of the payload (serde's bytes for it, without serde).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        if let Some(after) = self.after {
+            out.extend_from_slice(b"\"after\":");
+            json_string(out, after);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"args\":[");
+        for (i, name) in self.args.names().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(out, name);
+        }
+        out.extend_from_slice(b"],\"depth\":");
+        push_u64(out, u64::from(self.depth));
+        out.extend_from_slice(b",\"id\":");
+        push_u64(out, self.id);
+        out.extend_from_slice(b",\"input\":");
+        put_opt_str(out, self.input);
+        if let Some(why) = self.input_error {
+            out.extend_from_slice(b",\"input_error\":");
+            json_string(out, why);
+        }
+        out.extend_from_slice(b",\"parent\":");
+        put_opt_u64(out, self.parent);
+        out.extend_from_slice(b",\"t_ns\":");
+        push_u64(out, self.t_ns);
+        out.extend_from_slice(b",\"thread\":");
+        push_u64(out, self.thread);
+        out.push(b'}');
+    }
+}
+
+impl ExitPayload<'_> {
+    /// Appends the canonical JSON of the payload (serde's bytes for it, without serde).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"alloc_bytes\":");
+        put_opt_measure(out, self.alloc_bytes);
+        out.extend_from_slice(b",\"cpu_ns\":");
+        put_measure(out, self.cpu_ns);
+        out.extend_from_slice(b",\"depth\":");
+        push_u64(out, u64::from(self.depth));
+        if let Some(error) = self.error {
+            out.extend_from_slice(b",\"error\":");
+            json_string(out, error);
+        }
+        out.extend_from_slice(b",\"id\":");
+        push_u64(out, self.id);
+        out.extend_from_slice(b",\"io_read_bytes\":");
+        put_opt_measure(out, self.io_read_bytes);
+        out.extend_from_slice(b",\"io_write_bytes\":");
+        put_opt_measure(out, self.io_write_bytes);
+        out.extend_from_slice(b",\"outcome\":");
+        json_string(out, self.outcome);
+        out.extend_from_slice(b",\"output\":");
+        put_opt_str(out, self.output);
+        if let Some(why) = self.output_error {
+            out.extend_from_slice(b",\"output_error\":");
+            json_string(out, why);
+        }
+        out.extend_from_slice(b",\"peak_rss_kb\":");
+        put_measure(out, self.peak_rss_kb);
+        out.extend_from_slice(b",\"t_ns\":");
+        push_u64(out, self.t_ns);
+        out.extend_from_slice(b",\"thread\":");
+        push_u64(out, self.thread);
+        out.extend_from_slice(b",\"wall_ns\":");
+        push_u64(out, self.wall_ns);
+        out.push(b'}');
+    }
+}
+
+impl ViolationPayload<'_> {
+    /// Appends the canonical JSON of the payload (serde's bytes for it, without serde).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"after\":");
+        json_string(out, self.after);
+        out.extend_from_slice(b",\"parent\":");
+        put_opt_u64(out, self.parent);
+        out.extend_from_slice(b",\"policy\":");
+        json_string(out, self.policy);
+        out.extend_from_slice(b",\"t_ns\":");
+        push_u64(out, self.t_ns);
+        out.extend_from_slice(b",\"thread\":");
+        push_u64(out, self.thread);
+        out.push(b'}');
+    }
+}
+
+/// Appends a typed payload with `write`; debug builds check that the bytes are canonical.
+fn typed_bytes(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    write(out);
     debug_assert!(
-        receipt_core::jcs::is_canonical(out),
+        receipt_core::jcs::is_canonical(&out[start..]),
         "payload is not canonical: {}",
-        String::from_utf8_lossy(out)
+        String::from_utf8_lossy(&out[start..])
     );
-    Ok(())
 }
 
 fn value_bytes(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
@@ -288,171 +408,23 @@ fn value_bytes(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// What the fold needs from a payload: taken from the record when the writer built the
-/// payload from typed fields (`Some`), parsed back from the bytes otherwise (`None`).
-type View = Option<PayloadView<'static>>;
-
-/// Converts a record to (type, stage, fold view, finalize reply channel), writing its
-/// canonical payload bytes to `out`.
-#[allow(clippy::type_complexity)]
-fn to_entry(
-    rec: Record,
-    out: &mut Vec<u8>,
-) -> (
-    &'static str,
-    Option<&'static str>,
-    Result<View, String>,
-    Option<Finalizer>,
-) {
-    match rec {
-        Record::Start { payload } => (
-            kind::RUN_START,
-            None,
-            value_bytes(out, &payload).map(|()| None),
-            None,
-        ),
-        Record::Enter {
-            stage,
-            id,
-            parent,
-            depth,
-            t_ns,
-            thread,
-            input,
-            args,
-            after,
-        } => {
-            let (input_hex, input_error) = split_hash(&input);
-            let p = EnterPayload {
-                after: after.as_deref(),
-                args,
-                depth,
-                id,
-                input: input_hex,
-                input_error,
-                parent,
-                t_ns,
-                thread,
-            };
-            let written = typed_bytes(out, &p);
-            let view = PayloadView {
-                id: Some(id),
-                parent,
-                depth: Some(u64::from(depth)),
-                thread: Some(thread),
-                input: digest_text(input),
-                after: after.map(Cow::Owned),
-                ..PayloadView::default()
-            };
-            let res = written.map(|()| Some(view));
-            (kind::STAGE_ENTER, Some(stage), res, None)
-        }
-        Record::Exit {
-            stage,
-            id,
-            depth,
-            t_ns,
-            thread,
-            wall_ns,
-            cpu_ns,
-            alloc_bytes,
-            peak_rss_kb,
-            io,
-            outcome,
-            error,
-            output,
-        } => {
-            // Run-wide unavailability (sampling off, no counting allocator) is written once,
-            // in RUN_START's `unmeasured`, and as null here.
-            let (r, w) = match &io {
-                Some((r, w)) => (Some(r), Some(w)),
-                None => (None, None),
-            };
-            let alloc = match &alloc_bytes {
-                Measure::Unavailable { unavailable } if unavailable == ALLOC_NOT_INSTALLED => None,
-                m => Some(m),
-            };
-            let (output_hex, output_error) = split_hash(&output);
-            let p = ExitPayload {
-                alloc_bytes: alloc,
-                cpu_ns: &cpu_ns,
-                depth,
-                error: error.as_deref(),
-                id,
-                io_read_bytes: r,
-                io_write_bytes: w,
-                outcome: outcome.as_str(),
-                output: output_hex,
-                output_error,
-                peak_rss_kb: &peak_rss_kb,
-                t_ns,
-                thread,
-                wall_ns,
-            };
-            let written = typed_bytes(out, &p);
-            let view = PayloadView {
-                id: Some(id),
-                depth: Some(u64::from(depth)),
-                thread: Some(thread),
-                outcome: Some(Cow::Borrowed(outcome.as_str())),
-                output: digest_text(output),
-                wall_ns: Some(wall_ns),
-                cpu_ns: cpu_ns.value().map(Value::from),
-                ..PayloadView::default()
-            };
-            let res = written.map(|()| Some(view));
-            (kind::STAGE_EXIT, Some(stage), res, None)
-        }
-        Record::Event {
-            stage,
-            stage_id,
-            t_ns,
-            thread,
-            level,
-            target,
-            fields,
-        } => {
-            let f: Map<String, Value> = fields
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.to_json()))
-                .collect();
-            let p = json!({
-                "stage_id": stage_id, "t_ns": t_ns, "thread": thread,
-                "level": level, "target": target, "fields": f,
-            });
-            // The fold reads nothing from an event's payload but its type.
-            let res = value_bytes(out, &p).map(|()| Some(PayloadView::default()));
-            (kind::EVENT, Some(stage), res, None)
-        }
-        Record::Violation {
-            stage,
-            pred,
-            parent,
-            t_ns,
-            thread,
-            policy,
-        } => {
-            let p = ViolationPayload {
-                after: &pred,
-                parent,
-                policy,
-                t_ns,
-                thread,
-            };
-            let view = PayloadView {
-                parent,
-                thread: Some(thread),
-                after: Some(Cow::Owned(pred.clone())),
-                ..PayloadView::default()
-            };
-            let res = typed_bytes(out, &p).map(|()| Some(view));
-            (kind::VIOLATION, Some(stage), res, None)
-        }
-        Record::Finalize { payload, done } => {
-            let res = value_bytes(out, &payload).map(|()| None);
-            (kind::RUN_FINALIZE, None, res, Some(done))
-        }
-    }
+/// The payload of an `EVENT` entry.
+fn event_payload(
+    stage_id: u64,
+    t_ns: u64,
+    thread: u64,
+    level: &str,
+    target: &str,
+    fields: &[(&'static str, FieldValue)],
+) -> Value {
+    let f: Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.to_json()))
+        .collect();
+    json!({
+        "stage_id": stage_id, "t_ns": t_ns, "thread": thread,
+        "level": level, "target": target, "fields": f,
+    })
 }
 
 type Finalizer = crossbeam_channel::Sender<Result<RunOutcome, WriterError>>;
@@ -497,40 +469,51 @@ pub(crate) fn start_payload(
     })
 }
 
+/// Size at which the writer's output buffer is written to the file between group commits.
+const OUT_FLUSH_AT: usize = 1 << 18;
+
 /// The writer's state: file, chain position, fold.
 pub(crate) struct Writer {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
+    /// Lines not yet written to `file`; lines are built here in place, so each is copied
+    /// once, by the kernel. Written at group commit, past `OUT_FLUSH_AT`, before every
+    /// fsync, and on drop.
+    out: Vec<u8>,
     run_id: String,
+    /// `run_id` as a JSON string, as every line spells it.
+    run_id_json: Vec<u8>,
     durability: Durability,
     seq: u64,
-    prev: Digest,
+    /// Hex digits of the previous entry's hash (the genesis link before the first entry).
+    prev_hex: [u8; 64],
     fold: RunFold,
     since_sync: u64,
     failed: Option<WriterError>,
     head: Option<File>,
-    /// Reused for each payload's bytes.
+    /// Reused for the bytes of payloads built from a JSON value.
     payload: Vec<u8>,
-    /// Reused for each line.
-    line: Vec<u8>,
 }
 
 impl Writer {
     pub(crate) fn new(path: PathBuf, file: File, run_id: String, durability: Durability) -> Self {
-        let prev = genesis(&run_id);
+        let prev_hex = genesis(&run_id).hex_bytes();
+        let mut run_id_json = Vec::with_capacity(run_id.len() + 2);
+        json_string(&mut run_id_json, &run_id);
         Writer {
             path,
-            out: BufWriter::with_capacity(1 << 18, file),
+            file,
+            out: Vec::with_capacity(OUT_FLUSH_AT + 4096),
             run_id,
+            run_id_json,
             durability,
             seq: 0,
-            prev,
+            prev_hex,
             fold: RunFold::new(),
             since_sync: 0,
             failed: None,
             head: None,
             payload: Vec::with_capacity(1024),
-            line: Vec::with_capacity(1024),
         }
     }
 
@@ -545,70 +528,259 @@ impl Writer {
     /// Runs until a finalize record is processed or every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Record>) {
         while let Ok(first) = rx.recv() {
-            let mut next = Some(first);
+            if let Some(done) = self.append(first) {
+                let result = self.finalize();
+                let _ = done.send(result);
+                return;
+            }
             // Group commit: drain what is queued, then flush once.
-            while let Some(rec) = next.take() {
+            while let Ok(rec) = rx.try_recv() {
                 if let Some(done) = self.append(rec) {
                     let result = self.finalize();
                     let _ = done.send(result);
                     return;
                 }
-                next = rx.try_recv().ok();
             }
             if self.failed.is_none()
-                && let Err(e) = self.out.flush()
+                && let Err(e) = self.write_out()
             {
                 self.failed = Some(self.io(&self.path.clone())(e));
             }
         }
     }
 
-    /// Appends one record; returns the finalize reply channel when it was the last one.
-    fn append(&mut self, rec: Record) -> Option<Finalizer> {
-        let (kind_, stage, view, done) = to_entry(rec, &mut self.payload);
-        if self.failed.is_some() {
-            return done;
-        }
-        let parsed;
-        let view = match view {
-            Ok(Some(v)) => v,
-            Ok(None) => match PayloadView::parse(&self.payload) {
-                Ok(v) => {
-                    parsed = v;
-                    parsed
-                }
-                Err(e) => {
-                    self.fail_canonical(e.to_string());
-                    return done;
-                }
-            },
-            Err(message) => {
-                self.fail_canonical(message);
-                return done;
+    /// Writes the buffered lines to the file. On an error the bytes the file took are
+    /// dropped from the buffer and the rest kept, as `BufWriter` does.
+    fn write_out(&mut self) -> io::Result<()> {
+        let mut written = 0;
+        let res = loop {
+            if written == self.out.len() {
+                break Ok(());
+            }
+            match self.file.write(&self.out[written..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
             }
         };
-        self.line.clear();
-        let payload = &self.payload;
-        let sealed = seal_into(
-            &mut self.line,
+        self.out.drain(..written);
+        res
+    }
+
+    /// Appends one record; returns the finalize reply channel when it was the last one.
+    fn append(&mut self, rec: Record) -> Option<Finalizer> {
+        if let Record::Finalize { payload, done } = rec {
+            if self.failed.is_none() {
+                self.append_value(kind::RUN_FINALIZE, None, &payload, None);
+            }
+            return Some(done);
+        }
+        // Nothing is written after a failure; the finalize reply reports it.
+        if self.failed.is_none() {
+            self.append_record(&rec);
+        }
+        None
+    }
+
+    /// Appends one record other than `Finalize`, read in place.
+    fn append_record(&mut self, rec: &Record) {
+        match rec {
+            Record::Start { payload } => self.append_value(kind::RUN_START, None, payload, None),
+            Record::Enter {
+                stage,
+                id,
+                parent,
+                depth,
+                t_ns,
+                thread,
+                input,
+                args,
+                after,
+            } => {
+                let (input_hex, input_error) = split_hash(input);
+                let p = EnterPayload {
+                    after: after.as_deref(),
+                    args: *args,
+                    depth: *depth,
+                    id: *id,
+                    input: input_hex,
+                    input_error,
+                    parent: *parent,
+                    t_ns: *t_ns,
+                    thread: *thread,
+                };
+                let view = PayloadView {
+                    id: Some(*id),
+                    parent: *parent,
+                    depth: Some(u64::from(*depth)),
+                    thread: Some(*thread),
+                    input: input_hex.map(Cow::Borrowed),
+                    after: p.after.map(Cow::Borrowed),
+                    ..PayloadView::default()
+                };
+                self.append_entry(kind::STAGE_ENTER, Some(stage), &view, |out| {
+                    typed_bytes(out, |out| p.write_json(out));
+                });
+            }
+            Record::Exit {
+                stage,
+                id,
+                depth,
+                t_ns,
+                thread,
+                wall_ns,
+                cpu_ns,
+                alloc_bytes,
+                peak_rss_kb,
+                io,
+                outcome,
+                error,
+                output,
+            } => {
+                // Run-wide unavailability (sampling off, no counting allocator) is written
+                // once, in RUN_START's `unmeasured`, and as null here.
+                let (r, w) = match io {
+                    Some((r, w)) => (Some(r), Some(w)),
+                    None => (None, None),
+                };
+                let alloc = match alloc_bytes {
+                    Measure::Unavailable { unavailable } if unavailable == ALLOC_NOT_INSTALLED => {
+                        None
+                    }
+                    m => Some(m),
+                };
+                let (output_hex, output_error) = split_hash(output);
+                let p = ExitPayload {
+                    alloc_bytes: alloc,
+                    cpu_ns,
+                    depth: *depth,
+                    error: error.as_deref(),
+                    id: *id,
+                    io_read_bytes: r,
+                    io_write_bytes: w,
+                    outcome: outcome.as_str(),
+                    output: output_hex,
+                    output_error,
+                    peak_rss_kb,
+                    t_ns: *t_ns,
+                    thread: *thread,
+                    wall_ns: *wall_ns,
+                };
+                let view = PayloadView {
+                    id: Some(*id),
+                    depth: Some(u64::from(*depth)),
+                    thread: Some(*thread),
+                    outcome: Some(Cow::Borrowed(outcome.as_str())),
+                    output: output_hex.map(Cow::Borrowed),
+                    wall_ns: Some(*wall_ns),
+                    cpu_ns: cpu_ns.value().map(Value::from),
+                    ..PayloadView::default()
+                };
+                self.append_entry(kind::STAGE_EXIT, Some(stage), &view, |out| {
+                    typed_bytes(out, |out| p.write_json(out));
+                });
+            }
+            Record::Event {
+                stage,
+                stage_id,
+                t_ns,
+                thread,
+                level,
+                target,
+                fields,
+            } => {
+                let p = event_payload(*stage_id, *t_ns, *thread, level, target, fields);
+                // The fold reads nothing from an event's payload but its type.
+                let view = PayloadView::default();
+                self.append_value(kind::EVENT, Some(stage), &p, Some(&view));
+            }
+            Record::Violation {
+                stage,
+                pred,
+                parent,
+                t_ns,
+                thread,
+                policy,
+            } => {
+                let p = ViolationPayload {
+                    after: pred,
+                    parent: *parent,
+                    policy,
+                    t_ns: *t_ns,
+                    thread: *thread,
+                };
+                let view = PayloadView {
+                    parent: *parent,
+                    thread: Some(*thread),
+                    after: Some(Cow::Borrowed(pred)),
+                    ..PayloadView::default()
+                };
+                self.append_entry(kind::VIOLATION, Some(stage), &view, |out| {
+                    typed_bytes(out, |out| p.write_json(out));
+                });
+            }
+            // Handled by `append`, which takes its reply channel.
+            Record::Finalize { .. } => {}
+        }
+    }
+
+    /// Appends an entry whose payload is a JSON value; the fold's view is `view`, or is
+    /// parsed back from the canonical bytes when `None`.
+    fn append_value(
+        &mut self,
+        kind_: &'static str,
+        stage: Option<&'static str>,
+        payload: &Value,
+        view: Option<&PayloadView<'_>>,
+    ) {
+        let mut bytes = std::mem::take(&mut self.payload);
+        match value_bytes(&mut bytes, payload) {
+            Err(message) => self.fail_canonical(message),
+            Ok(()) => {
+                let copy = |out: &mut Vec<u8>| out.extend_from_slice(&bytes);
+                match view {
+                    Some(v) => self.append_entry(kind_, stage, v, copy),
+                    None => match PayloadView::parse(&bytes) {
+                        Ok(v) => self.append_entry(kind_, stage, &v, copy),
+                        Err(e) => self.fail_canonical(e.to_string()),
+                    },
+                }
+            }
+        }
+        self.payload = bytes;
+    }
+
+    /// Seals one entry into the output buffer (`payload` appends its canonical bytes),
+    /// folds it, and fsyncs when the durability policy says so.
+    fn append_entry(
+        &mut self,
+        kind_: &'static str,
+        stage: Option<&'static str>,
+        view: &PayloadView<'_>,
+        payload: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let sealed = seal_chained(
+            &mut self.out,
             self.seq,
-            &self.prev,
-            &self.run_id,
+            &mut self.prev_hex,
+            &self.run_id_json,
             kind_,
             stage,
             |out| {
-                out.extend_from_slice(payload);
+                payload(out);
                 Ok::<(), std::convert::Infallible>(())
             },
         );
         let Ok(hash) = sealed;
-        if let Err(e) = self.out.write_all(&self.line) {
+        if self.out.len() >= OUT_FLUSH_AT
+            && let Err(e) = self.write_out()
+        {
             self.failed = Some(self.io(&self.path.clone())(e));
-            return done;
+            return;
         }
         self.fold
-            .push(self.seq, hash, &self.run_id, kind_, stage, &view);
-        self.prev = hash;
+            .push(self.seq, hash, &self.run_id, kind_, stage, view);
         self.seq += 1;
         self.since_sync += 1;
         let due = match self.durability {
@@ -616,10 +788,10 @@ impl Writer {
             Durability::EveryN(n) => self.since_sync >= n.max(1),
             Durability::Never | Durability::OnFinalize => false,
         };
-        if due && done.is_none() {
+        // Finalize syncs on its own, after the last entry.
+        if due && kind_ != kind::RUN_FINALIZE {
             self.sync();
         }
-        done
     }
 
     fn fail_canonical(&mut self, message: String) {
@@ -640,12 +812,9 @@ impl Writer {
     }
 
     fn flush_and_sync(&mut self) -> Result<(), WriterError> {
-        self.out.flush().map_err(self.io(&self.path))?;
+        self.write_out().map_err(self.io(&self.path))?;
         if self.durability != Durability::Never {
-            self.out
-                .get_ref()
-                .sync_data()
-                .map_err(self.io(&self.path))?;
+            self.file.sync_data().map_err(self.io(&self.path))?;
         }
         Ok(())
     }
@@ -727,5 +896,251 @@ impl Writer {
             receipt_path: rpath,
             receipt,
         })
+    }
+}
+
+impl Drop for Writer {
+    /// Writes what is still buffered, as `BufWriter` does when dropped: the lines before a
+    /// failure reach the file even though the run cannot be finalized.
+    fn drop(&mut self) {
+        let _ = self.write_out();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Integers RFC 8785 writes exactly as their digits.
+    const MAX_EXACT: u64 = 1 << 53;
+
+    /// The field sets of three spans: no arguments, one, and two mixed with other fields.
+    fn field_sets() -> [&'static tracing::field::FieldSet; 3] {
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            let fields = |span: tracing::Span| {
+                span.metadata()
+                    .expect("the registry enables every span")
+                    .fields()
+            };
+            [
+                fields(tracing::info_span!("none", other = 1)),
+                fields(tracing::info_span!("one", receipt.arg.x = 1)),
+                fields(tracing::info_span!(
+                    "two",
+                    receipt.arg.text = 1,
+                    receipt.input = 2,
+                    receipt.arg.n = 3
+                )),
+            ]
+        })
+    }
+
+    /// Strings of every kind: plain, needing escapes, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,12}",
+            "[\\x00-\\x1f\"\\\\a/é😀\u{7f}\u{2028}]{0,8}",
+            "[a-z0-9_]{0,8}",
+        ]
+    }
+
+    fn number() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..1000, 0u64..=MAX_EXACT]
+    }
+
+    fn measure() -> impl Strategy<Value = Measure> {
+        prop_oneof![
+            number().prop_map(Measure::Value),
+            text().prop_map(Measure::unavailable),
+        ]
+    }
+
+    fn outcome() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just("ok"), Just("err"), Just("panic")]
+    }
+
+    /// Checks that `written` is serde's bytes of the same payload and is canonical.
+    fn check<T: Serialize>(payload: &T, written: &[u8]) -> Result<(), TestCaseError> {
+        let reference = serde_json::to_vec(payload).expect("payloads serialize");
+        prop_assert_eq!(
+            String::from_utf8_lossy(written),
+            String::from_utf8_lossy(&reference)
+        );
+        prop_assert!(receipt_core::jcs::is_canonical(written));
+        Ok(())
+    }
+
+    /// The bytes `write` appends after a prefix already in the buffer.
+    fn appended(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut out = b"prefix".to_vec();
+        write(&mut out);
+        assert!(out.starts_with(b"prefix"));
+        out.split_off(6)
+    }
+
+    proptest! {
+        #[test]
+        fn enter_payload_bytes_are_serdes(
+            after in proptest::option::of(text()),
+            args in 0usize..3,
+            depth in any::<u32>(),
+            id in number(),
+            input in proptest::option::of(text()),
+            input_error in proptest::option::of(text()),
+            parent in proptest::option::of(number()),
+            t_ns in number(),
+            thread in number(),
+        ) {
+            let p = EnterPayload {
+                after: after.as_deref(),
+                args: ArgNames(field_sets()[args]),
+                depth,
+                id,
+                input: input.as_deref(),
+                input_error: input_error.as_deref(),
+                parent,
+                t_ns,
+                thread,
+            };
+            check(&p, &appended(|out| p.write_json(out)))?;
+        }
+
+        #[test]
+        fn exit_payload_bytes_are_serdes(
+            alloc_bytes in proptest::option::of(measure()),
+            cpu_ns in measure(),
+            depth in any::<u32>(),
+            error in proptest::option::of(text()),
+            id in number(),
+            io in proptest::option::of((measure(), measure())),
+            outcome in outcome(),
+            output in proptest::option::of(text()),
+            output_error in proptest::option::of(text()),
+            peak_rss_kb in measure(),
+            (t_ns, thread, wall_ns) in (number(), number(), number()),
+        ) {
+            let p = ExitPayload {
+                alloc_bytes: alloc_bytes.as_ref(),
+                cpu_ns: &cpu_ns,
+                depth,
+                error: error.as_deref(),
+                id,
+                io_read_bytes: io.as_ref().map(|(r, _)| r),
+                io_write_bytes: io.as_ref().map(|(_, w)| w),
+                outcome,
+                output: output.as_deref(),
+                output_error: output_error.as_deref(),
+                peak_rss_kb: &peak_rss_kb,
+                t_ns,
+                thread,
+                wall_ns,
+            };
+            check(&p, &appended(|out| p.write_json(out)))?;
+        }
+
+        #[test]
+        fn violation_payload_bytes_are_serdes(
+            after in text(),
+            parent in proptest::option::of(number()),
+            policy in prop_oneof![Just("fail"), Just("warn"), Just("record")],
+            t_ns in number(),
+            thread in number(),
+        ) {
+            let p = ViolationPayload { after: &after, parent, policy, t_ns, thread };
+            check(&p, &appended(|out| p.write_json(out)))?;
+        }
+
+        #[test]
+        fn json_string_is_serdes(s in text()) {
+            let expected = serde_json::to_vec(&s).expect("strings serialize");
+            prop_assert_eq!(appended(|out| json_string(out, &s)), expected);
+        }
+
+        #[test]
+        fn numbers_are_their_decimal_digits(v in any::<u64>(), digits in 1u32..20) {
+            // Both a full-range value and one with a chosen number of digits.
+            for v in [v, v % 10u64.pow(digits)] {
+                prop_assert_eq!(appended(|out| push_u64(out, v)), v.to_string().into_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_at_the_digit_boundaries_are_their_decimal_digits() {
+        let mut edges = vec![0, u64::MAX, u64::MAX - 1];
+        for d in 1..20 {
+            let p = 10u64.pow(d);
+            edges.extend([p - 1, p, p + 1]);
+        }
+        for v in edges {
+            assert_eq!(appended(|out| push_u64(out, v)), v.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn exit_payload_bytes_match_serde_for_the_largest_values() {
+        let big = Measure::Value(u64::MAX);
+        let p = ExitPayload {
+            alloc_bytes: Some(&big),
+            cpu_ns: &big,
+            depth: u32::MAX,
+            error: None,
+            id: u64::MAX,
+            io_read_bytes: None,
+            io_write_bytes: Some(&big),
+            outcome: "ok",
+            output: None,
+            output_error: None,
+            peak_rss_kb: &big,
+            t_ns: u64::MAX,
+            thread: u64::MAX,
+            wall_ns: u64::MAX,
+        };
+        let expected = serde_json::to_vec(&p).expect("payloads serialize");
+        assert_eq!(appended(|out| p.write_json(out)), expected);
+    }
+
+    #[test]
+    fn chained_sealing_matches_sealing_each_entry_on_its_own() {
+        let run_id = "run \"7\"";
+        let mut run_id_json = Vec::new();
+        json_string(&mut run_id_json, run_id);
+        let mut prev = genesis(run_id);
+        let mut chain = prev.hex_bytes();
+        let mut chained = Vec::new();
+        let mut alone = Vec::new();
+        for seq in 0..3u64 {
+            let payload = format!("{{\"id\":{seq}}}");
+            let write = |out: &mut Vec<u8>| {
+                out.extend_from_slice(payload.as_bytes());
+                Ok::<(), std::convert::Infallible>(())
+            };
+            let Ok(hash) = seal_chained(
+                &mut chained,
+                seq,
+                &mut chain,
+                &run_id_json,
+                kind::STAGE_ENTER,
+                Some("s"),
+                write,
+            );
+            let Ok(expected) = crate::entry::seal_into(
+                &mut alone,
+                seq,
+                &prev,
+                run_id,
+                kind::STAGE_ENTER,
+                Some("s"),
+                write,
+            );
+            assert_eq!(hash, expected);
+            assert_eq!(chain, hash.hex_bytes());
+            prev = hash;
+        }
+        assert_eq!(chained, alone);
+        for line in chained.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            crate::entry::parse_raw(line).expect("each sealed line parses and checks");
+        }
     }
 }
