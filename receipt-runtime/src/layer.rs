@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -88,6 +89,27 @@ impl RunStatus {
 /// sender (back-pressure) rather than growing.
 const QUEUE: usize = 16 * 1024;
 
+/// Hashes a [`thread_id`]: the ids are distinct small counters, so a multiply spreads them
+/// well enough and costs far less than the default SipHash.
+#[derive(Default)]
+struct ThreadIdHasher(u64);
+
+impl Hasher for ThreadIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 struct Shared {
     tx: Sender<Record>,
     start: Instant,
@@ -96,7 +118,7 @@ struct Shared {
     sample_io: bool,
     next_id: AtomicU64,
     /// Last top-level stage per thread, for transition checks.
-    roots: Mutex<HashMap<u64, &'static str>>,
+    roots: Mutex<HashMap<u64, &'static str, BuildHasherDefault<ThreadIdHasher>>>,
     finished: AtomicBool,
     io_start: Option<(Measure, Measure)>,
     alloc_start: Measure,
@@ -306,7 +328,7 @@ impl ReceiptLayerBuilder {
             policy: self.policy,
             sample_io: self.sample_io,
             next_id: AtomicU64::new(0),
-            roots: Mutex::new(HashMap::new()),
+            roots: Mutex::new(HashMap::default()),
             finished: AtomicBool::new(false),
             io_start: self.sample_io.then(measure::process_io),
             alloc_start: measure::process_allocated(),
@@ -450,9 +472,11 @@ struct StageState {
     stage: &'static str,
     created_ns: u64,
     cpu_ns: Result<u64, String>,
-    cpu_enter: Option<Measure>,
-    alloc: Result<u64, String>,
-    alloc_enter: Option<Measure>,
+    cpu_enter: Option<Result<u64, String>>,
+    /// Allocation readings keep their reason as a static string, so that reading the
+    /// counter at every entry and exit allocates nothing even when it is unavailable.
+    alloc: Result<u64, &'static str>,
+    alloc_enter: Option<Result<u64, &'static str>>,
     io_start: Option<(Measure, Measure)>,
     output: HashField,
     outcome: Option<Outcome>,
@@ -460,21 +484,39 @@ struct StageState {
     last_child: Option<&'static str>,
 }
 
-fn add_delta(acc: &mut Result<u64, String>, now: Measure, start: Option<Measure>) {
+/// A measurement as a number or the reason it is unavailable.
+fn reading(m: Measure) -> Result<u64, String> {
+    match m {
+        Measure::Value(v) => Ok(v),
+        Measure::Unavailable { unavailable } => Err(unavailable),
+    }
+}
+
+/// Adds `now - start` to `acc`; the first unavailable reading (`now`'s reason before
+/// `start`'s) makes the whole sum unavailable.
+fn add_delta<R>(acc: &mut Result<u64, R>, now: Result<u64, R>, start: Option<Result<u64, R>>) {
     if let Ok(sum) = acc {
         match (now, start) {
-            (Measure::Value(b), Some(Measure::Value(a))) => *sum += b.saturating_sub(a),
-            (Measure::Unavailable { unavailable }, _)
-            | (_, Some(Measure::Unavailable { unavailable })) => *acc = Err(unavailable),
+            (Ok(b), Some(Ok(a))) => *sum += b.saturating_sub(a),
+            (Err(why), _) | (_, Some(Err(why))) => *acc = Err(why),
             (_, None) => {}
         }
     }
 }
 
-fn to_measure(r: &Result<u64, String>) -> Measure {
+/// A stage's allocation count for its exit record: `None` when the counting allocator is
+/// not installed, which the run records once rather than per stage.
+fn alloc_field(r: Result<u64, &'static str>) -> Option<Measure> {
     match r {
-        Ok(v) => Measure::Value(*v),
-        Err(why) => Measure::unavailable(why.clone()),
+        Err(why) if why == measure::ALLOC_NOT_INSTALLED => None,
+        r => Some(to_measure(r)),
+    }
+}
+
+fn to_measure<R: Into<String>>(r: Result<u64, R>) -> Measure {
+    match r {
+        Ok(v) => Measure::Value(v),
+        Err(why) => Measure::unavailable(why),
     }
 }
 
@@ -525,6 +567,71 @@ impl Visit for StageFields {
     }
 }
 
+/// A new stage, before its transition is checked.
+struct NewStage {
+    stage: &'static str,
+    id: u64,
+    parent: Option<u64>,
+    depth: u32,
+    t_ns: u64,
+    thread: u64,
+    args: ArgNames,
+    input: HashField,
+    after: Option<String>,
+}
+
+impl Shared {
+    /// Adds `new`'s `after =` edge to the graph and says whether `new` may follow `pred`.
+    fn allowed(&self, pred: Option<&'static str>, new: &NewStage) -> bool {
+        let mut g = self.graph.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(a) = &new.after {
+            g.allow(a, new.stage);
+        }
+        g.allows(pred.unwrap_or(START), new.stage)
+    }
+
+    /// Records the checked transition from `*pred` to `new`: a `VIOLATION` first when it
+    /// is not `legal`; then, unless the fail policy refuses it (which returns the refused
+    /// predecessor), `STAGE_ENTER`, making `new` the predecessor.
+    fn enter_stage(
+        &self,
+        legal: bool,
+        pred: &mut Option<&'static str>,
+        new: NewStage,
+    ) -> Option<&'static str> {
+        let before = pred.unwrap_or(START);
+        if !legal {
+            self.send(Record::Violation {
+                stage: new.stage,
+                pred: before.to_owned(),
+                parent: new.parent,
+                t_ns: new.t_ns,
+                thread: new.thread,
+                policy: match self.policy {
+                    ViolationPolicy::Fail => "fail",
+                    ViolationPolicy::Record => "record",
+                },
+            });
+            if self.policy == ViolationPolicy::Fail {
+                return Some(before);
+            }
+        }
+        *pred = Some(new.stage);
+        self.send(Record::Enter {
+            stage: new.stage,
+            id: new.id,
+            parent: new.parent,
+            depth: new.depth,
+            t_ns: new.t_ns,
+            thread: new.thread,
+            input: new.input,
+            args: new.args,
+            after: new.after,
+        });
+        None
+    }
+}
+
 struct EventFields(Vec<(&'static str, FieldValue)>);
 
 impl Visit for EventFields {
@@ -564,73 +671,52 @@ where
         let mut f = StageFields::default();
         attrs.record(&mut f);
         let stage = meta.name();
-        let args = ArgNames(meta.fields());
-        let thread = thread_id();
+        // The nearest enclosing stage; its span is kept so its state needs no second lookup.
         let parent = span.scope().skip(1).find_map(|p| {
-            p.extensions()
+            let found = p
+                .extensions()
                 .get::<StageState>()
-                .map(|st| (p.id(), st.id, st.depth))
+                .map(|st| (st.id, st.depth));
+            found.map(|(pid, d)| (p, pid, d))
         });
         let depth = parent.as_ref().map_or(0, |(_, _, d)| d + 1);
-        let parent_stage = parent.as_ref().map(|(_, pid, _)| *pid);
-        let stage_id = s.next_id.fetch_add(1, Ordering::Relaxed);
-        let t_ns = s.t_ns();
-
-        // The predecessor is read, checked, updated and the record enqueued under one lock,
-        // so the ledger order is the order in which transitions were checked.
-        let mut check = |pred: &mut Option<&'static str>| -> Option<String> {
-            let before = pred.unwrap_or(START);
-            let legal = {
-                let mut g = s.graph.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(a) = &f.after {
-                    g.allow(a, stage);
-                }
-                g.allows(before, stage)
-            };
-            if !legal {
-                s.send(Record::Violation {
-                    stage,
-                    pred: before.to_owned(),
-                    parent: parent_stage,
-                    t_ns,
-                    thread,
-                    policy: match s.policy {
-                        ViolationPolicy::Fail => "fail",
-                        ViolationPolicy::Record => "record",
-                    },
-                });
-                if s.policy == ViolationPolicy::Fail {
-                    return Some(before.to_owned());
-                }
-            }
-            *pred = Some(stage);
-            s.send(Record::Enter {
-                stage,
-                id: stage_id,
-                parent: parent_stage,
-                depth,
-                t_ns,
-                thread,
-                input: f.input.take(),
-                args,
-                after: f.after.clone(),
-            });
-            None
+        let new = NewStage {
+            stage,
+            id: s.next_id.fetch_add(1, Ordering::Relaxed),
+            parent: parent.as_ref().map(|(_, pid, _)| *pid),
+            depth,
+            t_ns: s.t_ns(),
+            thread: thread_id(),
+            args: ArgNames(meta.fields()),
+            input: f.input.take(),
+            after: f.after.take(),
         };
+        let (stage_id, t_ns) = (new.id, new.t_ns);
+
+        // The predecessor is read, checked, updated and the records enqueued under one lock,
+        // so the ledger order is the order in which transitions were checked.
         let refused = match &parent {
-            Some((pid, _, _)) => ctx.span(pid).and_then(|p| {
+            Some((p, _, _)) => {
                 let mut ext = p.extensions_mut();
-                ext.get_mut::<StageState>()
-                    .and_then(|st| check(&mut st.last_child))
-            }),
+                ext.get_mut::<StageState>().and_then(|st| {
+                    let legal = s.allowed(st.last_child, &new);
+                    s.enter_stage(legal, &mut st.last_child, new)
+                })
+            }
             None => {
                 let mut roots = s.roots.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut last = roots.get(&thread).copied();
-                let r = check(&mut last);
-                if let Some(l) = last {
+                let thread = new.thread;
+                let last = roots.get(&thread).copied();
+                let legal = s.allowed(last, &new);
+                let mut pred = last;
+                let refused = s.enter_stage(legal, &mut pred, new);
+                // Most calls repeat the thread's last stage; only a change is written back.
+                if let Some(l) = pred
+                    && last.is_none_or(|x| !std::ptr::eq(x, l))
+                {
                     roots.insert(thread, l);
                 }
-                r
+                refused
             }
         };
         if let Some(before) = refused {
@@ -687,8 +773,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(st) = ext.get_mut::<StageState>() {
-            st.alloc_enter = Some(measure::thread_allocated());
-            st.cpu_enter = Some(measure::thread_cpu_ns());
+            st.alloc_enter = Some(measure::thread_allocated_bytes());
+            st.cpu_enter = Some(reading(measure::thread_cpu_ns()));
         }
     }
 
@@ -696,8 +782,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(st) = ext.get_mut::<StageState>() {
-            let cpu = measure::thread_cpu_ns();
-            let alloc = measure::thread_allocated();
+            let cpu = reading(measure::thread_cpu_ns());
+            let alloc = measure::thread_allocated_bytes();
             add_delta(&mut st.cpu_ns, cpu, st.cpu_enter.take());
             add_delta(&mut st.alloc, alloc, st.alloc_enter.take());
             if std::thread::panicking() && st.outcome.is_none() {
@@ -754,13 +840,64 @@ where
             t_ns,
             thread: thread_id(),
             wall_ns: t_ns.saturating_sub(st.created_ns),
-            cpu_ns: to_measure(&st.cpu_ns),
-            alloc_bytes: to_measure(&st.alloc),
+            cpu_ns: to_measure(st.cpu_ns),
+            alloc_bytes: alloc_field(st.alloc),
             peak_rss_kb: measure::peak_rss_kb(),
             io,
             outcome,
             error: st.error,
             output: st.output,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_time_sums_deltas_until_a_reading_is_unavailable() {
+        let mut acc: Result<u64, &str> = Ok(0);
+        add_delta(&mut acc, Ok(15), Some(Ok(10)));
+        add_delta(&mut acc, Ok(30), Some(Ok(20)));
+        assert_eq!(acc, Ok(15));
+        // An exit without a reading at entry adds nothing.
+        add_delta(&mut acc, Ok(40), None);
+        assert_eq!(acc, Ok(15));
+        // A counter read as lower at exit than at entry adds nothing rather than wrapping.
+        add_delta(&mut acc, Ok(5), Some(Ok(9)));
+        assert_eq!(acc, Ok(15));
+        // The exit reading's reason wins over the entry's, and the first reason stays.
+        add_delta(&mut acc, Err("at exit"), Some(Err("at entry")));
+        assert_eq!(acc, Err("at exit"));
+        add_delta(&mut acc, Ok(50), Some(Err("later")));
+        assert_eq!(acc, Err("at exit"));
+        let mut b: Result<u64, &str> = Ok(3);
+        add_delta(&mut b, Ok(1), Some(Err("at entry")));
+        assert_eq!(b, Err("at entry"));
+    }
+
+    #[test]
+    fn an_allocator_not_installed_is_left_to_the_run_wide_reason() {
+        assert_eq!(alloc_field(Err(measure::ALLOC_NOT_INSTALLED)), None);
+        assert_eq!(
+            alloc_field(Err("thread-local allocation counter is gone")),
+            Some(Measure::unavailable(
+                "thread-local allocation counter is gone"
+            ))
+        );
+        assert_eq!(alloc_field(Ok(7)), Some(Measure::Value(7)));
+        assert_eq!(to_measure(Ok::<_, String>(7)), Measure::Value(7));
+    }
+
+    #[test]
+    fn thread_ids_hash_to_distinct_values() {
+        let hash = |n: u64| {
+            let mut h = ThreadIdHasher::default();
+            h.write_u64(n);
+            h.finish()
+        };
+        let hashes: std::collections::HashSet<u64> = (0..1000).map(hash).collect();
+        assert_eq!(hashes.len(), 1000);
     }
 }

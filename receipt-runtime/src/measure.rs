@@ -156,13 +156,19 @@ pub(crate) fn note_alloc(size: usize) {
 
 /// Bytes allocated so far by the calling thread, when the counting allocator is installed.
 pub fn thread_allocated() -> Measure {
+    thread_allocated_bytes().map_or_else(Measure::unavailable, Measure::Value)
+}
+
+/// As [`thread_allocated`], with the reason as a static string: the layer reads this at
+/// every stage entry and exit, and building a `Measure` for an unavailable value would
+/// allocate each time when the counting allocator is not installed.
+pub(crate) fn thread_allocated_bytes() -> Result<u64, &'static str> {
     if !ALLOC_ACTIVE.load(Ordering::Relaxed) {
-        return Measure::unavailable(ALLOC_NOT_INSTALLED);
+        return Err(ALLOC_NOT_INSTALLED);
     }
-    THREAD_ALLOCATED.try_with(Cell::get).map_or_else(
-        |_| Measure::unavailable("thread-local allocation counter is gone"),
-        Measure::Value,
-    )
+    THREAD_ALLOCATED
+        .try_with(Cell::get)
+        .map_err(|_| "thread-local allocation counter is gone")
 }
 
 /// Bytes allocated so far by the whole process, when the counting allocator is installed.
@@ -176,6 +182,16 @@ pub fn process_allocated() -> Measure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_the_counting_allocator_both_readings_give_its_reason() {
+        // Unit tests run on the system allocator, so nothing has been counted.
+        assert_eq!(thread_allocated_bytes(), Err(ALLOC_NOT_INSTALLED));
+        assert_eq!(
+            thread_allocated(),
+            Measure::unavailable(ALLOC_NOT_INSTALLED)
+        );
+    }
 
     #[test]
     fn peak_rss_is_the_whole_process_peak() {

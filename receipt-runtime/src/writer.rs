@@ -139,7 +139,9 @@ pub(crate) enum Record {
         thread: u64,
         wall_ns: u64,
         cpu_ns: Measure,
-        alloc_bytes: Measure,
+        /// `None` when the counting allocator is not installed: that is recorded once for
+        /// the run (RUN_START's `unmeasured`) and written as `null` here.
+        alloc_bytes: Option<Measure>,
         peak_rss_kb: Measure,
         io: Option<(Measure, Measure)>,
         outcome: Outcome,
@@ -644,12 +646,7 @@ impl Writer {
                     Some((r, w)) => (Some(r), Some(w)),
                     None => (None, None),
                 };
-                let alloc = match alloc_bytes {
-                    Measure::Unavailable { unavailable } if unavailable == ALLOC_NOT_INSTALLED => {
-                        None
-                    }
-                    m => Some(m),
-                };
+                let alloc = alloc_bytes.as_ref();
                 let (output_hex, output_error) = split_hash(output);
                 let p = ExitPayload {
                     alloc_bytes: alloc,
