@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
+use crate::sha256x2::{self, Block};
 
 /// `SHA-256(0x00 ‖ data)`: the hash of one leaf.
 pub fn leaf_hash(data: &[u8]) -> Digest {
@@ -77,6 +78,40 @@ impl MerkleAccumulator {
         self.count += 1;
     }
 
+    /// Appends one leaf per item of `data`, each the leaf hash of those 32 bytes (see
+    /// [`leaf_hash`]): the same as `push(leaf_hash(d))` for each item in turn, but the
+    /// leaf and node hashes of the batch are computed level by level, two at a time on
+    /// interleaved SHA-256 lanes ([`crate::sha256x2`]). Logs such as a run ledger, whose
+    /// leaves are entry hashes, spend a third of their hashing here.
+    pub fn extend_leaf_data(&mut self, data: &[[u8; 32]]) {
+        let blocks: Vec<[Block; 1]> = data.iter().map(|d| [leaf_block(d)]).collect();
+        let mut level = hash_pairwise(&blocks);
+        self.count += data.len() as u64;
+        let mut height = 0;
+        // What is left over at each height, lowest first: at most one per height.
+        let mut leftovers = Vec::new();
+        while !level.is_empty() {
+            // A perfect subtree of this height already on the stack is the left sibling
+            // of the first new one.
+            if let Some(&(h, left)) = self.stack.last()
+                && h == height
+            {
+                self.stack.pop();
+                level.insert(0, left);
+            }
+            if level.len() % 2 == 1 {
+                leftovers.extend(level.pop().map(|d| (height, d)));
+            }
+            let pairs: Vec<[Block; 2]> = level
+                .chunks_exact(2)
+                .map(|p| node_blocks(&p[0], &p[1]))
+                .collect();
+            level = hash_pairwise(&pairs);
+            height += 1;
+        }
+        self.stack.extend(leftovers.into_iter().rev());
+    }
+
     /// Number of leaves pushed so far.
     pub fn len(&self) -> u64 {
         self.count
@@ -98,6 +133,45 @@ impl MerkleAccumulator {
         }
         acc
     }
+}
+
+/// The one padded block of the leaf hash of 32 bytes: `0x00 ‖ data`, then the padding of
+/// a 33-byte message.
+fn leaf_block(data: &[u8; 32]) -> Block {
+    let mut b = [0u8; 64];
+    b[1..33].copy_from_slice(data);
+    b[33] = 0x80;
+    b[56..].copy_from_slice(&(33u64 * 8).to_be_bytes());
+    b
+}
+
+/// The two padded blocks of a node hash: `0x01 ‖ left ‖ right`, then the padding of a
+/// 65-byte message.
+fn node_blocks(left: &Digest, right: &Digest) -> [Block; 2] {
+    let mut b = [[0u8; 64]; 2];
+    b[0][0] = 1;
+    b[0][1..33].copy_from_slice(&left.0);
+    b[0][33..].copy_from_slice(&right.0[..31]);
+    b[1][0] = right.0[31];
+    b[1][1] = 0x80;
+    b[1][56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
+    b
+}
+
+/// The digests of padded messages of `N` blocks each, two at a time.
+fn hash_pairwise<const N: usize>(messages: &[[Block; N]]) -> Vec<Digest> {
+    let mut out = Vec::with_capacity(messages.len());
+    for pair in messages.chunks(2) {
+        match pair {
+            [a, b] => {
+                let (da, db) = sha256x2::digest_padded2(a, b);
+                out.extend([Digest(da), Digest(db)]);
+            }
+            [a] => out.push(Digest(sha256x2::digest_padded(a))),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The RFC 6962 audit path of leaf `index` in the tree over `leaves`.
@@ -341,6 +415,42 @@ mod tests {
                 assert!(verify_inclusion(&l[i], i as u64, n as u64, &longer, &r).is_err());
             }
             assert!(inclusion_proof(&l, n).is_none());
+        }
+    }
+
+    #[test]
+    fn batches_of_leaf_data_give_the_roots_of_single_pushes() {
+        let data: Vec<[u8; 32]> = (0u32..200)
+            .map(|i| Digest::of(&i.to_le_bytes()).0)
+            .collect();
+        for before in 0..=40 {
+            for batch in 0..=70 {
+                let mut one = MerkleAccumulator::new();
+                let mut many = MerkleAccumulator::new();
+                for d in &data[..before] {
+                    one.push(leaf_hash(d));
+                    many.push(leaf_hash(d));
+                }
+                for d in &data[before..before + batch] {
+                    one.push(leaf_hash(d));
+                }
+                many.extend_leaf_data(&data[before..before + batch]);
+                assert_eq!(many.len(), one.len());
+                assert_eq!(many.root(), one.root(), "{before} then {batch}");
+                // And the accumulator goes on as if pushed one by one.
+                one.push(leaf_hash(&data[199]));
+                many.push(leaf_hash(&data[199]));
+                assert_eq!(many.root(), one.root(), "{before} then {batch} then 1");
+            }
+        }
+        // Batches of every size in a row, against the tree root of all leaves.
+        let mut acc = MerkleAccumulator::new();
+        let mut at = 0;
+        for size in 1..=19 {
+            acc.extend_leaf_data(&data[at..at + size]);
+            at += size;
+            let leaves: Vec<Digest> = data[..at].iter().map(|d| leaf_hash(d)).collect();
+            assert_eq!(acc.root(), root(&leaves), "{at} leaves");
         }
     }
 }

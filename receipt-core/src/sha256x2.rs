@@ -184,10 +184,7 @@ impl Lane {
 
     /// The digest of a lane whose padding has been compressed; the lane is then reset.
     fn digest_reset(&mut self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(self.state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
+        let out = state_bytes(self.state);
         self.reset();
         out
     }
@@ -222,6 +219,34 @@ impl Lane {
             self.buf_len = tail.len();
         }
     }
+}
+
+/// The digest a final chaining state stands for: its words, big-endian.
+fn state_bytes(state: [u32; 8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// The SHA-256 digest of a message given as its blocks with the padding already in place
+/// (FIPS 180-4 §5.1.1), for short messages of a fixed layout such as Merkle tree nodes.
+pub fn digest_padded(blocks: &[Block]) -> [u8; 32] {
+    let mut state = H0;
+    compress1(&mut state, blocks);
+    state_bytes(state)
+}
+
+/// [`digest_padded`] of two messages of as many blocks, computed together.
+///
+/// # Panics
+///
+/// If the two block slices have different lengths.
+pub fn digest_padded2(a: &[Block], b: &[Block]) -> ([u8; 32], [u8; 32]) {
+    let (mut sa, mut sb) = (H0, H0);
+    compress2(&mut sa, &mut sb, a, b);
+    (state_bytes(sa), state_bytes(sb))
 }
 
 /// The signature shared by [`compress2`] and [`compress2_fallback`].

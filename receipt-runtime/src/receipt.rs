@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use receipt_core::Digest;
-use receipt_core::merkle::{MerkleAccumulator, leaf_hash};
+use receipt_core::merkle::MerkleAccumulator;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -94,10 +94,16 @@ pub struct StageTotals {
     pub cpu_unmeasured: u64,
 }
 
+/// Entry hashes folded into the Merkle root at a time.
+const LEAF_BATCH: usize = 64;
+
 /// Folds ledger entries, in order, into the figures of a run receipt.
 #[derive(Debug, Clone)]
 pub struct RunFold {
     merkle: MerkleAccumulator,
+    /// Entry hashes not yet in `merkle`: they go in [`LEAF_BATCH`] at a time, whose leaf
+    /// and node hashes are computed two at a time.
+    leaves: Vec<[u8; 32]>,
     first_seq: Option<u64>,
     last_seq: u64,
     last_hash: Option<Digest>,
@@ -123,6 +129,7 @@ impl Default for RunFold {
         trajectory.update(TRAJECTORY_TAG);
         RunFold {
             merkle: MerkleAccumulator::new(),
+            leaves: Vec::with_capacity(LEAF_BATCH),
             first_seq: None,
             last_seq: 0,
             last_hash: None,
@@ -308,7 +315,11 @@ impl RunFold {
         stage: Option<&str>,
         payload: &PayloadView<'_>,
     ) {
-        self.merkle.push(leaf_hash(&hash.0));
+        self.leaves.push(hash.0);
+        if self.leaves.len() == LEAF_BATCH {
+            self.merkle.extend_leaf_data(&self.leaves);
+            self.leaves.clear();
+        }
         self.first_seq.get_or_insert(seq);
         self.last_seq = seq;
         self.last_hash = Some(hash);
@@ -356,7 +367,7 @@ impl RunFold {
 
     /// Entries folded so far.
     pub fn count(&self) -> u64 {
-        self.merkle.len()
+        self.merkle.len() + self.leaves.len() as u64
     }
 
     /// Hash of the last entry folded.
@@ -366,7 +377,9 @@ impl RunFold {
 
     /// Merkle root over the entries folded so far.
     pub fn merkle_root(&self) -> Digest {
-        self.merkle.root()
+        let mut all = self.merkle.clone();
+        all.extend_leaf_data(&self.leaves);
+        all.root()
     }
 
     /// The trajectory digest of the entries folded so far.

@@ -393,3 +393,39 @@ fn without_a_layer_instrumented_functions_behave_as_plain_ones() {
     assert!(parse_num("x").is_err());
     assert_eq!(futures::executor::block_on(fetch(2)), 4);
 }
+
+#[receipt(stage = "tick")]
+fn tick(x: u64) -> u64 {
+    x.wrapping_mul(3)
+}
+
+#[test]
+fn receipt_and_head_pin_the_rfc6962_root_of_the_entry_hashes() {
+    // Entry counts on both sides of the fold's leaf batches, with fsyncs (and head files)
+    // in between.
+    for calls in [0u64, 30, 31, 32, 63, 64, 100] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = with_run(
+            dir.path(),
+            "m.jsonl",
+            |b| b.durability(Durability::EveryN(7)),
+            || {
+                for i in 0..calls {
+                    tick(i);
+                }
+            },
+        );
+        let leaves: Vec<receipt_core::Digest> = entries(&out.ledger)
+            .iter()
+            .map(|e| receipt_core::merkle::leaf_hash(&e.hash.0))
+            .collect();
+        assert_eq!(leaves.len() as u64, 2 * calls + 2);
+        let expected = receipt_core::merkle::root(&leaves);
+        assert_eq!(out.receipt.ledger.merkle_root, expected, "{calls} calls");
+        let head =
+            receipt_runtime::ledger::Head::read(&receipt_runtime::ledger::head_path(&out.ledger))
+                .unwrap();
+        assert_eq!(head.merkle_root, expected, "{calls} calls");
+        assert!(verify_run(&out.ledger, None).ok());
+    }
+}
