@@ -145,8 +145,9 @@ impl Default for RunFold {
 }
 
 /// The payload fields the fold and the verifier read; everything else is carried but not
-/// interpreted. Deserialized straight from a payload's bytes.
-#[derive(Debug, Default, Deserialize)]
+/// interpreted. Small, as a verifier keeps one per line of a group in flight: the fields of
+/// the two run entries are boxed.
+#[derive(Debug, Default)]
 pub struct PayloadView<'a> {
     /// Stage id (`STAGE_ENTER`, `STAGE_EXIT`).
     pub id: Option<u64>,
@@ -157,37 +158,97 @@ pub struct PayloadView<'a> {
     /// Recording thread.
     pub thread: Option<u64>,
     /// Declared predecessor (`STAGE_ENTER`), or the actual one (`VIOLATION`).
-    #[serde(borrow)]
     pub after: Option<Cow<'a, str>>,
     /// Input hash.
-    #[serde(borrow)]
     pub input: Option<Cow<'a, str>>,
     /// Output hash.
-    #[serde(borrow)]
     pub output: Option<Cow<'a, str>>,
     /// `ok`, `err` or `panic`.
-    #[serde(borrow)]
     pub outcome: Option<Cow<'a, str>>,
     /// Wall time of a stage.
     pub wall_ns: Option<u64>,
-    /// Thread CPU time of a stage: a number or an unavailable object.
-    pub cpu_ns: Option<Value>,
+    /// Thread CPU time of a stage, when it is a number (it may be an unavailable object).
+    pub cpu_ns: Option<u64>,
+    /// The fields of `RUN_START` and `RUN_FINALIZE`.
+    pub run: Option<Box<RunFields<'a>>>,
+}
+
+/// The payload fields of `RUN_START` and `RUN_FINALIZE` that the fold reads.
+#[derive(Debug, Default)]
+pub struct RunFields<'a> {
     /// `RUN_START` program.
-    #[serde(borrow)]
     pub program: Option<Cow<'a, str>>,
     /// `RUN_START` wall-clock start.
-    #[serde(borrow)]
     pub started_at: Option<Cow<'a, str>>,
     /// `RUN_START` declared stage graph.
     pub graph: Option<crate::graph::StageGraph>,
     /// `RUN_FINALIZE` status.
-    #[serde(borrow)]
     pub status: Option<Cow<'a, str>>,
     /// `RUN_FINALIZE` wall-clock end.
-    #[serde(borrow)]
     pub finished_at: Option<Cow<'a, str>>,
     /// `RUN_FINALIZE` resource totals.
     pub totals: Option<Value>,
+}
+
+/// Every field of [`PayloadView`] as serde reads it from a payload.
+#[derive(Deserialize)]
+struct FullView<'a> {
+    id: Option<u64>,
+    parent: Option<u64>,
+    depth: Option<u64>,
+    thread: Option<u64>,
+    #[serde(borrow)]
+    after: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    input: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    output: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    outcome: Option<Cow<'a, str>>,
+    wall_ns: Option<u64>,
+    cpu_ns: Option<Value>,
+    #[serde(borrow)]
+    program: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    started_at: Option<Cow<'a, str>>,
+    graph: Option<crate::graph::StageGraph>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    finished_at: Option<Cow<'a, str>>,
+    totals: Option<Value>,
+}
+
+impl<'a> From<FullView<'a>> for PayloadView<'a> {
+    fn from(f: FullView<'a>) -> Self {
+        let run = RunFields {
+            program: f.program,
+            started_at: f.started_at,
+            graph: f.graph,
+            status: f.status,
+            finished_at: f.finished_at,
+            totals: f.totals,
+        };
+        let has_run = run.program.is_some()
+            || run.started_at.is_some()
+            || run.graph.is_some()
+            || run.status.is_some()
+            || run.finished_at.is_some()
+            || run.totals.is_some();
+        PayloadView {
+            id: f.id,
+            parent: f.parent,
+            depth: f.depth,
+            thread: f.thread,
+            after: f.after,
+            input: f.input,
+            output: f.output,
+            outcome: f.outcome,
+            wall_ns: f.wall_ns,
+            cpu_ns: f.cpu_ns.as_ref().and_then(Value::as_u64),
+            run: has_run.then(|| Box::new(run)),
+        }
+    }
 }
 
 impl<'a> PayloadView<'a> {
@@ -196,7 +257,7 @@ impl<'a> PayloadView<'a> {
     /// # Errors
     /// The serde error when a field of interest has the wrong type.
     pub fn parse(payload: &'a [u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(payload)
+        serde_json::from_slice::<FullView<'a>>(payload).map(Into::into)
     }
 
     /// Reads the fields of interest of a stage, event or violation payload from the
@@ -238,17 +299,17 @@ impl<'a> PayloadView<'a> {
                 b"input" => text(&mut v.input)?,
                 b"output" => text(&mut v.output)?,
                 b"outcome" => text(&mut v.outcome)?,
-                b"program" => text(&mut v.program)?,
-                b"started_at" => text(&mut v.started_at)?,
-                b"status" => text(&mut v.status)?,
-                b"finished_at" => text(&mut v.finished_at)?,
+                b"program" => text(&mut v.run.get_or_insert_default().program)?,
+                b"started_at" => text(&mut v.run.get_or_insert_default().started_at)?,
+                b"status" => text(&mut v.run.get_or_insert_default().status)?,
+                b"finished_at" => text(&mut v.run.get_or_insert_default().finished_at)?,
                 b"cpu_ns" => {
                     v.cpu_ns = if null {
                         None
                     } else if let Some(n) = plain_u64_bytes(value) {
-                        Some(Value::from(n))
+                        Some(n)
                     } else {
-                        Some(serde_json::from_slice(value).ok()?)
+                        serde_json::from_slice::<Value>(value).ok()?.as_u64()
                     };
                 }
                 b"graph" | b"totals" => return None,
@@ -332,8 +393,10 @@ impl RunFold {
         let owned = |c: &Option<Cow<'_, str>>| c.as_deref().map(str::to_owned);
         match kind_ {
             kind::RUN_START => {
-                self.program = owned(&payload.program);
-                self.started_at = owned(&payload.started_at);
+                if let Some(run) = &payload.run {
+                    self.program = owned(&run.program);
+                    self.started_at = owned(&run.started_at);
+                }
             }
             kind::STAGE_ENTER => self.stages.count += 1,
             kind::STAGE_EXIT => {
@@ -347,7 +410,7 @@ impl RunFold {
                 totals.calls += 1;
                 totals.failures += u64::from(failed);
                 totals.wall_ns = totals.wall_ns.saturating_add(payload.wall_ns.unwrap_or(0));
-                match payload.cpu_ns.as_ref().and_then(Value::as_u64) {
+                match payload.cpu_ns {
                     Some(c) => totals.cpu_ns = totals.cpu_ns.saturating_add(c),
                     None => totals.cpu_unmeasured += 1,
                 }
@@ -355,10 +418,11 @@ impl RunFold {
             kind::EVENT => self.stages.events += 1,
             kind::VIOLATION => self.stages.violations += 1,
             kind::RUN_FINALIZE => {
+                let run = payload.run.as_deref();
                 self.finalize = Some(Finalize {
-                    status: owned(&payload.status),
-                    finished_at: owned(&payload.finished_at),
-                    totals: payload.totals.clone().unwrap_or(Value::Null),
+                    status: run.and_then(|r| owned(&r.status)),
+                    finished_at: run.and_then(|r| owned(&r.finished_at)),
+                    totals: run.and_then(|r| r.totals.clone()).unwrap_or(Value::Null),
                 });
             }
             _ => {}

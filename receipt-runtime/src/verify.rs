@@ -235,7 +235,7 @@ impl Stages {
         let pending = self.pending_violation.take();
         match kind_ {
             kind::RUN_START => {
-                if let Some(g) = &p.graph {
+                if let Some(g) = p.run.as_ref().and_then(|r| r.graph.as_ref()) {
                     self.graph = g.clone();
                 }
             }
@@ -558,7 +558,9 @@ impl Ordered {
 pub fn verify_run(ledger_path: &Path, receipt: Option<&Path>) -> RunReport {
     let receipt_file = receipt.map_or_else(|| receipt_path(ledger_path), Path::to_owned);
     let mut f = Findings::new();
-    let fold = scan_ledger(ledger_path, &mut f);
+    // On a pool thread, so that each group's `rayon::join` starts on a worker rather than
+    // being injected into the pool and waited for from outside.
+    let fold = rayon::scope(|_| scan_ledger(ledger_path, &mut f));
     if let Some(fold) = fold {
         check_receipt(&receipt_file, &fold, &mut f);
     } else {

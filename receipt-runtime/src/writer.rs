@@ -671,7 +671,7 @@ impl Writer {
                     outcome: Some(Cow::Borrowed(outcome.as_str())),
                     output: output_hex.map(Cow::Borrowed),
                     wall_ns: Some(*wall_ns),
-                    cpu_ns: cpu_ns.value().map(Value::from),
+                    cpu_ns: cpu_ns.value(),
                     ..PayloadView::default()
                 };
                 self.append_entry(kind::STAGE_EXIT, Some(stage), &view, |out| {
