@@ -19,8 +19,9 @@ use sha2::digest::generic_array::GenericArray;
 /// A SHA-256 message block.
 pub type Block = [u8; 64];
 
-/// The SHA-256 initial hash value (FIPS 180-4 §5.3.3).
-const H0: [u32; 8] = [
+/// The SHA-256 initial hash value (FIPS 180-4 §5.3.3): the chaining state [`compress1`] and
+/// [`compress2`] start a message from.
+pub const H0: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
     0x3c6e_f372,
@@ -222,7 +223,7 @@ impl Lane {
 }
 
 /// The digest a final chaining state stands for: its words, big-endian.
-fn state_bytes(state: [u32; 8]) -> [u8; 32] {
+pub fn state_bytes(state: [u32; 8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
         chunk.copy_from_slice(&word.to_be_bytes());

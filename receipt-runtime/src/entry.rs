@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::canon::{Layout, Member};
+use receipt_core::sha256x2::{Block, compress1, compress2};
 use sha2::{Digest as _, Sha256};
 
 /// Schema tag carried by `RUN_START` and the head file.
@@ -156,6 +157,29 @@ pub(crate) fn seal_chained<E>(
     // One reservation for a typical stage line, so the small appends below seldom grow `out`.
     out.reserve(512);
     let base = out.len();
+    open_line(out, payload)?;
+    close_line(out, chain, run_id_json, seq, kind_, stage);
+    let mut h = Sha256::new();
+    h.update(ENTRY_TAG);
+    h.update(b"{");
+    h.update(&out[base + HASH_PREFIX_LEN..]);
+    let hash = Digest(h.finalize().into());
+    *chain = hash.hex_bytes();
+    out[base + 9..base + 73].copy_from_slice(chain);
+    out.push(b'\n');
+    Ok(hash)
+}
+
+/// Appends the part of a line that does not depend on the previous entry: the `hash` member
+/// with a 64-byte slot for the digest, the payload (which `payload` appends) and `"prev":"`.
+///
+/// # Errors
+/// Whatever `payload` returns; `out` is then left as it was.
+pub(crate) fn open_line<E>(
+    out: &mut Vec<u8>,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let base = out.len();
     out.extend_from_slice(b"{\"hash\":\"");
     out.extend_from_slice(&[b'0'; 64]);
     out.extend_from_slice(b"\",\"payload\":");
@@ -164,7 +188,20 @@ pub(crate) fn seal_chained<E>(
         return Err(e);
     }
     out.extend_from_slice(b",\"prev\":\"");
-    out.extend_from_slice(chain);
+    Ok(())
+}
+
+/// Appends the rest of a line after [`open_line`]: the previous entry's hash digits `prev`
+/// and the members after it, up to the closing brace (no newline).
+pub(crate) fn close_line(
+    out: &mut Vec<u8>,
+    prev: &[u8; 64],
+    run_id_json: &[u8],
+    seq: u64,
+    kind_: &str,
+    stage: Option<&str>,
+) {
+    out.extend_from_slice(prev);
     out.extend_from_slice(b"\",\"run_id\":");
     out.extend_from_slice(run_id_json);
     out.extend_from_slice(b",\"seq\":");
@@ -177,15 +214,117 @@ pub(crate) fn seal_chained<E>(
     out.extend_from_slice(b",\"type\":");
     json_string(out, kind_);
     out.push(b'}');
-    let mut h = Sha256::new();
-    h.update(ENTRY_TAG);
-    h.update(b"{");
-    h.update(&out[base + HASH_PREFIX_LEN..]);
-    let hash = Digest(h.finalize().into());
-    *chain = hash.hex_bytes();
-    out[base + 9..base + 73].copy_from_slice(chain);
-    out.push(b'\n');
-    Ok(hash)
+}
+
+/// Compresses as many blocks on each of two states, if there are any.
+fn absorb2(a: &mut [u32; 8], b: &mut [u32; 8], blocks_a: &[Block], blocks_b: &[Block]) {
+    if !blocks_a.is_empty() {
+        compress2(a, b, blocks_a, blocks_b);
+    }
+}
+
+/// Where in a line its entry preimage starts once [`Opened::stamp`] has written
+/// `ENTRY_TAG ‖ "{"` over the end of the `hash` member, just before the preimage's other bytes.
+const PREIMAGE_AT: usize = HASH_PREFIX_LEN - ENTRY_TAG.len() - 1;
+
+/// The entry hash of a line being built in place, with the whole blocks of its preimage that
+/// are already known compressed. The line's `hash` member holds part of the preimage until
+/// [`Opened::finish`] or [`Opened::finish_with`] writes the digest there.
+///
+/// Hashing the preimage where it lies, as blocks of the line itself, lets the end of one
+/// entry and the start of the next (which does not depend on it) go through the two-lane
+/// kernel of [`receipt_core::sha256x2`] in one call.
+#[derive(Debug, Clone)]
+pub(crate) struct Opened {
+    state: [u32; 8],
+    /// Preimage bytes compressed into `state`: a multiple of 64.
+    done: usize,
+}
+
+impl Opened {
+    /// Starts the hash of the line `line`, which [`open_line`] began: writes `ENTRY_TAG ‖
+    /// "{"` over the end of its `hash` member so the preimage is contiguous.
+    pub(crate) fn stamp(line: &mut [u8]) -> Opened {
+        line[PREIMAGE_AT..PREIMAGE_AT + ENTRY_TAG.len()].copy_from_slice(ENTRY_TAG);
+        line[HASH_PREFIX_LEN - 1] = b'{';
+        Opened {
+            state: receipt_core::sha256x2::H0,
+            done: 0,
+        }
+    }
+
+    /// The preimage blocks of `line` not yet compressed: the whole ones, and the last
+    /// partial one with the padding (one or two blocks in `last`, whose count is returned).
+    fn rest<'l>(&self, line: &'l [u8], last: &mut [Block; 2]) -> (&'l [Block], usize) {
+        let pre = &line[PREIMAGE_AT..];
+        let (whole, tail) = pre[self.done..].as_chunks::<64>();
+        let n = tail.len();
+        last[0][..n].copy_from_slice(tail);
+        last[0][n] = 0x80;
+        let blocks = if n < 56 { 1 } else { 2 };
+        last[blocks - 1][56..].copy_from_slice(&((pre.len() as u64) * 8).to_be_bytes());
+        (whole, blocks)
+    }
+
+    /// Finishes the hash of `line` (complete up to its closing brace) and writes the digest's
+    /// hex digits into `hex` and into the line's `hash` member, which it restores.
+    pub(crate) fn finish(mut self, line: &mut [u8], hex: &mut [u8; 64]) -> Digest {
+        let mut last = [[0u8; 64]; 2];
+        let (whole, n) = self.rest(line, &mut last);
+        compress1(&mut self.state, whole);
+        compress1(&mut self.state, &last[..n]);
+        self.seal(line, hex)
+    }
+
+    /// [`Opened::finish`], compressing along with it, on a second lane, the whole preimage
+    /// blocks of `next`: a line begun by [`open_line`], which is stamped. Returns the digest
+    /// and the hash of `next` so far.
+    pub(crate) fn finish_with(
+        mut self,
+        line: &mut [u8],
+        hex: &mut [u8; 64],
+        next: &mut [u8],
+    ) -> (Digest, Opened) {
+        let mut ahead = Opened::stamp(next);
+        let (next_blocks, _) = next[PREIMAGE_AT..].as_chunks::<64>();
+        let mut last = [[0u8; 64]; 2];
+        let (whole, n) = self.rest(line, &mut last);
+        let last = &last[..n];
+        let k = whole.len().min(next_blocks.len());
+        absorb2(
+            &mut self.state,
+            &mut ahead.state,
+            &whole[..k],
+            &next_blocks[..k],
+        );
+        let next_left = &next_blocks[k..];
+        if whole.len() > k {
+            compress1(&mut self.state, &whole[k..]);
+            compress1(&mut self.state, last);
+        } else {
+            let j = last.len().min(next_left.len());
+            absorb2(
+                &mut self.state,
+                &mut ahead.state,
+                &last[..j],
+                &next_left[..j],
+            );
+            compress1(&mut self.state, &last[j..]);
+            compress1(&mut ahead.state, &next_left[j..]);
+        }
+        ahead.done = next_blocks.len() * 64;
+        (self.seal(line, hex), ahead)
+    }
+
+    /// The digest of the finished state, written as hex into `hex` and the line's `hash`
+    /// member.
+    fn seal(self, line: &mut [u8], hex: &mut [u8; 64]) -> Digest {
+        let hash = Digest(receipt_core::sha256x2::state_bytes(self.state));
+        *hex = hash.hex_bytes();
+        line[9..73].copy_from_slice(hex);
+        line[73..HASH_PREFIX_LEN].copy_from_slice(b"\",");
+        hash
+    }
 }
 
 /// `"00"`, `"01"`, …, `"99"`: the two decimal digits of every number below 100.

@@ -12,7 +12,9 @@ use receipt_core::fsutil;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::entry::{genesis, json_string, kind, push_u64, seal_chained};
+use crate::entry::{
+    Opened, close_line, genesis, json_string, kind, open_line, push_u64, seal_chained,
+};
 use crate::ledger::{HEAD_SCHEMA, Head, head_path, receipt_path};
 use crate::measure::{ALLOC_NOT_INSTALLED, Measure};
 use crate::receipt::{PayloadView, RunFold, RunReceipt};
@@ -410,6 +412,126 @@ fn value_bytes(out: &mut Vec<u8>, v: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The payload of a stage, event or violation record, ready to append its canonical bytes.
+enum Body<'r> {
+    Enter(EnterPayload<'r>),
+    Exit(ExitPayload<'r>),
+    Violation(ViolationPayload<'r>),
+    Event(Value),
+}
+
+impl Body<'_> {
+    /// The payload of `rec`; `None` for `Start` and `Finalize`, whose payloads are JSON
+    /// values the writer takes its own way.
+    fn of(rec: &Record) -> Option<Body<'_>> {
+        Some(match rec {
+            Record::Start { .. } | Record::Finalize { .. } => return None,
+            Record::Enter {
+                id,
+                parent,
+                depth,
+                t_ns,
+                thread,
+                input,
+                args,
+                after,
+                ..
+            } => {
+                let (input, input_error) = split_hash(input);
+                Body::Enter(EnterPayload {
+                    after: after.as_deref(),
+                    args: *args,
+                    depth: *depth,
+                    id: *id,
+                    input,
+                    input_error,
+                    parent: *parent,
+                    t_ns: *t_ns,
+                    thread: *thread,
+                })
+            }
+            Record::Exit {
+                id,
+                depth,
+                t_ns,
+                thread,
+                wall_ns,
+                cpu_ns,
+                alloc_bytes,
+                peak_rss_kb,
+                io,
+                outcome,
+                error,
+                output,
+                ..
+            } => {
+                // Run-wide unavailability (sampling off, no counting allocator) is written
+                // once, in RUN_START's `unmeasured`, and as null here.
+                let (r, w) = match io {
+                    Some((r, w)) => (Some(r), Some(w)),
+                    None => (None, None),
+                };
+                let (output, output_error) = split_hash(output);
+                Body::Exit(ExitPayload {
+                    alloc_bytes: alloc_bytes.as_ref(),
+                    cpu_ns,
+                    depth: *depth,
+                    error: error.as_deref(),
+                    id: *id,
+                    io_read_bytes: r,
+                    io_write_bytes: w,
+                    outcome: outcome.as_str(),
+                    output,
+                    output_error,
+                    peak_rss_kb,
+                    t_ns: *t_ns,
+                    thread: *thread,
+                    wall_ns: *wall_ns,
+                })
+            }
+            Record::Event {
+                stage_id,
+                t_ns,
+                thread,
+                level,
+                target,
+                fields,
+                ..
+            } => Body::Event(event_payload(
+                *stage_id, *t_ns, *thread, level, target, fields,
+            )),
+            Record::Violation {
+                pred,
+                parent,
+                t_ns,
+                thread,
+                policy,
+                ..
+            } => Body::Violation(ViolationPayload {
+                after: pred,
+                parent: *parent,
+                policy,
+                t_ns: *t_ns,
+                thread: *thread,
+            }),
+        })
+    }
+
+    /// Appends the canonical bytes; an event payload may have none (a non-finite float).
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Body::Enter(p) => typed_bytes(out, |out| p.write_json(out)),
+            Body::Exit(p) => typed_bytes(out, |out| p.write_json(out)),
+            Body::Violation(p) => typed_bytes(out, |out| p.write_json(out)),
+            Body::Event(v) => {
+                let bytes = crate::entry::canonical(v).map_err(|e| e.to_string())?;
+                out.extend_from_slice(&bytes);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The payload of an `EVENT` entry.
 fn event_payload(
     stage_id: u64,
@@ -495,6 +617,12 @@ pub(crate) struct Writer {
     head: Option<File>,
     /// Reused for the bytes of payloads built from a JSON value.
     payload: Vec<u8>,
+    /// The start of the next record's line (see `open_line`), built while the current
+    /// entry was hashed, when `open` is set.
+    ahead: Vec<u8>,
+    /// The hash of the line in `ahead` so far: set only while the record it was built
+    /// from is the next one to be appended.
+    open: Option<Opened>,
 }
 
 impl Writer {
@@ -516,6 +644,8 @@ impl Writer {
             failed: None,
             head: None,
             payload: Vec::with_capacity(1024),
+            ahead: Vec::with_capacity(1024),
+            open: None,
         }
     }
 
@@ -530,17 +660,20 @@ impl Writer {
     /// Runs until a finalize record is processed or every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Record>) {
         while let Ok(first) = rx.recv() {
-            if let Some(done) = self.append(first) {
-                let result = self.finalize();
-                let _ = done.send(result);
-                return;
-            }
-            // Group commit: drain what is queued, then flush once.
-            while let Ok(rec) = rx.try_recv() {
-                if let Some(done) = self.append(rec) {
+            // Group commit: drain what is queued, then flush once. Each record is appended
+            // knowing the one queued after it, if any, so that the two entry hashes can be
+            // computed together.
+            let mut rec = first;
+            loop {
+                let next = rx.try_recv().ok();
+                if let Some(done) = self.append(rec, next.as_ref()) {
                     let result = self.finalize();
                     let _ = done.send(result);
                     return;
+                }
+                match next {
+                    Some(n) => rec = n,
+                    None => break,
                 }
             }
             if self.failed.is_none()
@@ -571,7 +704,8 @@ impl Writer {
     }
 
     /// Appends one record; returns the finalize reply channel when it was the last one.
-    fn append(&mut self, rec: Record) -> Option<Finalizer> {
+    /// `next` is the record to be appended next, when it is already queued.
+    fn append(&mut self, rec: Record, next: Option<&Record>) -> Option<Finalizer> {
         if let Record::Finalize { payload, done } = rec {
             if self.failed.is_none() {
                 self.append_value(kind::RUN_FINALIZE, None, &payload, None);
@@ -580,13 +714,15 @@ impl Writer {
         }
         // Nothing is written after a failure; the finalize reply reports it.
         if self.failed.is_none() {
-            self.append_record(&rec);
+            self.append_record(&rec, next);
         }
         None
     }
 
-    /// Appends one record other than `Finalize`, read in place.
-    fn append_record(&mut self, rec: &Record) {
+    /// Appends one record other than `Finalize`, read in place; `next` as for `append`.
+    fn append_record(&mut self, rec: &Record, next: Option<&Record>) {
+        // Not called when the payload was already written ahead with the previous entry.
+        let payload = |out: &mut Vec<u8>| Body::of(rec).map_or(Ok(()), |b| b.write(out));
         match rec {
             Record::Start { payload } => self.append_value(kind::RUN_START, None, payload, None),
             Record::Enter {
@@ -594,76 +730,35 @@ impl Writer {
                 id,
                 parent,
                 depth,
-                t_ns,
                 thread,
                 input,
-                args,
                 after,
+                ..
             } => {
-                let (input_hex, input_error) = split_hash(input);
-                let p = EnterPayload {
-                    after: after.as_deref(),
-                    args: *args,
-                    depth: *depth,
-                    id: *id,
-                    input: input_hex,
-                    input_error,
-                    parent: *parent,
-                    t_ns: *t_ns,
-                    thread: *thread,
-                };
+                let (input_hex, _) = split_hash(input);
                 let view = PayloadView {
                     id: Some(*id),
                     parent: *parent,
                     depth: Some(u64::from(*depth)),
                     thread: Some(*thread),
                     input: input_hex.map(Cow::Borrowed),
-                    after: p.after.map(Cow::Borrowed),
+                    after: after.as_deref().map(Cow::Borrowed),
                     ..PayloadView::default()
                 };
-                self.append_entry(kind::STAGE_ENTER, Some(stage), &view, |out| {
-                    typed_bytes(out, |out| p.write_json(out));
-                });
+                self.append_entry(kind::STAGE_ENTER, Some(stage), &view, payload, next);
             }
             Record::Exit {
                 stage,
                 id,
                 depth,
-                t_ns,
                 thread,
                 wall_ns,
                 cpu_ns,
-                alloc_bytes,
-                peak_rss_kb,
-                io,
                 outcome,
-                error,
                 output,
+                ..
             } => {
-                // Run-wide unavailability (sampling off, no counting allocator) is written
-                // once, in RUN_START's `unmeasured`, and as null here.
-                let (r, w) = match io {
-                    Some((r, w)) => (Some(r), Some(w)),
-                    None => (None, None),
-                };
-                let alloc = alloc_bytes.as_ref();
-                let (output_hex, output_error) = split_hash(output);
-                let p = ExitPayload {
-                    alloc_bytes: alloc,
-                    cpu_ns,
-                    depth: *depth,
-                    error: error.as_deref(),
-                    id: *id,
-                    io_read_bytes: r,
-                    io_write_bytes: w,
-                    outcome: outcome.as_str(),
-                    output: output_hex,
-                    output_error,
-                    peak_rss_kb,
-                    t_ns: *t_ns,
-                    thread: *thread,
-                    wall_ns: *wall_ns,
-                };
+                let (output_hex, _) = split_hash(output);
                 let view = PayloadView {
                     id: Some(*id),
                     depth: Some(u64::from(*depth)),
@@ -674,48 +769,27 @@ impl Writer {
                     cpu_ns: cpu_ns.value(),
                     ..PayloadView::default()
                 };
-                self.append_entry(kind::STAGE_EXIT, Some(stage), &view, |out| {
-                    typed_bytes(out, |out| p.write_json(out));
-                });
+                self.append_entry(kind::STAGE_EXIT, Some(stage), &view, payload, next);
             }
-            Record::Event {
-                stage,
-                stage_id,
-                t_ns,
-                thread,
-                level,
-                target,
-                fields,
-            } => {
-                let p = event_payload(*stage_id, *t_ns, *thread, level, target, fields);
+            Record::Event { stage, .. } => {
                 // The fold reads nothing from an event's payload but its type.
                 let view = PayloadView::default();
-                self.append_value(kind::EVENT, Some(stage), &p, Some(&view));
+                self.append_entry(kind::EVENT, Some(stage), &view, payload, next);
             }
             Record::Violation {
                 stage,
                 pred,
                 parent,
-                t_ns,
                 thread,
-                policy,
+                ..
             } => {
-                let p = ViolationPayload {
-                    after: pred,
-                    parent: *parent,
-                    policy,
-                    t_ns: *t_ns,
-                    thread: *thread,
-                };
                 let view = PayloadView {
                     parent: *parent,
                     thread: Some(*thread),
                     after: Some(Cow::Borrowed(pred)),
                     ..PayloadView::default()
                 };
-                self.append_entry(kind::VIOLATION, Some(stage), &view, |out| {
-                    typed_bytes(out, |out| p.write_json(out));
-                });
+                self.append_entry(kind::VIOLATION, Some(stage), &view, payload, next);
             }
             // Handled by `append`, which takes its reply channel.
             Record::Finalize { .. } => {}
@@ -735,11 +809,14 @@ impl Writer {
         match value_bytes(&mut bytes, payload) {
             Err(message) => self.fail_canonical(message),
             Ok(()) => {
-                let copy = |out: &mut Vec<u8>| out.extend_from_slice(&bytes);
+                let copy = |out: &mut Vec<u8>| {
+                    out.extend_from_slice(&bytes);
+                    Ok(())
+                };
                 match view {
-                    Some(v) => self.append_entry(kind_, stage, v, copy),
+                    Some(v) => self.append_entry(kind_, stage, v, copy, None),
                     None => match PayloadView::parse(&bytes) {
-                        Ok(v) => self.append_entry(kind_, stage, &v, copy),
+                        Ok(v) => self.append_entry(kind_, stage, &v, copy, None),
                         Err(e) => self.fail_canonical(e.to_string()),
                     },
                 }
@@ -750,30 +827,79 @@ impl Writer {
 
     /// Seals one entry into the output buffer (`payload` appends its canonical bytes),
     /// folds it, and fsyncs when the durability policy says so.
+    ///
+    /// When `next` is given and has a typed payload, the start of its line is built in
+    /// `ahead` and hashed together with the rest of this entry (two SHA-256 lanes run in
+    /// little more than the time of one); the next call, which must be for `next`, then
+    /// only appends and hashes the part after `"prev":"`. Only whole lines ever enter `out`,
+    /// so what each write and fsync sees is unchanged.
     fn append_entry(
         &mut self,
         kind_: &'static str,
         stage: Option<&'static str>,
         view: &PayloadView<'_>,
-        payload: impl FnOnce(&mut Vec<u8>),
+        payload: impl FnOnce(&mut Vec<u8>) -> Result<(), String>,
+        next: Option<&Record>,
     ) {
-        let sealed = seal_chained(
-            &mut self.out,
-            self.seq,
-            &mut self.prev_hex,
-            &self.run_id_json,
-            kind_,
-            stage,
-            |out| {
-                payload(out);
-                Ok::<(), std::convert::Infallible>(())
-            },
-        );
-        let Ok(hash) = sealed;
+        let next = next.and_then(Body::of);
+        let hash = if self.open.is_none() && next.is_none() {
+            let sealed = seal_chained(
+                &mut self.out,
+                self.seq,
+                &mut self.prev_hex,
+                &self.run_id_json,
+                kind_,
+                stage,
+                payload,
+            );
+            match sealed {
+                Ok(hash) => hash,
+                Err(message) => return self.fail_canonical(message),
+            }
+        } else {
+            self.out.reserve(512);
+            let base = self.out.len();
+            let opened = match self.open.take() {
+                // This entry's payload was written and partly hashed with the previous entry.
+                Some(opened) => {
+                    self.out.extend_from_slice(&self.ahead);
+                    opened
+                }
+                None => {
+                    if let Err(message) = open_line(&mut self.out, payload) {
+                        return self.fail_canonical(message);
+                    }
+                    Opened::stamp(&mut self.out[base..])
+                }
+            };
+            close_line(
+                &mut self.out,
+                &self.prev_hex,
+                &self.run_id_json,
+                self.seq,
+                kind_,
+                stage,
+            );
+            self.ahead.clear();
+            // A next payload with no canonical form is left for its own call to report.
+            let hash = match next.map(|b| open_line(&mut self.ahead, |out| b.write(out))) {
+                Some(Ok(())) => {
+                    let line = &mut self.out[base..];
+                    let (hash, ahead) =
+                        opened.finish_with(line, &mut self.prev_hex, &mut self.ahead);
+                    self.open = Some(ahead);
+                    hash
+                }
+                _ => opened.finish(&mut self.out[base..], &mut self.prev_hex),
+            };
+            self.out.push(b'\n');
+            hash
+        };
         if self.out.len() >= OUT_FLUSH_AT
             && let Err(e) = self.write_out()
         {
             self.failed = Some(self.io(&self.path.clone())(e));
+            self.open = None;
             return;
         }
         self.fold
@@ -1138,6 +1264,217 @@ mod tests {
         assert_eq!(chained, alone);
         for line in chained.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             crate::entry::parse_raw(line).expect("each sealed line parses and checks");
+        }
+    }
+    /// Every record kind, with errors, unavailable measures, unhashable inputs, escaped
+    /// text and non-finite floats: iteration `i` of a run alternating stages `a` and `b`,
+    /// where `b` → `a` is not allowed and so is recorded as a violation.
+    fn mixed_records(i: u64, args: ArgNames) -> Vec<Record> {
+        let (a, b) = (2 * i, 2 * i + 1);
+        let t = 1000 * i;
+        let mut recs = Vec::new();
+        if i > 0 {
+            recs.push(Record::Violation {
+                stage: "a",
+                pred: "b".to_owned(),
+                parent: None,
+                t_ns: t,
+                thread: 1,
+                policy: "record",
+            });
+        }
+        let input = match i % 3 {
+            0 => None,
+            1 => Some(Ok(receipt_core::Digest::of(&i.to_le_bytes()).to_hex())),
+            _ => Some(Err(format!("argument {i} has no \"hash\"\n"))),
+        };
+        recs.push(Record::Enter {
+            stage: "a",
+            id: a,
+            parent: None,
+            depth: 0,
+            t_ns: t + 1,
+            thread: 1,
+            input,
+            args,
+            after: None,
+        });
+        recs.push(Record::Event {
+            stage: "a",
+            stage_id: a,
+            t_ns: t + 2,
+            thread: 1,
+            level: "INFO",
+            target: "mixed",
+            fields: vec![
+                (
+                    "message",
+                    FieldValue::Str(format!("step {i} é \u{2028} \"q\"\t")),
+                ),
+                ("n", FieldValue::U64(i)),
+                ("d", FieldValue::I64(-(i as i64))),
+                ("ok", FieldValue::Bool(i.is_multiple_of(2))),
+                (
+                    "x",
+                    FieldValue::F64(if i.is_multiple_of(5) {
+                        f64::NAN
+                    } else {
+                        i as f64 / 3.0
+                    }),
+                ),
+            ],
+        });
+        let unavailable = Measure::unavailable("not sampled on this \"platform\"");
+        let (outcome, error) = match i % 4 {
+            0 => (Outcome::Ok, None),
+            1 => (Outcome::Err, Some(format!("failed at {i}: \\ \"bad\""))),
+            2 => (Outcome::Panic, Some("panicked".to_owned())),
+            _ => (Outcome::Ok, None),
+        };
+        recs.push(Record::Exit {
+            stage: "a",
+            id: a,
+            depth: 0,
+            t_ns: t + 3,
+            thread: 1,
+            wall_ns: 2 + i,
+            cpu_ns: if i.is_multiple_of(2) {
+                Measure::Value(i)
+            } else {
+                unavailable.clone()
+            },
+            alloc_bytes: (!i.is_multiple_of(3)).then(|| unavailable.clone()),
+            peak_rss_kb: Measure::Value(4096 + i),
+            io: (i % 2 == 1).then(|| (Measure::Value(i), unavailable.clone())),
+            outcome,
+            error,
+            output: (i.is_multiple_of(2)).then(|| Ok(receipt_core::Digest::of(b"out").to_hex())),
+        });
+        recs.push(Record::Enter {
+            stage: "b",
+            id: b,
+            parent: None,
+            depth: 0,
+            t_ns: t + 4,
+            thread: 1,
+            input: None,
+            args,
+            after: None,
+        });
+        recs.push(Record::Exit {
+            stage: "b",
+            id: b,
+            depth: 0,
+            t_ns: t + 5,
+            thread: 1,
+            wall_ns: 1,
+            cpu_ns: Measure::Value(1),
+            alloc_bytes: None,
+            peak_rss_kb: unavailable,
+            io: None,
+            outcome: Outcome::Ok,
+            error: None,
+            output: Some(Err("unhashable".to_owned())),
+        });
+        recs
+    }
+
+    /// Writes a long mixed run with every record already queued, so that each entry's hash
+    /// is computed together with the start of the next one; the ledger must verify, and
+    /// each line must be the bytes `seal_into` gives the entry on its own.
+    #[test]
+    fn entries_hashed_in_pairs_verify_and_match_sealing_each_alone() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let graph = crate::graph::StageGraph::builder()
+            .first("a")
+            .edge("a", "b")
+            .build();
+        for durability in [
+            Durability::Never,
+            Durability::OnFinalize,
+            Durability::EveryN(7),
+            Durability::Always,
+        ] {
+            let path = dir.path().join(format!("{durability:?}.jsonl"));
+            let file = File::create(&path).expect("ledger file");
+            let run_id = "mixed \"run\"".to_owned();
+            let writer = Writer::new(path.clone(), file, run_id.clone(), durability);
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let start = start_payload(
+                "mixed",
+                &["mixed".to_owned()],
+                &receipt_core::Timestamp::now().to_string(),
+                &graph,
+                crate::graph::ViolationPolicy::Record,
+                durability,
+                false,
+            );
+            tx.send(Record::Start { payload: start }).expect("queued");
+            let args = ArgNames(field_sets()[2]);
+            for i in 0..150 {
+                for rec in mixed_records(i, args) {
+                    tx.send(rec).expect("queued");
+                }
+            }
+            let (done, reply) = crossbeam_channel::bounded(1);
+            let unavailable = Measure::unavailable(crate::measure::IO_DISABLED);
+            let totals = crate::receipt::Totals {
+                wall_ns: 1,
+                cpu_ns: Measure::Value(1),
+                peak_rss_kb: Measure::Value(1),
+                io_read_bytes: unavailable.clone(),
+                io_write_bytes: unavailable,
+                alloc_bytes: Measure::unavailable(ALLOC_NOT_INSTALLED),
+            };
+            let payload = json!({
+                "status": "ok",
+                "t_ns": 1,
+                "finished_at": receipt_core::Timestamp::now().to_string(),
+                "totals": totals,
+            });
+            tx.send(Record::Finalize { payload, done }).expect("queued");
+            drop(tx);
+            writer.run(rx);
+            let outcome = reply.recv().expect("a reply").expect("the run finalizes");
+            assert_eq!(outcome.receipt.ledger.entries, 1 + 150 * 6 - 1 + 1);
+
+            let report = crate::verify::verify_run(&path, None);
+            assert!(report.ok(), "{durability:?}:\n{report}");
+            let ledger = std::fs::read(&path).expect("ledger");
+            let mut lines = 0;
+            for line in ledger.split_inclusive(|&b| b == b'\n') {
+                let e = crate::entry::parse_line(&line[..line.len() - 1]).expect("entry");
+                let kind_ = [
+                    kind::RUN_START,
+                    kind::STAGE_ENTER,
+                    kind::STAGE_EXIT,
+                    kind::EVENT,
+                    kind::VIOLATION,
+                    kind::RUN_FINALIZE,
+                ]
+                .into_iter()
+                .find(|k| *k == e.kind)
+                .expect("a known type");
+                let mut alone = Vec::new();
+                let resealed = crate::entry::seal_into(
+                    &mut alone,
+                    e.seq,
+                    &e.prev,
+                    &e.run_id,
+                    kind_,
+                    e.stage.as_deref(),
+                    |out| crate::entry::canonical(&e.payload).map(|b| out.extend_from_slice(&b)),
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(line),
+                    String::from_utf8_lossy(&alone),
+                    "{durability:?}, entry {}",
+                    e.seq
+                );
+                assert_eq!(resealed.expect("canonical payload"), e.hash);
+                lines += 1;
+            }
+            assert_eq!(lines, outcome.receipt.ledger.entries);
         }
     }
 }
