@@ -138,24 +138,20 @@ impl MerkleAccumulator {
 /// The one padded block of the leaf hash of 32 bytes: `0x00 ‖ data`, then the padding of
 /// a 33-byte message.
 fn leaf_block(data: &[u8; 32]) -> Block {
-    let mut b = [0u8; 64];
-    b[1..33].copy_from_slice(data);
-    b[33] = 0x80;
-    b[56..].copy_from_slice(&(33u64 * 8).to_be_bytes());
-    b
+    let mut message = [0u8; 33];
+    message[1..].copy_from_slice(data);
+    sha256x2::padded_tail(&message, 33).0[0]
 }
 
 /// The two padded blocks of a node hash: `0x01 ‖ left ‖ right`, then the padding of a
 /// 65-byte message.
 fn node_blocks(left: &Digest, right: &Digest) -> [Block; 2] {
-    let mut b = [[0u8; 64]; 2];
-    b[0][0] = 1;
-    b[0][1..33].copy_from_slice(&left.0);
-    b[0][33..].copy_from_slice(&right.0[..31]);
-    b[1][0] = right.0[31];
-    b[1][1] = 0x80;
-    b[1][56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
-    b
+    let mut first = [0u8; 64];
+    first[0] = 1;
+    first[1..33].copy_from_slice(&left.0);
+    first[33..].copy_from_slice(&right.0[..31]);
+    let (last, _) = sha256x2::padded_tail(&right.0[31..], 65);
+    [first, last[0]]
 }
 
 /// The digests of padded messages of `N` blocks each, two at a time.

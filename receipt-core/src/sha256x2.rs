@@ -173,14 +173,7 @@ impl Lane {
     /// The final block or two of the message: the buffered tail, the `0x80` marker, zeros
     /// and the bit length; and how many of the two blocks are used.
     fn padding(&self) -> ([Block; 2], usize) {
-        let bit_len = self.len.wrapping_mul(8);
-        let n = self.buf_len;
-        let mut last = [[0u8; 64]; 2];
-        last[0][..n].copy_from_slice(&self.buf[..n]);
-        last[0][n] = 0x80;
-        let blocks = if n < 56 { 1 } else { 2 };
-        last[blocks - 1][56..].copy_from_slice(&bit_len.to_be_bytes());
-        (last, blocks)
+        padded_tail(&self.buf[..self.buf_len], self.len)
     }
 
     /// The digest of a lane whose padding has been compressed; the lane is then reset.
@@ -220,6 +213,20 @@ impl Lane {
             self.buf_len = tail.len();
         }
     }
+}
+
+/// The final block or two of a message of `message_len` bytes whose last `tail` bytes
+/// (fewer than 64) are not yet compressed: the tail, the `0x80` marker, zeros and the bit
+/// length (FIPS 180-4 §5.1.1); and how many of the two blocks are used.
+pub fn padded_tail(tail: &[u8], message_len: u64) -> ([Block; 2], usize) {
+    let n = tail.len();
+    debug_assert!(n < 64, "a tail is shorter than a block");
+    let mut last = [[0u8; 64]; 2];
+    last[0][..n].copy_from_slice(tail);
+    last[0][n] = 0x80;
+    let blocks = if n < 56 { 1 } else { 2 };
+    last[blocks - 1][56..].copy_from_slice(&message_len.wrapping_mul(8).to_be_bytes());
+    (last, blocks)
 }
 
 /// The digest a final chaining state stands for: its words, big-endian.

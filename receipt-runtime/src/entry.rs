@@ -258,11 +258,8 @@ impl Opened {
     fn rest<'l>(&self, line: &'l [u8], last: &mut [Block; 2]) -> (&'l [Block], usize) {
         let pre = &line[PREIMAGE_AT..];
         let (whole, tail) = pre[self.done..].as_chunks::<64>();
-        let n = tail.len();
-        last[0][..n].copy_from_slice(tail);
-        last[0][n] = 0x80;
-        let blocks = if n < 56 { 1 } else { 2 };
-        last[blocks - 1][56..].copy_from_slice(&((pre.len() as u64) * 8).to_be_bytes());
+        let (padded, blocks) = receipt_core::sha256x2::padded_tail(tail, pre.len() as u64);
+        *last = padded;
         (whole, blocks)
     }
 
