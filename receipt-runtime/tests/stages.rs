@@ -5,25 +5,17 @@ mod common;
 
 use std::path::Path;
 
-use receipt_runtime::entry::{ParsedEntry, parse_line};
+use receipt_runtime::entry::ParsedEntry;
 use receipt_runtime::graph::{StageGraph, ViolationPolicy};
 use receipt_runtime::verify::{Verdict, verify_run};
 use receipt_runtime::{Durability, ReceiptLayer, RunOutcome, receipt};
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
 
-fn entries(ledger: &Path) -> Vec<ParsedEntry> {
-    common::lines(ledger)
-        .iter()
-        .map(|l| parse_line(l.strip_suffix(b"\n").unwrap()).unwrap())
-        .collect()
-}
+use common::entries;
 
 fn exits<'a>(es: &'a [ParsedEntry], stage: &str) -> Vec<&'a Value> {
-    es.iter()
-        .filter(|e| e.kind == "STAGE_EXIT" && e.stage.as_deref() == Some(stage))
-        .map(|e| &e.payload)
-        .collect()
+    common::payloads(es, "STAGE_EXIT", stage)
 }
 
 /// Runs `f` under a fresh receipt layer and returns the finished run.

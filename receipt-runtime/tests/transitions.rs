@@ -2,9 +2,11 @@
 //! or at top level the last stage on the same thread; a `VIOLATION` entry directly precedes
 //! the `STAGE_ENTER` it concerns.
 
+mod common;
+
 use std::path::Path;
 
-use receipt_runtime::entry::{ParsedEntry, parse_line};
+use receipt_runtime::entry::ParsedEntry;
 use receipt_runtime::graph::{StageGraph, ViolationPolicy};
 use receipt_runtime::verify::verify_run;
 use receipt_runtime::{ReceiptLayer, receipt};
@@ -43,11 +45,7 @@ fn record_run(dir: &Path, f: impl FnOnce()) -> Vec<ParsedEntry> {
     run.finish().unwrap();
     let report = verify_run(&ledger, None);
     assert!(report.ok(), "{report}");
-    std::fs::read_to_string(&ledger)
-        .unwrap()
-        .lines()
-        .map(|l| parse_line(l.as_bytes()).unwrap())
-        .collect()
+    common::entries(&ledger)
 }
 
 /// The recorded violations as (stage, refused predecessor, payload), each checked to be
@@ -72,10 +70,7 @@ fn violations(es: &[ParsedEntry]) -> Vec<(String, String, Value)> {
 }
 
 fn enters<'a>(es: &'a [ParsedEntry], stage: &str) -> Vec<&'a Value> {
-    es.iter()
-        .filter(|e| e.kind == "STAGE_ENTER" && e.stage.as_deref() == Some(stage))
-        .map(|e| &e.payload)
-        .collect()
+    common::payloads(es, "STAGE_ENTER", stage)
 }
 
 #[test]

@@ -8,7 +8,7 @@ pub mod pipeline;
 use std::path::{Path, PathBuf};
 
 use receipt_core::Digest;
-use receipt_runtime::entry::{Unsealed, genesis, kind, parse_line};
+use receipt_runtime::entry::{ParsedEntry, Unsealed, genesis, kind, parse_line};
 use receipt_runtime::{Durability, ReceiptLayer, RunOutcome};
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
@@ -31,6 +31,22 @@ pub fn run_pipeline(dir: &Path, ledger: &str, durability: Durability) -> RunOutc
         pipeline::run(&input, &dir.join(format!("{ledger}.csv"))).unwrap();
     });
     run.finish().unwrap()
+}
+
+/// The ledger's entries, each parsed and checked on its own.
+pub fn entries(ledger: &Path) -> Vec<ParsedEntry> {
+    lines(ledger)
+        .iter()
+        .map(|l| parse_line(l.strip_suffix(b"\n").unwrap()).unwrap())
+        .collect()
+}
+
+/// The payloads of the `kind_` entries of stage `stage`, in ledger order.
+pub fn payloads<'a>(es: &'a [ParsedEntry], kind_: &str, stage: &str) -> Vec<&'a Value> {
+    es.iter()
+        .filter(|e| e.kind == kind_ && e.stage.as_deref() == Some(stage))
+        .map(|e| &e.payload)
+        .collect()
 }
 
 pub fn lines(path: &Path) -> Vec<Vec<u8>> {
