@@ -185,6 +185,67 @@ fn git_mode_does_not_follow_a_directory_replaced_by_a_symlink() {
 }
 
 #[test]
+fn git_mode_drops_paths_below_a_deep_symlinked_directory_and_keeps_its_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    // Directory names that share prefixes ("a" and "ab", "b" and "b2"), so reusing an open
+    // directory for the wrong path would show as a wrong digest or a missing file.
+    let files = [
+        ("a/b/c/1", "one\n"),
+        ("a/b/c/d/2", "two\n"),
+        ("a/b/x", "x\n"),
+        ("a/b2/3", "three\n"),
+        ("a/e", "e\n"),
+        ("ab/b/c/1", "other one\n"),
+        ("ab/f", "f\n"),
+        ("top", "top\n"),
+    ];
+    for (rel, content) in files {
+        write(root, rel, content);
+    }
+    git(root, &["add", "-A"]);
+    // The index still names a/b/..., but a/b is now a link to ab/b.
+    fs::remove_dir_all(root.join("a/b")).unwrap();
+    symlink(root, "a/b", "../ab/b");
+
+    let tree = scan(root, &no_cache()).unwrap();
+    assert_eq!(
+        paths(&tree),
+        ["a/b", "a/b2/3", "a/e", "ab/b/c/1", "ab/f", "top"]
+    );
+    // One thread walks every directory in order, reusing the ones paths share.
+    let one_thread = ScanOptions {
+        threads: Some(1),
+        ..ScanOptions::default()
+    };
+    assert_eq!(scan(root, &one_thread).unwrap(), tree);
+    assert_eq!(tree.get("a/b").unwrap().kind, FileKind::Symlink);
+    for (rel, content) in files.iter().filter(|(rel, _)| !rel.starts_with("a/b/")) {
+        assert_eq!(
+            tree.get(rel).unwrap().content_sha256,
+            Digest::of(content.as_bytes()),
+            "{rel}"
+        );
+    }
+    // The same with a digest cache: its entries for a/b/... are not followed either.
+    let cache = tempfile::tempdir().unwrap();
+    let opts = ScanOptions {
+        cache_path: Some(cache.path().join("digests")),
+        ..ScanOptions::default()
+    };
+    fs::remove_file(root.join("a/b")).unwrap();
+    fs::create_dir_all(root.join("a/b/c/d")).unwrap();
+    for (rel, content) in files.iter().filter(|(rel, _)| rel.starts_with("a/b/")) {
+        write(root, rel, content);
+    }
+    assert_eq!(scan(root, &opts).unwrap().files.len(), files.len());
+    fs::remove_dir_all(root.join("a/b")).unwrap();
+    symlink(root, "a/b", "../ab/b");
+    assert_eq!(scan(root, &opts).unwrap(), tree);
+}
+
+#[test]
 fn a_tracked_file_replaced_by_a_fifo_or_a_directory_leaves_the_set_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

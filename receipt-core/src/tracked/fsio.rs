@@ -1,9 +1,12 @@
 //! File-system access for the scan: `lstat` and opening one tracked path, never following
-//! a final symlink.
+//! a symlink on the way.
 //!
-//! On Unix each hashing thread keeps its current directory open and works relative to it
-//! (`fstatat`, `openat`, `readlinkat`), so a path lookup walks one component instead of the
-//! whole absolute path; on a tree of 50,000 files that lookup is most of a warm scan.
+//! On Unix each hashing thread keeps open the directories on the way to its current one,
+//! each opened from its parent with `O_NOFOLLOW`, and works relative to the last
+//! (`fstatat`, `openat`, `readlinkat`): a path lookup walks one component instead of the
+//! whole absolute path (on a tree of 50,000 files that lookup is most of a warm scan), and
+//! a path below a symlinked directory is not reached, even if the link appeared after git
+//! listed the path.
 
 use std::fs::File;
 use std::io;
@@ -93,16 +96,61 @@ mod imp {
     /// (the directory may have been replaced since).
     static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-    /// The directory a thread last worked in. One scan has one root, so the generation
-    /// stands for it.
-    struct OpenDir {
+    /// The directories a thread has open: the scan root and, below it, every directory on
+    /// the way to the one it last worked in, each opened from its parent without following
+    /// a symlink. One scan has one root, so the generation stands for it.
+    struct OpenDirs {
         generation: u64,
-        rel: String,
-        fd: OwnedFd,
+        root: OwnedFd,
+        /// The deepest directory, relative to the root (empty for the root itself).
+        path: String,
+        /// For each open directory below the root, outermost first: where its relative
+        /// path ends in `path`, and its handle.
+        levels: Vec<(usize, OwnedFd)>,
+    }
+
+    impl OpenDirs {
+        /// Opens `dir` (relative to the root) one component at a time, reusing the levels it
+        /// shares with the directory opened last; returns its handle.
+        ///
+        /// A component that is a symlink or not a directory ends the walk with `NotFound`:
+        /// everything below it is outside the tracked set, as git treats index entries
+        /// below a symlink as deleted. Walking from the root this way means a directory
+        /// swapped for a symlink at any moment is never followed.
+        fn descend(&mut self, dir: &str) -> io::Result<&OwnedFd> {
+            let shared = self
+                .levels
+                .iter()
+                .take_while(|(end, _)| {
+                    let end = *end;
+                    dir.len() >= end
+                        && dir.as_bytes()[..end] == self.path.as_bytes()[..end]
+                        && dir.as_bytes().get(end).is_none_or(|&b| b == b'/')
+                })
+                .count();
+            self.levels.truncate(shared);
+            self.path.clear();
+            self.path.push_str(dir);
+            let mut start = self.levels.last().map_or(0, |(end, _)| end + 1);
+            while start < dir.len() {
+                let end = dir[start..].find('/').map_or(dir.len(), |i| start + i);
+                let parent = self.levels.last().map_or(&self.root, |(_, fd)| fd);
+                let fd = rustix::fs::openat(parent, &dir[start..end], DIR_FLAGS, Mode::empty())
+                    .map_err(|e| match e {
+                        // A symlink (ELOOP where O_NOFOLLOW refuses it, ENOTDIR where the
+                        // link itself is opened) or a file in a directory's place.
+                        Errno::LOOP | Errno::NOTDIR => io::ErrorKind::NotFound.into(),
+                        e => io::Error::from(e),
+                    })?;
+                self.levels.push((end, fd));
+                start = end + 1;
+            }
+            Ok(self.levels.last().map_or(&self.root, |(_, fd)| fd))
+        }
     }
 
     thread_local! {
-        static DIR: RefCell<Option<OpenDir>> = const { RefCell::new(None) };
+        static DIRS: RefCell<Option<OpenDirs>> = const { RefCell::new(None) };
     }
 
     /// Marks the start of a scan: directories opened before it are not reused.
@@ -110,10 +158,10 @@ mod imp {
         GENERATION.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Closes the directory each thread of the current pool kept open, so no descriptor
+    /// Closes the directories each thread of the current pool kept open, so no descriptor
     /// outlives the scan.
     pub(in crate::tracked) fn end_scan() {
-        rayon::broadcast(|_| DIR.with(|d| d.borrow_mut().take()));
+        rayon::broadcast(|_| DIRS.with(|d| d.borrow_mut().take()));
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -135,23 +183,20 @@ mod imp {
         f: impl FnOnce(&OwnedFd, &str) -> io::Result<R>,
     ) -> io::Result<R> {
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        DIR.with(|slot| {
+        DIRS.with(|slot| {
             let mut slot = slot.borrow_mut();
-            let fresh = slot
-                .as_ref()
-                .is_some_and(|d| d.generation == generation && d.rel == dir);
-            if !fresh {
-                // Listing guarantees no directory on the way is a symlink; NOFOLLOW keeps a
-                // link swapped in since from being followed at the last step.
-                let fd = rustix::fs::open(root.join(dir), DIR_FLAGS, Mode::empty())?;
-                *slot = Some(OpenDir {
+            if slot.as_ref().is_none_or(|d| d.generation != generation) {
+                // The root is the one the caller named: a symlink there is followed.
+                let flags = DIR_FLAGS.difference(OFlags::NOFOLLOW);
+                *slot = Some(OpenDirs {
                     generation,
-                    rel: dir.to_string(),
-                    fd,
+                    root: rustix::fs::open(root, flags, Mode::empty())?,
+                    path: String::new(),
+                    levels: Vec::new(),
                 });
             }
-            let open = slot.as_ref().expect("just filled");
-            f(&open.fd, name)
+            let dirs = slot.as_mut().expect("just filled");
+            f(dirs.descend(dir)?, name)
         })
     }
 
