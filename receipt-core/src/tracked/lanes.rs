@@ -3,9 +3,10 @@
 //!
 //! One SHA-256 stream leaves most of a core's SHA unit idle (its rounds are latency-bound),
 //! so two streams per thread hash close to twice as many bytes per CPU-second. Paths are
-//! handed out one at a time from a shared counter: a path's cost is unknown until it is
-//! opened, and large files often sit together in sorted order, so coarser shares leave
-//! one core hashing them alone at the end.
+//! handed out one at a time from a shared counter, those the caller knows to be large
+//! first (largest first), then the others in order: a file's cost is otherwise unknown
+//! until it is opened, and a large file handed out last keeps one core hashing it alone
+//! after the others ran out of work.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -104,28 +105,42 @@ impl<M> Slot<M> {
 
 /// Runs `prepare` for every index below `n` on every thread of the current rayon pool and
 /// hashes the files it returns; `hashed` turns a file's digest and length (or the error
-/// reading it) into a result. Returns the results in index order.
+/// reading it) into a result. The indices in `first` (distinct, each below `n`) are handed
+/// out before all others, in that order. Returns the results in index order.
 pub(super) fn run<T: Send + Sync, E: Send + Sync, M>(
     n: usize,
+    first: &[usize],
     prepare: impl Fn(usize) -> Step<T, E, M> + Sync,
     hashed: impl Fn(usize, M, io::Result<(Digest, u64)>) -> Result<T, E> + Sync,
 ) -> Vec<Result<T, E>> {
+    let order = hand_out_order(n, first);
     let next = AtomicUsize::new(0);
     let results: Vec<OnceLock<Result<T, E>>> = (0..n).map(|_| OnceLock::new()).collect();
     let put = |i: usize, r: Result<T, E>| {
         // The shared counter hands each index to exactly one thread, once.
         assert!(results[i].set(r).is_ok(), "index {i} handed out twice");
     };
-    rayon::broadcast(|_| worker(&next, n, &prepare, &hashed, &put));
+    rayon::broadcast(|_| worker(&next, &order, &prepare, &hashed, &put));
     results
         .into_iter()
         .map(|r| r.into_inner().expect("every index is handed out"))
         .collect()
 }
 
+/// `first`, then every other index below `n` in ascending order.
+fn hand_out_order(n: usize, first: &[usize]) -> Vec<usize> {
+    let mut taken = vec![false; n];
+    for &i in first {
+        assert!(!taken[i], "index {i} is listed twice");
+        taken[i] = true;
+    }
+    let rest = (0..n).filter(|&i| !taken[i]);
+    first.iter().copied().chain(rest).collect()
+}
+
 fn worker<T, E, M>(
     next: &AtomicUsize,
-    n: usize,
+    order: &[usize],
     prepare: &impl Fn(usize) -> Step<T, E, M>,
     hashed: &impl Fn(usize, M, io::Result<(Digest, u64)>) -> Result<T, E>,
     put: &impl Fn(usize, Result<T, E>),
@@ -137,10 +152,9 @@ fn worker<T, E, M>(
         for slot in &mut slots {
             loop {
                 while slot.job.is_none() {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
+                    let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
-                    }
+                    };
                     match prepare(i) {
                         Step::Done(r) => put(i, r),
                         Step::Hash(job, meta) => slot.begin(i, job, meta),
@@ -185,5 +199,23 @@ fn worker<T, E, M>(
                 b.start += k;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hand_out_order;
+
+    #[test]
+    fn the_listed_indices_come_first_then_the_rest_in_order() {
+        assert_eq!(hand_out_order(6, &[4, 1]), [4, 1, 0, 2, 3, 5]);
+        assert_eq!(hand_out_order(3, &[]), [0, 1, 2]);
+        assert_eq!(hand_out_order(0, &[]), [0usize; 0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "listed twice")]
+    fn an_index_listed_twice_is_refused() {
+        hand_out_order(3, &[1, 1]);
     }
 }

@@ -7,6 +7,7 @@
 
 mod cache;
 mod fsio;
+mod gitindex;
 mod lanes;
 mod list;
 
@@ -417,8 +418,12 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
     // Listing waits on git; meanwhile the hashing threads load the cache and lstat every
     // path it names. Git lists tracked files from its index quickly and untracked ones by a
     // walk of the work tree, which goes on while the tracked files are read.
-    let (listing, loaded) = std::thread::scope(|s| {
+    let (listing, loaded, large) = std::thread::scope(|s| {
         let lister = s.spawn(|| list::list(root, &opts.exclude_dirs));
+        // Without a cache to load every file is read, and git's index tells which are large
+        // enough to start first; with one, few files are read and their order is moot.
+        let cold = opts.cache_path.as_deref().is_none_or(|p| !p.exists());
+        let large = cold.then(|| s.spawn(|| gitindex::large_files(root, LARGE_FILE)));
         let loaded = opts.cache_path.as_deref().map(|p| {
             cache::load(p, root).map(|cache| {
                 let lstats = cache
@@ -432,7 +437,10 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
         let listing = lister
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (listing, loaded)
+        let large = large
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .unwrap_or_default();
+        (listing, loaded, large)
     });
     let mut listing = listing?;
     let (warm, status) = match loaded {
@@ -451,10 +459,10 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
     // Tracked files are read while git still lists the untracked ones.
     let mut first = std::mem::take(&mut listing.first);
     first.retain(|p| !excluded(p));
-    let first_examined = examine_all(generation, root, &first, warm.as_ref());
+    let first_examined = examine_all(generation, root, &first, &large, warm.as_ref());
     let mut rest = listing.rest()?;
     rest.retain(|p| !excluded(p) && first.binary_search(p).is_err());
-    let rest_examined = examine_all(generation, root, &rest, warm.as_ref());
+    let rest_examined = examine_all(generation, root, &rest, &[], warm.as_ref());
     let mode = listing.mode;
     let (first_len, rest_len) = (first.len(), rest.len());
     let examined = merge_sorted(
@@ -551,19 +559,32 @@ struct Examined {
 /// its cache entry was racy.
 type Remember = (FileKind, cache::StatKey, bool);
 
+/// Files at least this large by git's index are hashed first, largest first.
+const LARGE_FILE: u64 = 1 << 20;
+
 /// Examines `candidates` (sorted) on every thread of the pool, hashing files two at a time
-/// per thread; results in the candidates' order.
+/// per thread; results in the candidates' order. Candidates named in `large` (with their
+/// expected sizes) are taken first, largest first; the others in order.
 fn examine_all(
     generation: u64,
     root: &Path,
     candidates: &[String],
+    large: &[(String, u64)],
     warm: Option<&Warm>,
 ) -> Vec<Result<Option<Examined>, TrackError>> {
     let cached = warm
         .map(|w| cache_positions(candidates, &w.cache.entries))
         .unwrap_or_default();
+    let mut first: Vec<(u64, usize)> = large
+        .iter()
+        .filter_map(|(path, size)| Some((*size, candidates.binary_search(path).ok()?)))
+        .collect();
+    first.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    first.dedup_by_key(|e| e.1);
+    let first: Vec<usize> = first.into_iter().map(|(_, i)| i).collect();
     lanes::run(
         candidates.len(),
+        &first,
         |i| {
             let warm = warm.zip(cached.get(i).copied().flatten());
             prepare(generation, root, &candidates[i], warm)
