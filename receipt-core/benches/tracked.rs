@@ -1,6 +1,6 @@
 //! Tracked-set scan speed against the baselines named in `docs/SPEC.md`: a generated git
 //! tree of 50,000 files / 1 GiB, hashed cold (no digest cache) and warm (cache present,
-//! nothing changed), next to `git ls-files | xargs sha256sum`, `git status` and the
+//! nothing changed) up to its Merkle root, next to `git ls-files | xargs sha256sum`, `git status` and the
 //! `openssl speed` hashing limit, all measured in the same run.
 //!
 //! Run: `cargo bench -p receipt-core --bench tracked`. Environment knobs:
@@ -323,10 +323,12 @@ fn main() {
     let _ = fs::remove_file(&cache);
     let (t, stats) = scan_with_stats(&tree, &ScanOptions::default()).unwrap();
     let bytes = stats.bytes;
+    let timer = Instant::now();
+    let root = t.root();
     println!(
-        "tree: {} files, {bytes} bytes, root {}; {cores} cores",
+        "tree: {} files, {bytes} bytes, root {root} (computed from the scan in {:.1} ms); {cores} cores",
         t.files.len(),
-        t.root()
+        timer.elapsed().as_secs_f64() * 1e3
     );
 
     // A quick loop over one scan alone, for profiling and for comparing changes.
@@ -346,9 +348,10 @@ fn main() {
             other => panic!("RECEIPT_BENCH_ONLY must be cold or warm, not {other:?}"),
         };
         let mut group = vec![Contender::new("receipt scan", || {
-            let (_, s) = scan_with_stats(&tree, &opts).unwrap();
+            let (t, s) = scan_with_stats(&tree, &opts).unwrap();
             let read = if only == "cold" { bytes } else { 0 };
             assert_eq!(s.bytes_hashed, read, "{s:?}");
+            assert_eq!(t.root(), root);
         })];
         measure(reps, &mut group);
         println!(
@@ -385,8 +388,9 @@ fn main() {
     let xargs = "git ls-files -z | xargs -0 -P2 sha256sum";
     let mut cold = vec![
         Contender::new("receipt scan, cold (no digest cache)", || {
-            let (_, s) = scan_with_stats(&tree, &cold_opts).unwrap();
+            let (t, s) = scan_with_stats(&tree, &cold_opts).unwrap();
             assert_eq!(s.bytes_hashed, bytes);
+            assert_eq!(t.root(), root);
         }),
         Contender::new(
             "git ls-files -z | xargs -0 -P2 sha256sum",
@@ -404,8 +408,9 @@ fn main() {
     scan_with_stats(&tree, &warm_opts).unwrap();
     let mut warm = vec![
         Contender::new("receipt scan, warm (cache, nothing changed)", || {
-            let (_, s) = scan_with_stats(&tree, &warm_opts).unwrap();
+            let (t, s) = scan_with_stats(&tree, &warm_opts).unwrap();
             assert_eq!(s.files_hashed, 0, "{s:?}");
+            assert_eq!(t.root(), root);
         }),
         Contender::new("git status", shell(&tree, "git status")),
         Contender::new(
@@ -422,7 +427,8 @@ fn main() {
     if drop {
         dropped = vec![
             Contender::new("receipt scan, cold, page cache dropped", || {
-                scan_with_stats(&tree, &cold_opts).unwrap();
+                let (t, _) = scan_with_stats(&tree, &cold_opts).unwrap();
+                assert_eq!(t.root(), root);
             })
             .before(drop_caches),
             Contender::new(

@@ -39,12 +39,57 @@ fn split_point(n: usize) -> usize {
 }
 
 /// RFC 6962 Merkle Tree Hash of a list of leaf hashes.
+///
+/// Computed level by level: adjacent nodes are paired and a level's odd last node moves up
+/// unchanged, which builds the same tree as splitting at the largest power of two. Each
+/// level's node hashes run two at a time on interleaved SHA-256 lanes, and a large level is
+/// shared among the threads of the current rayon pool.
 pub fn root(leaves: &[Digest]) -> Digest {
-    let mut acc = MerkleAccumulator::new();
-    for l in leaves {
-        acc.push(*l);
+    /// Nodes per parallel task (even, so only the last task can hold an odd node).
+    const TASK: usize = 4096;
+    let Some((first, _)) = leaves.split_first() else {
+        return empty_root();
+    };
+    if leaves.len() == 1 {
+        return *first;
     }
-    acc.root()
+    let up = |nodes: &[Digest]| {
+        if nodes.len() > TASK {
+            use rayon::prelude::*;
+            nodes
+                .par_chunks(TASK)
+                .map(parent_level)
+                .collect::<Vec<_>>()
+                .concat()
+        } else {
+            parent_level(nodes)
+        }
+    };
+    let mut level = up(leaves);
+    while level.len() > 1 {
+        level = up(&level);
+    }
+    level[0]
+}
+
+/// The level above `nodes`: the hash of each adjacent pair, then the odd last node as is.
+fn parent_level(nodes: &[Digest]) -> Vec<Digest> {
+    let mut up = Vec::with_capacity(nodes.len().div_ceil(2));
+    let mut quads = nodes.chunks_exact(4);
+    for q in &mut quads {
+        let a = node_blocks(&q[0], &q[1]);
+        let b = node_blocks(&q[2], &q[3]);
+        let (da, db) = sha256x2::digest_padded2(&a, &b);
+        up.extend([Digest(da), Digest(db)]);
+    }
+    match quads.remainder() {
+        [l, r, rest @ ..] => {
+            up.push(Digest(sha256x2::digest_padded(&node_blocks(l, r))));
+            up.extend(rest);
+        }
+        rest => up.extend(rest),
+    }
+    up
 }
 
 /// Streaming RFC 6962 root: push leaf hashes one at a time, in `O(log n)` memory.
@@ -448,5 +493,27 @@ mod tests {
             let leaves: Vec<Digest> = data[..at].iter().map(|d| leaf_hash(d)).collect();
             assert_eq!(acc.root(), root(&leaves), "{at} leaves");
         }
+    }
+
+    #[test]
+    fn root_by_levels_matches_the_accumulator_across_parallel_task_sizes() {
+        let leaves: Vec<Digest> = (0u32..12_300)
+            .map(|i| leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let mut acc = MerkleAccumulator::new();
+        let mut checked = 0;
+        for (i, l) in leaves.iter().enumerate() {
+            acc.push(*l);
+            let n = i + 1;
+            // Around one and several parallel tasks, powers of two, and some odd sizes.
+            if n < 40
+                || n.is_power_of_two()
+                || [4095, 4097, 8191, 8193, 12_299, 12_300].contains(&n)
+            {
+                assert_eq!(root(&leaves[..n]), acc.root(), "{n} leaves");
+                checked += 1;
+            }
+        }
+        assert!(checked > 50);
     }
 }

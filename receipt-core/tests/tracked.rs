@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use receipt_core::Digest;
 use receipt_core::merkle;
 use receipt_core::tracked::{
-    CacheStatus, FileKind, ScanOptions, TrackError, TrackMode, TrackedTree, scan, scan_with_stats,
-    tracked_leaf_hash,
+    CacheStatus, FileKind, ScanOptions, TrackError, TrackMode, TrackedFile, TrackedTree, scan,
+    scan_with_stats, tracked_leaf_hash,
 };
 
 fn write(root: &Path, rel: &str, content: &str) {
@@ -153,6 +153,35 @@ fn git_mode_lists_cached_and_untracked_but_not_ignored_or_deleted_files() {
         .collect();
     assert_eq!(tree.leaf_hashes(), leaves);
     assert_eq!(tree.root(), merkle::root(&leaves));
+}
+
+#[test]
+fn leaf_hashes_two_at_a_time_equal_one_at_a_time_for_any_path_lengths() {
+    // Paths of 1..=150 bytes put the two lanes' messages at different block counts; 4,999
+    // files span several parallel tasks and end on an odd one.
+    let files: Vec<TrackedFile> = (0..4_999usize)
+        .map(|i| TrackedFile {
+            path: format!("{i:05}{}", "p".repeat(i * 7 % 146)),
+            kind: [FileKind::File, FileKind::Executable, FileKind::Symlink][i % 3],
+            size: i as u64,
+            content_sha256: Digest::of(&i.to_le_bytes()),
+        })
+        .collect();
+    for n in [0, 1, 2, 3, 64, 2047, 2048, 2049, 4_999] {
+        let tree = TrackedTree {
+            mode: TrackMode::Git,
+            files: files[..n].to_vec(),
+        };
+        let leaves: Vec<Digest> = tree
+            .files
+            .iter()
+            .map(|f| tracked_leaf_hash(&f.path, f.kind, &f.content_sha256))
+            .collect();
+        assert_eq!(tree.leaf_hashes(), leaves, "{n} files");
+        let mut acc = merkle::MerkleAccumulator::new();
+        leaves.iter().for_each(|l| acc.push(*l));
+        assert_eq!(tree.root(), acc.root(), "{n} files");
+    }
 }
 
 #[test]
