@@ -18,9 +18,14 @@ use std::path::{Path, PathBuf};
 /// `root` with the size the index records (the low 32 bits of the size, as git keeps it).
 /// Empty when there is no index to read, or it cannot be read.
 pub(super) fn large_files(root: &Path, min_size: u64) -> Vec<(String, u64)> {
+    /// Past this size (an index of millions of files) the hint is not worth the memory.
+    const MAX_INDEX: u64 = 256 << 20;
     let Some((index, prefix)) = locate(root) else {
         return Vec::new();
     };
+    if fs::metadata(&index).map_or(true, |m| m.len() > MAX_INDEX) {
+        return Vec::new();
+    }
     let Ok(bytes) = fs::read(&index) else {
         return Vec::new();
     };
