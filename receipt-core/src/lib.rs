@@ -16,6 +16,8 @@ pub mod proof;
 pub mod receipt;
 pub mod sections;
 pub mod sha256x2;
+#[cfg(test)]
+mod testutil;
 pub mod time;
 pub mod tracked;
 pub mod verify;
