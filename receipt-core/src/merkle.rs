@@ -74,7 +74,15 @@ pub fn root(leaves: &[Digest]) -> Digest {
 
 /// The level above `nodes`: the hash of each adjacent pair, then the odd last node as is.
 fn parent_level(nodes: &[Digest]) -> Vec<Digest> {
-    let mut up = Vec::with_capacity(nodes.len().div_ceil(2));
+    let mut up = pair_hashes(nodes);
+    up.extend(nodes.chunks_exact(2).remainder());
+    up
+}
+
+/// The node hash of each adjacent pair of `nodes` (an odd last node is left out), two
+/// nodes at a time on the interleaved lanes.
+fn pair_hashes(nodes: &[Digest]) -> Vec<Digest> {
+    let mut up = Vec::with_capacity(nodes.len() / 2);
     let mut quads = nodes.chunks_exact(4);
     for q in &mut quads {
         let a = node_blocks(&q[0], &q[1]);
@@ -82,12 +90,8 @@ fn parent_level(nodes: &[Digest]) -> Vec<Digest> {
         let (da, db) = sha256x2::digest_padded2(&a, &b);
         up.extend([Digest(da), Digest(db)]);
     }
-    match quads.remainder() {
-        [l, r, rest @ ..] => {
-            up.push(Digest(sha256x2::digest_padded(&node_blocks(l, r))));
-            up.extend(rest);
-        }
-        rest => up.extend(rest),
+    if let [l, r, ..] = quads.remainder() {
+        up.push(Digest(sha256x2::digest_padded(&node_blocks(l, r))));
     }
     up
 }
@@ -147,11 +151,7 @@ impl MerkleAccumulator {
             if level.len() % 2 == 1 {
                 leftovers.extend(level.pop().map(|d| (height, d)));
             }
-            let pairs: Vec<[Block; 2]> = level
-                .chunks_exact(2)
-                .map(|p| node_blocks(&p[0], &p[1]))
-                .collect();
-            level = hash_pairwise(&pairs);
+            level = pair_hashes(&level);
             height += 1;
         }
         self.stack.extend(leftovers.into_iter().rev());

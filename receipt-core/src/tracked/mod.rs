@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::merkle;
@@ -112,24 +111,29 @@ impl TrackedFile {
 /// `SHA-256(0x00 ‖ path ‖ 0x00 ‖ kind ‖ SHA-256(content))`, which is
 /// [`merkle::leaf_hash`] of `path ‖ 0x00 ‖ kind ‖ content_sha256`.
 pub fn tracked_leaf_hash(path: &str, kind: FileKind, content_sha256: &Digest) -> Digest {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h.update(path.as_bytes());
-    h.update([0u8, kind.code()]);
-    h.update(content_sha256.0);
-    Digest(h.finalize().into())
+    Digest::of(leaf_message(path, kind, content_sha256, &mut Vec::new()))
+}
+
+/// The message whose SHA-256 is a tracked file's leaf hash,
+/// `0x00 ‖ path ‖ 0x00 ‖ kind ‖ content_sha256`, written into `buf`.
+fn leaf_message<'b>(
+    path: &str,
+    kind: FileKind,
+    content_sha256: &Digest,
+    buf: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    buf.clear();
+    buf.push(0);
+    buf.extend_from_slice(path.as_bytes());
+    buf.extend_from_slice(&[0, kind.code()]);
+    buf.extend_from_slice(&content_sha256.0);
+    buf
 }
 
 /// [`TrackedFile::leaf_hash`] of each of `files`, computed two at a time.
 fn leaf_hashes_of(files: &[TrackedFile]) -> Vec<Digest> {
-    /// `0x00 ‖ path ‖ 0x00 ‖ kind ‖ content_sha256` into `buf`.
     fn message<'b>(f: &TrackedFile, buf: &'b mut Vec<u8>) -> &'b [u8] {
-        buf.clear();
-        buf.push(0);
-        buf.extend_from_slice(f.path.as_bytes());
-        buf.extend_from_slice(&[0, f.kind.code()]);
-        buf.extend_from_slice(&f.content_sha256.0);
-        buf
+        leaf_message(&f.path, f.kind, &f.content_sha256, buf)
     }
     let (mut ma, mut mb) = (Vec::new(), Vec::new());
     let mut out = Vec::with_capacity(files.len());
