@@ -141,7 +141,9 @@ fn entries(
         if stated_len < 0x0fff && stated_len != name.len() {
             return None;
         }
-        if mode & TYPE_MASK != REGULAR || u64::from(size) < min_size {
+        // An entry of a split index that replaces one in the shared index has no name of
+        // its own; which file it stands for is not known here.
+        if mode & TYPE_MASK != REGULAR || u64::from(size) < min_size || name.is_empty() {
             continue;
         }
         if let Some(rel) = name.strip_prefix(prefix.as_bytes())
@@ -260,6 +262,27 @@ mod tests {
         ]
         .map(|(p, s)| (p.to_string(), s));
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn split_and_sparse_indexes_give_a_true_hint_or_none() {
+        let all = sorted(large_files(repo(&[], None).path(), 0));
+        // A split index keeps most entries in a shared file this reader does not follow.
+        let dir = repo(&[], None);
+        git(dir.path(), &["update-index", "--split-index"]);
+        let split = large_files(dir.path(), 0);
+        assert!(split.iter().all(|e| all.contains(e)), "{split:?}");
+        // A sparse index folds directories outside the cone into one directory entry.
+        let dir = repo(&[], None);
+        git(dir.path(), &["commit", "-qm", "files"]);
+        git(dir.path(), &["config", "index.sparse", "true"]);
+        git(dir.path(), &["sparse-checkout", "set", "--cone", "src"]);
+        let sparse = large_files(dir.path(), 0);
+        assert!(sparse.iter().all(|e| all.contains(e)), "{sparse:?}");
+        assert!(
+            sparse.contains(&("src/lib.rs".to_string(), 100)),
+            "{sparse:?}"
+        );
     }
 
     #[test]
