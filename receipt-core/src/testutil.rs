@@ -1,12 +1,11 @@
 //! Helpers shared by this crate's unit tests.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
-/// Runs `git -C dir ARGS` with no system or global configuration and a fixed identity,
-/// and panics unless it succeeds.
-pub(crate) fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
+/// Runs `git -C dir ARGS` with no system or global configuration and a fixed identity.
+pub(crate) fn git_output(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -17,6 +16,12 @@ pub(crate) fn git(dir: &Path, args: &[&str]) {
         .env("GIT_COMMITTER_NAME", "t")
         .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`git_output`], panicking unless git succeeds; returns what it printed.
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = git_output(dir, args);
     assert!(out.status.success(), "git {args:?}: {out:?}");
+    out.stdout
 }

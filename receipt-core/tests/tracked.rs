@@ -662,8 +662,9 @@ fn excluded_prefixes_are_left_out_in_both_modes_even_when_git_does_not_ignore_th
 }
 
 /// Files of many sizes around the SHA-256 block, the read chunk (128 KiB) and its multiples,
-/// hashed two at a time per thread in interleaved lanes: every digest equals a plain
-/// one-file SHA-256 of the bytes, whatever the number of threads.
+/// and around the size from which files are memory-mapped instead of read (1 MiB), hashed
+/// two at a time per thread in interleaved lanes: every digest equals a plain one-file
+/// SHA-256 of the bytes, whatever the number of threads.
 #[test]
 fn interleaved_lanes_give_each_file_its_own_digest() {
     let dir = tempfile::tempdir().unwrap();
@@ -673,7 +674,7 @@ fn interleaved_lanes_give_each_file_its_own_digest() {
     for base in [chunk, 2 * chunk, 3 * chunk + 17] {
         sizes.extend([base - 65, base - 1, base, base + 1, base + 64]);
     }
-    sizes.push(1 << 20);
+    sizes.extend([(1 << 20) - 1, 1 << 20, (1 << 20) + 1, (3 << 20) + 17]);
     // Some of each size, in an order that pairs small with large in the lanes.
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut expected = Vec::new();

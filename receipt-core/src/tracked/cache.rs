@@ -12,6 +12,8 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::digest::Digest;
 
 const MAGIC: &[u8; 8] = b"RCPTDC\0\x01";
@@ -105,8 +107,15 @@ fn root_id(root: &Path) -> Vec<u8> {
     super::os_bytes(abs.as_os_str())
 }
 
-/// Reads the cache at `path` for the tree at `root`; `Err` says why it is not used.
-pub(super) fn load(path: &Path, root: &Path) -> Result<Loaded, CacheStatus> {
+/// Reads the cache at `path` for the tree at `root`, running `per_entry` on each entry's
+/// path while the cache is parsed and checked, on every thread of the pool; returns the
+/// cache and what `per_entry` gave for each entry, in entry order. `Err` says why the cache
+/// is not used (then every result of `per_entry` is discarded).
+pub(super) fn load_with<R: Send>(
+    path: &Path,
+    root: &Path,
+    per_entry: impl Fn(&str) -> R + Sync,
+) -> Result<(Loaded, Vec<R>), CacheStatus> {
     let ignored = |what: &str, e: io::Error| CacheStatus::Ignored {
         reason: format!("cannot {what} {}: {e}", path.display()),
     };
@@ -125,10 +134,11 @@ pub(super) fn load(path: &Path, root: &Path) -> Result<Loaded, CacheStatus> {
         .map_err(|e| ignored("stat", e))?
         .duration_since(std::time::UNIX_EPOCH)
         .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()));
-    let entries = decode(&bytes, &root_id(root)).map_err(|why| CacheStatus::Ignored {
-        reason: format!("{} {why}", path.display()),
-    })?;
-    Ok(Loaded { entries, written })
+    let (entries, results) =
+        decode_with(&bytes, &root_id(root), per_entry).map_err(|why| CacheStatus::Ignored {
+            reason: format!("{} {why}", path.display()),
+        })?;
+    Ok((Loaded { entries, written }, results))
 }
 
 /// A bounds-checked reader over the cache bytes.
@@ -161,24 +171,92 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Smallest encoded entry: empty path and all fixed fields.
-const MIN_ENTRY: usize = 4 + 8 + 8 + 4 + 8 + 8 + 4 + 8 + 4 + 32;
+/// Encoded entry fields after the path: dev, inode, mode, size, mtime, ctime, digest.
+const FIXED: usize = 8 + 8 + 4 + 8 + 8 + 4 + 8 + 4 + 32;
 
+/// Smallest encoded entry: path length, empty path and the fixed fields.
+const MIN_ENTRY: usize = 4 + FIXED;
+
+/// [`decode_with`] without a per-entry task.
+#[cfg(test)]
 fn decode(bytes: &[u8], root: &[u8]) -> Result<Vec<Entry>, &'static str> {
+    decode_with(bytes, root, |_| ()).map(|(entries, _)| entries)
+}
+
+/// Decodes a cache file's bytes and runs `per_entry` on each path, in parallel.
+///
+/// One quick pass finds where each entry starts (checking every length against the bytes
+/// left); then the checksum and the path checks (UTF-8, sorted) run beside the parse of
+/// the entries and `per_entry`, and everything is trusted only when both hold.
+fn decode_with<R: Send>(
+    bytes: &[u8],
+    root: &[u8],
+    per_entry: impl Fn(&str) -> R + Sync,
+) -> Result<(Vec<Entry>, Vec<R>), &'static str> {
     let Some(body_len) = bytes.len().checked_sub(32) else {
         return Err("is truncated");
     };
     let (body, sum) = bytes.split_at(body_len);
-    // The checksum and the parse each take milliseconds on a large tree; run them side by
-    // side, and trust the parse only when the checksum holds.
-    let (intact, parsed) = rayon::join(|| Digest::of(body).0 == sum, || parse(body, root));
-    if !intact {
-        return Err("fails its checksum");
-    }
-    parsed
+    let starts = entry_starts(body, root)?;
+    let path_at = |start: usize| {
+        let len = u32::from_le_bytes(body[start..start + 4].try_into().expect("4 bytes"));
+        &body[start + 4..start + 4 + len as usize]
+    };
+    let (checked, parsed) = rayon::join(
+        || {
+            if Digest::of(body).0 != sum {
+                return Err("fails its checksum");
+            }
+            let mut previous: Option<&[u8]> = None;
+            for &start in &starts {
+                let path = path_at(start);
+                if std::str::from_utf8(path).is_err() {
+                    return Err("holds a non-UTF-8 path");
+                }
+                if previous.is_some_and(|p| p >= path) {
+                    return Err("is not sorted by path");
+                }
+                previous = Some(path);
+            }
+            Ok(())
+        },
+        || -> (Vec<Entry>, Vec<R>) {
+            starts
+                .par_iter()
+                .map(|&start| {
+                    let path_bytes = path_at(start);
+                    // Checked beside this parse; a cache failing the check is dropped whole.
+                    let path = String::from_utf8_lossy(path_bytes).into_owned();
+                    let after_path = start + 4 + path_bytes.len();
+                    let (key, digest) = fixed_fields(&mut Cursor(&body[after_path..]))
+                        .expect("entry_starts checked the length");
+                    let entry = Entry { path, key, digest };
+                    let result = per_entry(&entry.path);
+                    (entry, result)
+                })
+                .unzip()
+        },
+    );
+    checked?;
+    Ok(parsed)
 }
 
-fn parse(body: &[u8], root: &[u8]) -> Result<Vec<Entry>, &'static str> {
+/// An entry's fields after its path.
+fn fixed_fields(c: &mut Cursor<'_>) -> Result<(StatKey, Digest), &'static str> {
+    let key = StatKey {
+        dev: c.u64()?,
+        ino: c.u64()?,
+        mode: c.u32()?,
+        size: c.u64()?,
+        mtime: (c.i64()?, c.u32()?),
+        ctime: (c.i64()?, c.u32()?),
+    };
+    Ok((key, Digest(c.array()?)))
+}
+
+/// Checks the header (magic, root, entry count) and returns where each entry starts, each
+/// one whole within `body`, with nothing after the last.
+fn entry_starts(body: &[u8], root: &[u8]) -> Result<Vec<usize>, &'static str> {
     let mut c = Cursor(body);
     if c.take(MAGIC.len())? != MAGIC {
         return Err("is not a digest cache of this version");
@@ -190,31 +268,19 @@ fn parse(body: &[u8], root: &[u8]) -> Result<Vec<Entry>, &'static str> {
     if count > (c.0.len() / MIN_ENTRY) as u64 {
         return Err("claims more entries than it holds");
     }
-    let mut entries: Vec<Entry> = Vec::with_capacity(count as usize);
+    let mut starts = Vec::with_capacity(count as usize);
+    let mut at = body.len() - c.0.len();
     for _ in 0..count {
-        let path = std::str::from_utf8(c.bytes()?).map_err(|_| "holds a non-UTF-8 path")?;
-        if entries.last().is_some_and(|l| l.path.as_str() >= path) {
-            return Err("is not sorted by path");
-        }
-        let key = StatKey {
-            dev: c.u64()?,
-            ino: c.u64()?,
-            mode: c.u32()?,
-            size: c.u64()?,
-            mtime: (c.i64()?, c.u32()?),
-            ctime: (c.i64()?, c.u32()?),
-        };
-        let digest = Digest(c.array()?);
-        entries.push(Entry {
-            path: path.to_string(),
-            key,
-            digest,
-        });
+        starts.push(at);
+        let len = c.u32()? as usize;
+        c.take(len)?;
+        c.take(FIXED)?;
+        at += 4 + len + FIXED;
     }
     if !c.0.is_empty() {
         return Err("has trailing bytes");
     }
-    Ok(entries)
+    Ok(starts)
 }
 
 /// One entry to write: path, key, digest.

@@ -1,41 +1,208 @@
-//! The sizes git's index records for tracked files, read as a hint for the order in which a
-//! scan hashes them: the largest first, so that none is left to finish alone at the end.
+//! Git's index file, read directly: the tracked paths a scan starts from (what
+//! `git ls-files -z --cached` prints, without starting git), and the size of each tracked
+//! file as a hint for the order in which a scan hashes them.
 //!
-//! SHA-256 of one file is sequential, so a large file that starts late keeps one core busy
-//! after the others ran out of work; large files often sit together in sorted order (a
-//! `vendor/` or `assets/` directory), which makes that likely. Hashing them first
-//! (longest-processing-time-first scheduling) ends a scan on small files instead. Git keeps
-//! each tracked file's size in its index (format: git's `gitformat-index` documentation),
-//! so the hint costs one read of that file while git lists the paths.
+//! The listing must be exactly git's, so it is given only for an index this reader fully
+//! understands: every entry and extension well-formed up to the trailing checksum (whose
+//! length the repository's object format gives; git itself checks its value only in
+//! `git fsck`, so neither does this reader), no split or sparse index, no environment or
+//! repository configuration that could make git read another index or work tree. Anything
+//! else gives `None`, and the scan asks git.
 //!
-//! Only the order of work depends on this: the set, the digests and the root do not. Any
-//! index this reader does not understand, or cannot find, gives no hint.
+//! The size hint: SHA-256 of one file is sequential, so a large file that starts late keeps
+//! one core busy after the others ran out of work; large files often sit together in sorted
+//! order (a `vendor/` or `assets/` directory), which makes that likely. Hashing them first
+//! (longest-processing-time-first scheduling) ends a scan on small files instead. Only the
+//! order of work depends on the hint: the set, the digests and the root do not, so it is
+//! read leniently (no checksum; entries it cannot name are skipped).
+//!
+//! Format: git's `gitformat-index` documentation.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Tracked regular files at or above `min_size` bytes by git's index, as paths relative to
-/// `root` with the size the index records (the low 32 bits of the size, as git keeps it).
-/// Empty when there is no index to read, or it cannot be read.
-pub(super) fn large_files(root: &Path, min_size: u64) -> Vec<(String, u64)> {
-    /// Past this size (an index of millions of files) the hint is not worth the memory.
-    const MAX_INDEX: u64 = 256 << 20;
-    let Some((index, prefix)) = locate(root) else {
-        return Vec::new();
-    };
-    if fs::metadata(&index).map_or(true, |m| m.len() > MAX_INDEX) {
-        return Vec::new();
-    }
-    let Ok(bytes) = fs::read(&index) else {
-        return Vec::new();
-    };
-    parse(&bytes, &prefix, min_size).unwrap_or_default()
+/// Past this size (an index of millions of files) reading it is not worth the memory; git
+/// is asked instead.
+const MAX_INDEX: u64 = 256 << 20;
+
+/// The index of the work tree holding a scan root.
+#[derive(Debug)]
+pub(super) struct Index {
+    bytes: Vec<u8>,
+    /// The root's path inside the work tree: empty, or ending in `/`.
+    prefix: String,
+    /// When the listing may be taken from this file rather than from git: the length of
+    /// the trailing checksum (20 bytes for SHA-1 repositories, 32 for SHA-256).
+    listable: Option<usize>,
 }
 
-/// The index file of the work tree holding `root`, and `root`'s path inside that work tree
-/// (empty, or ending in `/`). `None` when git would be told otherwise by its environment,
-/// or there is no `.git` above `root`.
-fn locate(root: &Path) -> Option<(PathBuf, String)> {
+impl Index {
+    /// The index of the work tree holding `root`; `None` when there is none to read, or
+    /// git would be told by its environment to look elsewhere.
+    pub(super) fn read(root: &Path) -> Option<Index> {
+        Index::read_as(root, env_allows(std::env::vars_os().map(|(k, _)| k)))
+    }
+
+    /// [`Index::read`], told whether the environment lets the listing come from the file.
+    fn read_as(root: &Path, env_allows: bool) -> Option<Index> {
+        let found = locate(root)?;
+        let index = found.git_dir.join("index");
+        if fs::metadata(&index).ok()?.len() > MAX_INDEX {
+            return None;
+        }
+        let bytes = fs::read(&index).ok()?;
+        let listable = found.repo_allows().filter(|_| env_allows);
+        Some(Index {
+            bytes,
+            prefix: found.prefix,
+            listable,
+        })
+    }
+
+    /// The paths `git ls-files -z --cached` prints at the root, sorted and deduplicated;
+    /// `None` unless this reader is sure of that (see the module documentation).
+    pub(super) fn tracked_paths(&self) -> Option<Vec<String>> {
+        let hash_len = self.listable?;
+        let (version, count) = header(&self.bytes)?;
+        let body = &self.bytes[..self.bytes.len().checked_sub(hash_len)?];
+        let mut paths = Vec::with_capacity(count);
+        let mut sure = true;
+        let end = walk(body, version, count, hash_len, |mode, _, name| {
+            // A sparse-directory entry (folded by a sparse index) stands for files git would
+            // list one by one; an entry without a name belongs to a split index.
+            if mode & TYPE_MASK == DIRECTORY || name.is_empty() {
+                sure = false;
+            }
+            if let Some(rel) = name.strip_prefix(self.prefix.as_bytes()) {
+                match std::str::from_utf8(rel) {
+                    Ok(rel) => paths.push(rel.to_string()),
+                    // git's own listing reports it, in the scan's words.
+                    Err(_) => sure = false,
+                }
+            }
+        })?;
+        if !sure || !extensions_understood(&body[end..]) {
+            return None;
+        }
+        // Index order is path order except for the stages of a conflicted path, which
+        // repeat it.
+        paths.sort_unstable();
+        paths.dedup();
+        Some(paths)
+    }
+
+    /// Tracked regular files at or above `min_size` bytes by the index, relative to the
+    /// root, with the size the index records (the low 32 bits of the size, as git keeps
+    /// it). Empty when the index cannot be read.
+    pub(super) fn large_files(&self, min_size: u64) -> Vec<(String, u64)> {
+        large_in(&self.bytes, &self.prefix, min_size).unwrap_or_default()
+    }
+}
+
+/// The regular-file entries of an index at or above `min_size`, below `prefix` (stripped).
+/// The object-name length (SHA-1 or SHA-256) is not recorded in the file; the one under
+/// which every entry is well-formed is taken.
+fn large_in(bytes: &[u8], prefix: &str, min_size: u64) -> Option<Vec<(String, u64)>> {
+    let (version, count) = header(bytes)?;
+    [20, 32].into_iter().find_map(|hash_len| {
+        let end = bytes.len().checked_sub(hash_len)?;
+        let mut out = Vec::new();
+        walk(
+            &bytes[..end],
+            version,
+            count,
+            hash_len,
+            |mode, size, name| {
+                // An entry of a split index that replaces one in the shared index has no name
+                // of its own; which file it stands for is not known here.
+                if mode & TYPE_MASK != REGULAR || u64::from(size) < min_size || name.is_empty() {
+                    return;
+                }
+                if let Some(rel) = name.strip_prefix(prefix.as_bytes())
+                    && let Ok(rel) = std::str::from_utf8(rel)
+                {
+                    out.push((rel.to_string(), u64::from(size)));
+                }
+            },
+        )?;
+        Some(out)
+    })
+}
+
+/// Where a root's repository is, as far as git's discovery goes without running git.
+struct Located {
+    /// The `.git` directory (for a linked worktree or submodule, the one its `.git` file
+    /// names).
+    git_dir: PathBuf,
+    prefix: String,
+}
+
+impl Located {
+    /// Whether git, run at the root, would surely list this index's entries as far as the
+    /// repository goes: it has a `HEAD`, the root is not inside a `.git` directory, and no
+    /// repository configuration names a work tree, makes paths case-insensitive or
+    /// includes other files. If so, the length of the index checksum: 32 bytes where the
+    /// configuration sets `extensions.objectFormat = sha256`, else 20.
+    fn repo_allows(&self) -> Option<usize> {
+        if !self.git_dir.join("HEAD").is_file() || self.prefix.split('/').any(|c| c == ".git") {
+            return None;
+        }
+        let common = fs::read_to_string(self.git_dir.join("commondir"))
+            .ok()
+            .map(|c| self.git_dir.join(c.trim_end()));
+        let mut hash_len = 20;
+        for dir in std::iter::once(&self.git_dir).chain(common.as_ref()) {
+            for name in ["config", "config.worktree"] {
+                let text = match fs::read(dir.join(name)) {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(_) => return None,
+                };
+                // Lowercase without whitespace: `objectFormat = sha256` reads
+                // `objectformat=sha256`. Comments count too, which only errs towards git.
+                let text: Vec<u8> = text
+                    .into_iter()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .map(|b| b.to_ascii_lowercase())
+                    .collect();
+                let mentions = |what: &[u8]| text.windows(what.len()).any(|w| w == what);
+                if mentions(b"worktree") || mentions(b"ignorecase=true") || mentions(b"include") {
+                    return None;
+                }
+                if mentions(b"objectformat=sha256") {
+                    hash_len = 32;
+                }
+            }
+        }
+        Some(hash_len)
+    }
+}
+
+/// Whether no environment variable among `names` could make git, run at the root, read
+/// another index, work tree or configuration: `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE`,
+/// `GIT_COMMON_DIR`, `GIT_CEILING_DIRECTORIES`, `GIT_DISCOVERY_ACROSS_FILESYSTEM`,
+/// `GIT_NAMESPACE`, and every `GIT_CONFIG*` and `GIT_TEST_*` variable.
+fn env_allows(mut names: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    const EXACT: [&str; 7] = [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+        "GIT_NAMESPACE",
+    ];
+    !names.any(|name| {
+        let name = name.as_encoded_bytes();
+        EXACT.iter().any(|e| e.as_bytes() == name)
+            || name.starts_with(b"GIT_CONFIG")
+            || name.starts_with(b"GIT_TEST_")
+    })
+}
+
+/// Finds the repository of the work tree holding `root`; `None` when git would be told
+/// otherwise by its environment, or there is no `.git` above `root`.
+fn locate(root: &Path) -> Option<Located> {
     const OVERRIDES: [&str; 4] = [
         "GIT_DIR",
         "GIT_INDEX_FILE",
@@ -61,13 +228,11 @@ fn locate(root: &Path) -> Option<(PathBuf, String)> {
         prefix.push_str(part.as_os_str().to_str()?);
         prefix.push('/');
     }
-    Some((git_dir.join("index"), prefix))
+    Some(Located { git_dir, prefix })
 }
 
-/// The regular-file entries of an index at or above `min_size`, below `prefix` (stripped).
-/// The object-name length (SHA-1 or SHA-256) is not recorded in the file; the one under
-/// which every entry is well-formed is taken.
-fn parse(bytes: &[u8], prefix: &str, min_size: u64) -> Option<Vec<(String, u64)>> {
+/// The version and entry count of an index, if it is one of versions 2 to 4.
+fn header(bytes: &[u8]) -> Option<(u32, usize)> {
     if bytes.get(..4)? != b"DIRC" {
         return None;
     }
@@ -75,32 +240,47 @@ fn parse(bytes: &[u8], prefix: &str, min_size: u64) -> Option<Vec<(String, u64)>
     if !(2..=4).contains(&version) {
         return None;
     }
-    let count = be32(bytes, 8)? as usize;
-    [20, 32]
-        .into_iter()
-        .find_map(|hash_len| entries(bytes, version, count, hash_len, prefix, min_size))
+    Some((version, be32(bytes, 8)? as usize))
+}
+
+/// Whether the extensions after the entries are well-formed and none changes which paths
+/// the index holds: a split index (`link`), a sparse index (`sdir`) or any other required
+/// extension (lowercase first letter) this reader does not know.
+fn extensions_understood(mut rest: &[u8]) -> bool {
+    while !rest.is_empty() {
+        let (Some(signature), Some(len)) = (rest.get(..4), be32(rest, 4)) else {
+            return false;
+        };
+        if signature[0].is_ascii_lowercase() {
+            return false;
+        }
+        let Some(next) = rest.get(8 + len as usize..) else {
+            return false;
+        };
+        rest = next;
+    }
+    true
 }
 
 /// Mode bits of a regular file in an index entry (`0100644` or `0100755`).
 const REGULAR: u32 = 0o100000;
+/// Mode bits of a sparse-directory entry.
+const DIRECTORY: u32 = 0o040000;
 const TYPE_MASK: u32 = 0o170000;
 /// Offset of the object name in an entry: ten 32-bit stat and mode fields.
 const NAME_OFFSET: usize = 40;
 /// The flag of an entry followed by a second, extended flags word (version 3 and later).
 const EXTENDED: u16 = 0x4000;
 
-fn entries(
+/// Calls `each(mode, size, name)` for the `count` entries at the start of `bytes` (after the
+/// 12-byte header) and returns where they end; `None` when an entry is malformed.
+fn walk(
     bytes: &[u8],
     version: u32,
     count: usize,
     hash_len: usize,
-    prefix: &str,
-    min_size: u64,
-) -> Option<Vec<(String, u64)>> {
-    // The entries end before the trailing checksum, at the latest.
-    let end = bytes.len().checked_sub(hash_len)?;
-    let bytes = &bytes[..end];
-    let mut out = Vec::new();
+    mut each: impl FnMut(u32, u32, &[u8]),
+) -> Option<usize> {
     let mut at = 12;
     let mut name: Vec<u8> = Vec::new();
     for _ in 0..count {
@@ -141,18 +321,9 @@ fn entries(
         if stated_len < 0x0fff && stated_len != name.len() {
             return None;
         }
-        // An entry of a split index that replaces one in the shared index has no name of
-        // its own; which file it stands for is not known here.
-        if mode & TYPE_MASK != REGULAR || u64::from(size) < min_size || name.is_empty() {
-            continue;
-        }
-        if let Some(rel) = name.strip_prefix(prefix.as_bytes())
-            && let Ok(rel) = std::str::from_utf8(rel)
-        {
-            out.push((rel.to_string(), u64::from(size)));
-        }
+        each(mode, size, &name);
     }
-    Some(out)
+    Some(at)
 }
 
 fn be32(bytes: &[u8], at: usize) -> Option<u32> {
@@ -178,7 +349,200 @@ fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::git;
+    use crate::testutil::{git, git_output};
+
+    /// What `git ls-files -z --cached` prints at `dir`, sorted and deduplicated.
+    fn git_listing(dir: &Path) -> Vec<String> {
+        let out = git(dir, &["ls-files", "-z", "--cached"]);
+        let mut paths: Vec<String> = out
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8(p.to_vec()).unwrap())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
+    /// The listing taken from the index file, whatever this process's environment holds.
+    fn listed(dir: &Path) -> Option<Vec<String>> {
+        Index::read_as(dir, true)?.tracked_paths()
+    }
+
+    /// Adds entries of every kind the index holds: a skip-worktree entry, an intent-to-add
+    /// entry (extended flags), a submodule (gitlink) and an executable.
+    fn add_every_kind(root: &Path, hash_hex_len: usize) {
+        git(root, &["update-index", "--skip-worktree", "src/lib.rs"]);
+        write(root, "new/intent.bin", 9000);
+        git(root, &["add", "-N", "new/intent.bin"]);
+        let gitlink = format!("160000,{},vendor/sub", "1".repeat(hash_hex_len));
+        git(root, &["update-index", "--add", "--cacheinfo", &gitlink]);
+        write(root, "bin/run.sh", 20);
+        let run = root.join("bin/run.sh");
+        let mut perm = fs::metadata(&run).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        fs::set_permissions(&run, perm).unwrap();
+        git(root, &["add", "bin/run.sh"]);
+    }
+
+    #[test]
+    fn the_listing_from_the_index_is_gits_for_every_version_hash_and_entry_kind() {
+        for (init, hex) in [(&[][..], 40), (&["--object-format=sha256"][..], 64)] {
+            for version in [None, Some("2"), Some("3"), Some("4")] {
+                let dir = repo(init, None);
+                let root = dir.path();
+                add_every_kind(root, hex);
+                if let Some(v) = version {
+                    git(root, &["update-index", "--index-version", v]);
+                }
+                let what = format!("{init:?} index version {version:?}");
+                let want = git_listing(root);
+                assert!(want.contains(&"vendor/sub".to_string()), "{what}: {want:?}");
+                assert!(want.contains(&"new/intent.bin".to_string()), "{what}");
+                assert_eq!(listed(root).as_ref(), Some(&want), "{what}");
+                for sub in ["assets", "assets/sub", "new"] {
+                    let at = root.join(sub);
+                    assert_eq!(listed(&at), Some(git_listing(&at)), "{what}, at {sub}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_conflicted_path_is_listed_once_as_git_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q", "-b", "main"]);
+        write(root, "f", 1);
+        write(root, "g", 1);
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-qm", "base"]);
+        git(root, &["checkout", "-qb", "other"]);
+        fs::write(root.join("f"), "other").unwrap();
+        git(root, &["commit", "-qam", "other"]);
+        git(root, &["checkout", "-q", "main"]);
+        fs::write(root.join("f"), "main").unwrap();
+        git(root, &["commit", "-qam", "main"]);
+        let merge = git_output(root, &["merge", "-q", "other"]);
+        assert!(!merge.status.success(), "the merge conflicts");
+        let stages = git(root, &["ls-files", "-s", "f"]);
+        assert_eq!(
+            stages
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count(),
+            3
+        );
+        assert_eq!(listed(root), Some(vec!["f".to_string(), "g".to_string()]));
+        assert_eq!(listed(root), Some(git_listing(root)));
+    }
+
+    #[test]
+    fn a_linked_worktree_and_a_skip_hash_index_are_read_as_git_reads_them() {
+        let dir = repo(&[], None);
+        let root = dir.path();
+        git(root, &["commit", "-qm", "files"]);
+        let wt = tempfile::tempdir().unwrap();
+        let wt_root = wt.path().join("wt");
+        git(root, &["worktree", "add", "-q", wt_root.to_str().unwrap()]);
+        write(&wt_root, "only-here.txt", 3);
+        git(&wt_root, &["add", "only-here.txt"]);
+        let want = git_listing(&wt_root);
+        assert!(want.contains(&"only-here.txt".to_string()));
+        assert_eq!(listed(&wt_root), Some(want));
+        assert_eq!(listed(root), Some(git_listing(root)));
+
+        let dir = repo(&[], None);
+        let root = dir.path();
+        write(root, "later.txt", 3);
+        git(root, &["-c", "index.skipHash=true", "add", "later.txt"]);
+        let bytes = fs::read(root.join(".git/index")).unwrap();
+        assert!(
+            bytes[bytes.len() - 20..].iter().all(|&b| b == 0),
+            "skipHash trailer"
+        );
+        assert_eq!(listed(root), Some(git_listing(root)));
+    }
+
+    #[test]
+    fn indexes_and_repositories_it_is_not_sure_of_give_no_listing() {
+        // A split index keeps entries in a shared file; a sparse index folds directories.
+        let dir = repo(&[], None);
+        git(dir.path(), &["update-index", "--split-index"]);
+        assert_eq!(listed(dir.path()), None, "split index");
+        let dir = repo(&[], None);
+        git(dir.path(), &["commit", "-qm", "files"]);
+        git(dir.path(), &["config", "index.sparse", "true"]);
+        git(dir.path(), &["sparse-checkout", "set", "--cone", "src"]);
+        assert_eq!(listed(dir.path()), None, "sparse index");
+
+        // A damaged index: a byte flipped in a path is read as git reads it (neither checks
+        // the trailing checksum); a cut-off index gives no listing, leaving git to answer
+        // (it refuses most cuts, and reads a cut in the checksum as if it were whole).
+        let dir = repo(&[], None);
+        let index = dir.path().join(".git/index");
+        let mut bytes = fs::read(&index).unwrap();
+        let at = bytes.windows(6).position(|w| w == b"assets").unwrap();
+        bytes[at] = b'A';
+        fs::write(&index, &bytes).unwrap();
+        let flipped = git_listing(dir.path());
+        assert!(
+            flipped.contains(&"Assets/big.bin".to_string()),
+            "{flipped:?}"
+        );
+        assert_eq!(listed(dir.path()), Some(flipped));
+        for cut in [bytes.len() - 1, bytes.len() - 21, bytes.len() / 2, 13] {
+            fs::write(&index, &bytes[..cut]).unwrap();
+            assert_eq!(listed(dir.path()), None, "cut to {cut} bytes");
+        }
+
+        // Configuration that moves the work tree or pulls in other files, and a root inside
+        // the repository directory.
+        for (key, value) in [("core.worktree", "/elsewhere"), ("include.path", "extra")] {
+            let dir = repo(&[], None);
+            git(dir.path(), &["config", key, value]);
+            assert_eq!(listed(dir.path()), None, "{key}");
+        }
+        let dir = repo(&[], None);
+        assert_eq!(listed(&dir.path().join(".git")), None, "inside .git");
+        assert_eq!(
+            listed(&dir.path().join(".git/objects")),
+            None,
+            "inside .git"
+        );
+
+        // No index yet, or no repository.
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q"]);
+        assert!(Index::read_as(dir.path(), true).is_none());
+    }
+
+    #[test]
+    fn only_variables_that_redirect_git_keep_the_listing_from_the_index() {
+        let allows = |names: &[&str]| env_allows(names.iter().map(std::ffi::OsString::from));
+        assert!(allows(&[]));
+        assert!(allows(&[
+            "PATH",
+            "GIT_SSL_CAINFO",
+            "GIT_AUTHOR_NAME",
+            "GIT_PAGER"
+        ]));
+        for redirecting in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_COMMON_DIR",
+            "GIT_CEILING_DIRECTORIES",
+            "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+            "GIT_NAMESPACE",
+            "GIT_CONFIG_PARAMETERS",
+            "GIT_CONFIG_COUNT",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_TEST_SPLIT_INDEX",
+        ] {
+            assert!(!allows(&["PATH", redirecting]), "{redirecting}");
+        }
+    }
 
     fn write(root: &Path, rel: &str, len: usize) {
         let p = root.join(rel);
@@ -204,6 +568,10 @@ mod tests {
             git(root, &["update-index", "--index-version", v]);
         }
         dir
+    }
+
+    fn large_files(root: &Path, min_size: u64) -> Vec<(String, u64)> {
+        Index::read(root).map_or_else(Vec::new, |i| i.large_files(min_size))
     }
 
     fn sorted(mut v: Vec<(String, u64)>) -> Vec<(String, u64)> {
@@ -253,7 +621,7 @@ mod tests {
         assert_eq!(be32(&bytes, 4), Some(3));
         // An intent-to-add entry records no size; `zz`, after it, is read correctly only if
         // the extended word was skipped.
-        let got = sorted(parse(&bytes, "", 2048).unwrap());
+        let got = sorted(large_in(&bytes, "", 2048).unwrap());
         let want = [
             ("assets/big.bin", 3000),
             ("assets/bigger.bin", 5000),
@@ -289,18 +657,18 @@ mod tests {
     fn damaged_or_foreign_bytes_give_no_hint() {
         let dir = repo(&[], None);
         let good = fs::read(dir.path().join(".git/index")).unwrap();
-        assert!(parse(&good, "", 0).is_some());
-        assert_eq!(parse(b"", "", 0), None);
-        assert_eq!(parse(b"not an index at all", "", 0), None);
+        assert!(large_in(&good, "", 0).is_some());
+        assert_eq!(large_in(b"", "", 0), None);
+        assert_eq!(large_in(b"not an index at all", "", 0), None);
         let mut wrong_version = good.clone();
         wrong_version[7] = 9;
-        assert_eq!(parse(&wrong_version, "", 0), None);
+        assert_eq!(large_in(&wrong_version, "", 0), None);
         // A name length that disagrees with the name, and a cut-off file.
         let mut bad_len = good.clone();
         let flags_at = 12 + NAME_OFFSET + 20;
         bad_len[flags_at + 1] ^= 0x01;
-        assert_eq!(parse(&bad_len, "", 0), None);
-        assert_eq!(parse(&good[..good.len() / 2], "", 0), None);
+        assert_eq!(large_in(&bad_len, "", 0), None);
+        assert_eq!(large_in(&good[..good.len() / 2], "", 0), None);
     }
 
     #[test]

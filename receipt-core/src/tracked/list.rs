@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Component, Path};
 use std::process::{Child, Command, Stdio};
 
+use super::gitindex::Index;
 use super::{TrackError, TrackMode};
 
 /// `git ls-files` for the tracked files: only reads the index.
@@ -22,6 +23,9 @@ pub(super) struct Listing {
     /// Git mode: the untracked files, listed by a second git process that may still run.
     /// Sorted and deduplicated; paths already in `first` may recur.
     pub(super) rest: Option<std::thread::JoinHandle<Result<Vec<String>, TrackError>>>,
+    /// Git mode, when asked for: the tracked files git's index records as large, with
+    /// their sizes (a hint for the order of work, see [`Index::large_files`]).
+    pub(super) large: Vec<(String, u64)>,
 }
 
 impl Listing {
@@ -34,26 +38,42 @@ impl Listing {
     }
 }
 
-/// The mode and the candidate paths of the tree at `root`.
+/// The mode and the candidate paths of the tree at `root`, and, in git mode, the tracked
+/// files of at least `large_from` bytes when that is given.
 ///
 /// Git mode applies when `root` is inside a git work tree: a `.git` entry exists at or above
-/// it and git agrees. There the tracked files are listed first (git reads only its index)
-/// while a second git process walks the work tree for untracked files, so the caller can
-/// start on the tracked files before the walk ends. Candidates may still turn out to be
-/// directories or missing; the caller keeps only regular files and symlinks.
-pub(super) fn list(root: &Path, exclude_dirs: &[String]) -> Result<Listing, TrackError> {
+/// it and git agrees. There the tracked files are listed first, from git's index (read
+/// directly when [`Index::tracked_paths`] is sure of git's answer, else by `git ls-files`),
+/// while a git process walks the work tree for untracked files, so the caller can start on
+/// the tracked files before the walk ends. Candidates may still turn out to be directories
+/// or missing; the caller keeps only regular files and symlinks.
+pub(super) fn list(
+    root: &Path,
+    exclude_dirs: &[String],
+    large_from: Option<u64>,
+) -> Result<Listing, TrackError> {
     let walk_mode = |root: &Path| -> Result<Listing, TrackError> {
         Ok(Listing {
             mode: TrackMode::Walk,
             first: walk(root, exclude_dirs)?,
             rest: None,
+            large: Vec::new(),
         })
     };
     if !has_git_marker(root) {
         return walk_mode(root);
     }
     let others = spawn_git(root, &OTHERS_ARGS);
-    let cached = spawn_git(root, &CACHED_ARGS).and_then(|c| git_paths(root, &CACHED_ARGS, c));
+    let index = Index::read(root);
+    let large = index
+        .as_ref()
+        .zip(large_from)
+        .map(|(index, min)| index.large_files(min))
+        .unwrap_or_default();
+    let cached = match index.as_ref().and_then(Index::tracked_paths) {
+        Some(paths) => Ok(finish_paths(root, paths)),
+        None => spawn_git(root, &CACHED_ARGS).and_then(|c| git_paths(root, &CACHED_ARGS, c)),
+    };
     let stop = |others: Result<Child, TrackError>| {
         if let Ok(mut child) = others {
             let _ = child.kill();
@@ -68,6 +88,7 @@ pub(super) fn list(root: &Path, exclude_dirs: &[String]) -> Result<Listing, Trac
                 mode: TrackMode::Git,
                 first,
                 rest: Some(rest),
+                large,
             })
         }
         // `ls-files` fails outside a work tree (inside `.git/`, say); only then is it worth
@@ -159,11 +180,19 @@ fn git_paths(root: &Path, args: &[&str], child: Child) -> Result<Vec<String>, Tr
         .collect::<Result<Vec<String>, TrackError>>()?;
     paths.sort_unstable();
     paths.dedup();
-    // On Unix the scan itself never descends through a symlink (`fsio`), which drops such
-    // paths at no extra cost and without a window between the test and the read.
+    Ok(finish_paths(root, paths))
+}
+
+/// Listed paths as the scan takes them: on Unix unchanged (the scan itself never descends
+/// through a symlink, see `fsio`, which drops paths below one at no extra cost and without
+/// a window between the test and the read); elsewhere without the paths below a symlink.
+#[cfg_attr(unix, allow(clippy::missing_const_for_fn))]
+fn finish_paths(root: &Path, paths: Vec<String>) -> Vec<String> {
     #[cfg(not(unix))]
     let paths = without_symlinked_parents(root, paths);
-    Ok(paths)
+    #[cfg(unix)]
+    let _ = root;
+    paths
 }
 
 /// Drops paths that lie below a symlink (or a non-directory) in the work tree: reaching

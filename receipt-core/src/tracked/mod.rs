@@ -10,6 +10,7 @@ mod fsio;
 mod gitindex;
 mod lanes;
 mod list;
+mod mapped;
 
 use std::fs;
 use std::io;
@@ -448,33 +449,26 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
     let generation = fsio::begin_scan();
     let _close_dirs = CloseDirs;
     // Listing waits on git; meanwhile the hashing threads load the cache and lstat every
-    // path it names. Git lists tracked files from its index quickly and untracked ones by a
-    // walk of the work tree, which goes on while the tracked files are read.
-    let (listing, loaded, large) = std::thread::scope(|s| {
-        let lister = s.spawn(|| list::list(root, &opts.exclude_dirs));
+    // path it names as they parse it. The tracked files come quickly from git's index (read
+    // directly, see `gitindex`), the untracked ones from git's walk of the work tree, which
+    // goes on while the tracked files are read.
+    let (listing, loaded) = std::thread::scope(|s| {
         // Without a cache to load every file is read, and git's index tells which are large
         // enough to start first; with one, few files are read and their order is moot.
         let cold = opts.cache_path.as_deref().is_none_or(|p| !p.exists());
-        let large = cold.then(|| s.spawn(|| gitindex::large_files(root, LARGE_FILE)));
+        let large_from = cold.then_some(LARGE_FILE);
+        let lister = s.spawn(move || list::list(root, &opts.exclude_dirs, large_from));
         let loaded = opts.cache_path.as_deref().map(|p| {
-            cache::load(p, root).map(|cache| {
-                let lstats = cache
-                    .entries
-                    .par_iter()
-                    .map(|e| fsio::lstat(generation, root, &e.path))
-                    .collect();
-                Warm { cache, lstats }
-            })
+            let lstat = |path: &str| fsio::lstat(generation, root, path);
+            cache::load_with(p, root, lstat).map(|(cache, lstats)| Warm { cache, lstats })
         });
         let listing = lister
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let large = large
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .unwrap_or_default();
-        (listing, loaded, large)
+        (listing, loaded)
     });
     let mut listing = listing?;
+    let large = std::mem::take(&mut listing.large);
     let (warm, status) = match loaded {
         None => (None, CacheStatus::Disabled),
         Some(Ok(w)) => {
@@ -604,37 +598,64 @@ fn examine_all(
     large: &[(String, u64)],
     warm: Option<&Warm>,
 ) -> Vec<Result<Option<Examined>, TrackError>> {
-    let cached = warm
-        .map(|w| cache_positions(candidates, &w.cache.entries))
-        .unwrap_or_default();
-    let mut first: Vec<(u64, usize)> = large
-        .iter()
-        .filter_map(|(path, size)| Some((*size, candidates.binary_search(path).ok()?)))
+    let read_err = |i: usize, source| TrackError::Read {
+        path: root.join(&candidates[i]),
+        source,
+    };
+    let hash = |indices: &[usize], first: &[usize], warm: Option<(&Warm, &[Option<usize>])>| {
+        lanes::run(
+            indices.len(),
+            first,
+            |k| {
+                let i = indices[k];
+                let racy = warm.is_some_and(|(w, cached)| cached[i].is_some_and(|c| w.racy(c)));
+                prepare(generation, root, &candidates[i], racy).map_err(|e| read_err(i, e))
+            },
+            |k, (kind, key, racy), read| {
+                let (digest, size) = read.map_err(|e| read_err(indices[k], e))?;
+                Ok(Some(Examined {
+                    kind,
+                    size,
+                    digest,
+                    key,
+                    outcome: Outcome::Hashed { racy },
+                }))
+            },
+        )
+    };
+    let Some(w) = warm else {
+        // Cold: every file is opened; the large ones go first, largest first.
+        let mut first: Vec<(u64, usize)> = large
+            .iter()
+            .filter_map(|(path, size)| Some((*size, candidates.binary_search(path).ok()?)))
+            .collect();
+        first.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        first.dedup_by_key(|e| e.1);
+        let first: Vec<usize> = first.into_iter().map(|(_, i)| i).collect();
+        let all: Vec<usize> = (0..candidates.len()).collect();
+        return hash(&all, &first, None);
+    };
+    // Warm: what the cache and the lstat taken already settle (most paths) costs no
+    // syscall; only the rest is opened and hashed.
+    let cached = cache_positions(candidates, &w.cache.entries);
+    let mut results: Vec<Option<Result<Option<Examined>, TrackError>>> = cached
+        .par_iter()
+        .enumerate()
+        .map(|(i, pos)| {
+            let settled = w.settle((*pos)?)?;
+            Some(settled.map_err(|e| read_err(i, e)))
+        })
         .collect();
-    first.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    first.dedup_by_key(|e| e.1);
-    let first: Vec<usize> = first.into_iter().map(|(_, i)| i).collect();
-    lanes::run(
-        candidates.len(),
-        &first,
-        |i| {
-            let warm = warm.zip(cached.get(i).copied().flatten());
-            prepare(generation, root, &candidates[i], warm)
-        },
-        |i, (kind, key, racy), read| {
-            let (digest, size) = read.map_err(|source| TrackError::Read {
-                path: root.join(&candidates[i]),
-                source,
-            })?;
-            Ok(Some(Examined {
-                kind,
-                size,
-                digest,
-                key,
-                outcome: Outcome::Hashed { racy },
-            }))
-        },
-    )
+    let open: Vec<usize> = (0..candidates.len())
+        .filter(|&i| results[i].is_none())
+        .collect();
+    for (i, r) in open.iter().zip(hash(&open, &[], Some((w, &cached)))) {
+        results[*i] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every candidate is settled or hashed"))
+        .collect()
 }
 
 /// Merges two lists sorted by path (with no path in both) into one sorted sequence.
@@ -665,6 +686,36 @@ struct Warm {
     lstats: Vec<io::Result<Option<fsio::Lstat>>>,
 }
 
+impl Warm {
+    /// What the cache entry at `i` and its path's `lstat` settle without opening the file:
+    /// a cache hit, a path gone (or no longer a file or symlink), or the `lstat` error.
+    /// `None` when the file must be read.
+    fn settle(&self, i: usize) -> Option<io::Result<Option<Examined>>> {
+        let st = match &self.lstats[i] {
+            Ok(st) => *st,
+            Err(e) => return Some(Err(io::Error::new(e.kind(), e.to_string()))),
+        };
+        let Some(st) = st else {
+            return Some(Ok(None));
+        };
+        let hit = self.cache.hit(&self.cache.entries[i], &st.key)?;
+        (!hit.racy).then_some(Ok(Some(Examined {
+            kind: st.kind,
+            size: st.key.size,
+            digest: hit.digest,
+            key: st.key,
+            outcome: Outcome::Hit,
+        })))
+    }
+
+    /// Whether the cache entry at `i` matches its path's `lstat` but is racy: the file is
+    /// read, and counted as a racy entry.
+    fn racy(&self, i: usize) -> bool {
+        matches!(&self.lstats[i], Ok(Some(st))
+            if self.cache.hit(&self.cache.entries[i], &st.key).is_some_and(|h| h.racy))
+    }
+}
+
 /// For each candidate, the position of its cache entry, by merging the two sorted lists.
 fn cache_positions(candidates: &[String], entries: &[cache::Entry]) -> Vec<Option<usize>> {
     let mut j = 0;
@@ -679,49 +730,17 @@ fn cache_positions(candidates: &[String], entries: &[cache::Entry]) -> Vec<Optio
         .collect()
 }
 
-/// Examines one candidate path short of hashing a regular file: a cache hit, a symlink
-/// (read at once), a path that is not (or no longer) a regular file or symlink (`None`), or
-/// an open file for the hashing lanes. `warm` is the cache with the candidate's entry in
-/// it, when it has one.
+/// Opens one candidate path for hashing: a symlink is read at once, a path that is not
+/// (or no longer) a regular file or symlink gives `None`, a regular file is handed to the
+/// hashing lanes. `racy` says the path's cache entry matched but is not to be trusted.
 fn prepare(
     generation: u64,
     root: &Path,
     cand: &str,
-    warm: Option<(&Warm, usize)>,
-) -> lanes::Step<Option<Examined>, TrackError, Remember> {
-    let read_err = |source| TrackError::Read {
-        path: root.join(cand),
-        source,
-    };
-    let mut racy = false;
-    // A path the cache knows costs one lstat when unchanged; any other path is opened
-    // straight away, which saves that lstat on a cold scan.
-    if let Some((w, i)) = warm {
-        let st = match &w.lstats[i] {
-            Ok(st) => *st,
-            Err(e) => {
-                let e = io::Error::new(e.kind(), e.to_string());
-                return lanes::Step::Done(Err(read_err(e)));
-            }
-        };
-        let Some(st) = st else {
-            return lanes::Step::Done(Ok(None));
-        };
-        if let Some(hit) = w.cache.hit(&w.cache.entries[i], &st.key) {
-            if !hit.racy {
-                return lanes::Step::Done(Ok(Some(Examined {
-                    kind: st.kind,
-                    size: st.key.size,
-                    digest: hit.digest,
-                    key: st.key,
-                    outcome: Outcome::Hit,
-                })));
-            }
-            racy = true;
-        }
-    }
+    racy: bool,
+) -> lanes::Step<Option<Examined>, io::Error, Remember> {
     match fsio::open(generation, root, cand) {
-        Err(e) => lanes::Step::Done(Err(read_err(e))),
+        Err(e) => lanes::Step::Done(Err(e)),
         Ok(None) => lanes::Step::Done(Ok(None)),
         Ok(Some(fsio::Opened::Ready(c))) => lanes::Step::Done(Ok(Some(Examined {
             kind: c.kind,
