@@ -157,9 +157,10 @@ fn git_mode_lists_cached_and_untracked_but_not_ignored_or_deleted_files() {
 
 #[test]
 fn leaf_hashes_two_at_a_time_equal_one_at_a_time_for_any_path_lengths() {
-    // Paths of 1..=150 bytes put the two lanes' messages at different block counts; 4,999
-    // files span several parallel tasks and end on an odd one.
-    let files: Vec<TrackedFile> = (0..4_999usize)
+    // Paths of 1..=150 bytes put the two lanes' messages at different block counts; up to
+    // 6,145 files span several parallel tasks (and runs of 2,048 leaves reduced apart in
+    // `root`), ending on a full run, a short one or an odd one.
+    let files: Vec<TrackedFile> = (0..6_145usize)
         .map(|i| TrackedFile {
             path: format!("{i:05}{}", "p".repeat(i * 7 % 146)),
             kind: [FileKind::File, FileKind::Executable, FileKind::Symlink][i % 3],
@@ -167,7 +168,9 @@ fn leaf_hashes_two_at_a_time_equal_one_at_a_time_for_any_path_lengths() {
             content_sha256: Digest::of(&i.to_le_bytes()),
         })
         .collect();
-    for n in [0, 1, 2, 3, 64, 2047, 2048, 2049, 4_999] {
+    for n in [
+        0, 1, 2, 3, 64, 2047, 2048, 2049, 4_095, 4_096, 4_097, 4_999, 6_144, 6_145,
+    ] {
         let tree = TrackedTree {
             mode: TrackMode::Git,
             files: files[..n].to_vec(),

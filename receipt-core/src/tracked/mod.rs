@@ -151,6 +151,10 @@ fn leaf_hashes_of(files: &[TrackedFile]) -> Vec<Digest> {
     out
 }
 
+/// Files per parallel task of [`TrackedTree::root`]: a power of two, so each full run is a
+/// perfect subtree of the Merkle tree.
+const ROOT_RUN: usize = 2048;
+
 /// The tracked set of a tree: its files sorted by path bytes, and how they were listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,8 +196,22 @@ impl TrackedTree {
     }
 
     /// The RFC 6962 Merkle root over the leaf hashes in path order (`SHA-256("")` when empty).
+    ///
+    /// Each thread of the current rayon pool takes aligned runs of [`ROOT_RUN`] files and
+    /// reduces their leaves to the root of that run, which is a subtree of the whole tree
+    /// (the tree splits at powers of two, so an aligned power-of-two run of leaves is never
+    /// split otherwise, and a short last run is the tree's rightmost subtree); the roots of
+    /// the runs then make the tree above them.
     pub fn root(&self) -> Digest {
-        merkle::root(&self.leaf_hashes())
+        if self.files.len() <= ROOT_RUN {
+            return merkle::root(&leaf_hashes_of(&self.files));
+        }
+        let runs: Vec<Digest> = self
+            .files
+            .par_chunks(ROOT_RUN)
+            .map(|run| merkle::root(&leaf_hashes_of(run)))
+            .collect();
+        merkle::root(&runs)
     }
 
     /// The file at `path`, if it is in the set.
