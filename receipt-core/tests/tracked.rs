@@ -711,3 +711,170 @@ fn interleaved_lanes_give_each_file_its_own_digest() {
         }
     }
 }
+
+/// What `git ls-files -z --cached --others --exclude-standard` prints at `root`, sorted.
+fn git_listing(root: &Path) -> Vec<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut v: Vec<String> = out
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8(p.to_vec()).unwrap())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Whether this process's environment lets a scan take git's listing from its own files
+/// (the variables that could point git elsewhere turn that off).
+fn environment_allows_records() -> bool {
+    !std::env::vars_os().any(|(k, _)| {
+        let k = k.to_string_lossy();
+        [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_COMMON_DIR",
+            "GIT_CEILING_DIRECTORIES",
+            "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+            "GIT_NAMESPACE",
+        ]
+        .contains(&k.as_ref())
+            || k.starts_with("GIT_CONFIG")
+            || k.starts_with("GIT_TEST_")
+    })
+}
+
+/// Scans with the cache in `cache_dir` and checks the set is git's; returns whether the
+/// untracked listing came from the record.
+fn scan_checked(root: &Path, opts: &ScanOptions, what: &str) -> bool {
+    let (tree, stats) = scan_with_stats(root, opts).unwrap();
+    let want: Vec<String> = git_listing(root)
+        .into_iter()
+        .filter(|p| !p.starts_with("out/"))
+        .collect();
+    assert_eq!(paths(&tree), want, "{what}");
+    stats.untracked_reused
+}
+
+/// Scans, letting the clock pass the racy window before each, until the record of the
+/// untracked listing is used (it takes two scans to become trusted).
+fn until_reused(root: &Path, opts: &ScanOptions, what: &str) {
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(1100));
+        if scan_checked(root, opts, what) {
+            return;
+        }
+    }
+    panic!(
+        "{what}: the untracked record was never used (is the temp dir on ext4, xfs, btrfs, tmpfs, overlayfs?)"
+    );
+}
+
+/// The record of git's untracked listing kept beside the cache is used only while nothing
+/// that listing depends on has changed: each kind of change makes the next scan ask git
+/// again, and every scan's set is git's own.
+#[test]
+fn the_untracked_listing_is_reused_only_while_nothing_it_depends_on_changed() {
+    if !environment_allows_records() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    populate(root);
+    write(root, "build/.keep", "");
+    write(root, ".gitignore", "/target/\n*.log\nbuild/\n");
+    write(root, "out/receipt.json", "{}");
+    git(root, &["add", "-A"]);
+    write(root, "untracked.txt", "new\n");
+    let opts = ScanOptions {
+        cache_path: Some(cache_dir.path().join("digests")),
+        exclude_prefixes: vec!["out/".to_string()],
+        ..ScanOptions::default()
+    };
+    assert!(!scan_checked(root, &opts, "first scan"));
+    until_reused(root, &opts, "unchanged tree");
+
+    // A tracked file edited in place changes no directory: the record still holds, and the
+    // file is read again by its own changed key.
+    write(root, "src/lib.rs", "pub fn g() {}\n");
+    assert!(scan_checked(root, &opts, "file edited in place"));
+    // Nor does anything below an excluded prefix matter.
+    write(root, "out/receipt-2.json", "{}");
+    assert!(scan_checked(root, &opts, "excluded prefix"));
+
+    type Change = fn(&Path);
+    let changes: [(&str, Change); 7] = [
+        ("new untracked file", |r| write(r, "src/new.rs", "// new\n")),
+        ("new directory", |r| {
+            write(r, "docs/guide/intro.md", "# intro\n")
+        }),
+        ("file in an ignored directory", |r| {
+            write(r, "build/obj.o", "x")
+        }),
+        ("a .gitignore edited in place", |r| {
+            write(r, ".gitignore", "/target/\nbuild/\n")
+        }),
+        ("info/exclude edited", |r| {
+            write(r, ".git/info/exclude", "untracked.txt\n")
+        }),
+        ("a file added to the index", |r| {
+            git(r, &["add", "docs/guide/intro.md"])
+        }),
+        ("an untracked file removed", |r| {
+            fs::remove_file(r.join("src/new.rs")).unwrap()
+        }),
+    ];
+    for (what, change) in changes {
+        change(root);
+        assert!(!scan_checked(root, &opts, what), "{what}: record used");
+        until_reused(root, &opts, what);
+    }
+
+    // A scan leaving out other prefixes does not use a record that did not watch them.
+    let all = ScanOptions {
+        exclude_prefixes: Vec::new(),
+        ..opts.clone()
+    };
+    let (tree, stats) = scan_with_stats(root, &all).unwrap();
+    assert!(!stats.untracked_reused);
+    assert_eq!(paths(&tree), git_listing(root));
+}
+
+/// A configured `core.excludesFile` could name any file, so no record is trusted.
+#[test]
+fn no_untracked_record_is_used_with_a_configured_excludes_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    populate(root);
+    git(root, &["add", "-A"]);
+    git(
+        root,
+        &["config", "core.excludesFile", "/nonexistent/ignore"],
+    );
+    let opts = ScanOptions {
+        cache_path: Some(cache_dir.path().join("digests")),
+        ..ScanOptions::default()
+    };
+    for _ in 0..3 {
+        assert!(!scan_checked(root, &opts, "excludesFile"));
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+}

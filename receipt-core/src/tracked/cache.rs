@@ -69,6 +69,41 @@ impl StatKey {
     }
 }
 
+impl StatKey {
+    /// Encoded size of a key: dev, inode, mode, size, mtime, ctime.
+    pub(super) const LEN: usize = 8 + 8 + 4 + 8 + 8 + 4 + 8 + 4;
+
+    /// The key's fields, little-endian, in the cache's order.
+    pub(super) fn to_bytes(self) -> [u8; StatKey::LEN] {
+        let mut out = [0u8; StatKey::LEN];
+        let mut at = 0;
+        let mut put = |b: &[u8]| {
+            out[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        };
+        put(&self.dev.to_le_bytes());
+        put(&self.ino.to_le_bytes());
+        put(&self.mode.to_le_bytes());
+        put(&self.size.to_le_bytes());
+        put(&self.mtime.0.to_le_bytes());
+        put(&self.mtime.1.to_le_bytes());
+        put(&self.ctime.0.to_le_bytes());
+        put(&self.ctime.1.to_le_bytes());
+        out
+    }
+
+    /// A key from [`StatKey::to_bytes`].
+    pub(super) fn from_bytes(bytes: &[u8; StatKey::LEN]) -> StatKey {
+        fixed_key(&mut Cursor(bytes)).expect("exactly one key's bytes")
+    }
+
+    /// Whether the file changed (mtime or ctime) at or after `since`, seconds and
+    /// nanoseconds since the epoch.
+    pub(super) fn changed_since(&self, since: (i64, u32)) -> bool {
+        self.mtime >= since || self.ctime >= since
+    }
+}
+
 /// One cached digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Entry {
@@ -97,12 +132,13 @@ impl Loaded {
     pub(super) fn hit(&self, entry: &Entry, key: &StatKey) -> Option<Hit> {
         (entry.key == *key).then(|| Hit {
             digest: entry.digest,
-            racy: key.mtime >= self.written || key.ctime >= self.written,
+            racy: key.changed_since(self.written),
         })
     }
 }
 
-fn root_id(root: &Path) -> Vec<u8> {
+/// The canonical absolute root as bytes: what a cache file names its tree by.
+pub(super) fn root_id(root: &Path) -> Vec<u8> {
     let abs = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     super::os_bytes(abs.as_os_str())
 }
@@ -171,8 +207,8 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Encoded entry fields after the path: dev, inode, mode, size, mtime, ctime, digest.
-const FIXED: usize = 8 + 8 + 4 + 8 + 8 + 4 + 8 + 4 + 32;
+/// Encoded entry fields after the path: the stat key, then the digest.
+const FIXED: usize = StatKey::LEN + 32;
 
 /// Smallest encoded entry: path length, empty path and the fixed fields.
 const MIN_ENTRY: usize = 4 + FIXED;
@@ -243,15 +279,20 @@ fn decode_with<R: Send>(
 
 /// An entry's fields after its path.
 fn fixed_fields(c: &mut Cursor<'_>) -> Result<(StatKey, Digest), &'static str> {
-    let key = StatKey {
+    let key = fixed_key(c)?;
+    Ok((key, Digest(c.array()?)))
+}
+
+/// A stat key's fields.
+fn fixed_key(c: &mut Cursor<'_>) -> Result<StatKey, &'static str> {
+    Ok(StatKey {
         dev: c.u64()?,
         ino: c.u64()?,
         mode: c.u32()?,
         size: c.u64()?,
         mtime: (c.i64()?, c.u32()?),
         ctime: (c.i64()?, c.u32()?),
-    };
-    Ok((key, Digest(c.array()?)))
+    })
 }
 
 /// Checks the header (magic, root, entry count) and returns where each entry starts, each
@@ -297,14 +338,7 @@ fn encode<'a>(root: &[u8], entries: impl ExactSizeIterator<Item = EntryRef<'a>>)
     for (path, k, digest) in entries {
         out.extend_from_slice(&(path.len() as u32).to_le_bytes());
         out.extend_from_slice(path.as_bytes());
-        out.extend_from_slice(&k.dev.to_le_bytes());
-        out.extend_from_slice(&k.ino.to_le_bytes());
-        out.extend_from_slice(&k.mode.to_le_bytes());
-        out.extend_from_slice(&k.size.to_le_bytes());
-        out.extend_from_slice(&k.mtime.0.to_le_bytes());
-        out.extend_from_slice(&k.mtime.1.to_le_bytes());
-        out.extend_from_slice(&k.ctime.0.to_le_bytes());
-        out.extend_from_slice(&k.ctime.1.to_le_bytes());
+        out.extend_from_slice(&k.to_bytes());
         out.extend_from_slice(&digest.0);
         count += 1;
     }

@@ -29,6 +29,8 @@ const MAX_INDEX: u64 = 256 << 20;
 #[derive(Debug)]
 pub(super) struct Index {
     bytes: Vec<u8>,
+    /// Where the repository is.
+    pub(super) repo: Repo,
     /// The root's path inside the work tree: empty, or ending in `/`.
     prefix: String,
     /// When the listing may be taken from this file rather than from git: the length of
@@ -46,7 +48,7 @@ impl Index {
     /// [`Index::read`], told whether the environment lets the listing come from the file.
     fn read_as(root: &Path, env_allows: bool) -> Option<Index> {
         let found = locate(root)?;
-        let index = found.git_dir.join("index");
+        let index = found.repo.git_dir.join("index");
         if fs::metadata(&index).ok()?.len() > MAX_INDEX {
             return None;
         }
@@ -54,9 +56,15 @@ impl Index {
         let listable = found.repo_allows().filter(|_| env_allows);
         Some(Index {
             bytes,
+            repo: found.repo,
             prefix: found.prefix,
             listable,
         })
+    }
+
+    /// Whether the listing may come from this file (see [`Index::tracked_paths`]).
+    pub(super) fn listable(&self) -> bool {
+        self.listable.is_some()
     }
 
     /// The paths `git ls-files -z --cached` prints at the root, sorted and deduplicated;
@@ -129,11 +137,22 @@ fn large_in(bytes: &[u8], prefix: &str, min_size: u64) -> Option<Vec<(String, u6
     })
 }
 
-/// Where a root's repository is, as far as git's discovery goes without running git.
-struct Located {
+/// Where a repository is, as far as git's discovery goes without running git.
+#[derive(Debug)]
+pub(super) struct Repo {
+    /// The top of the work tree (the directory holding `.git`).
+    pub(super) top: PathBuf,
     /// The `.git` directory (for a linked worktree or submodule, the one its `.git` file
     /// names).
-    git_dir: PathBuf,
+    pub(super) git_dir: PathBuf,
+    /// The directory shared by all worktrees (`commondir`), else `git_dir`: configuration
+    /// and `info/exclude` are there.
+    pub(super) common_dir: PathBuf,
+}
+
+/// A root's repository and the root's place in its work tree.
+struct Located {
+    repo: Repo,
     prefix: String,
 }
 
@@ -144,14 +163,12 @@ impl Located {
     /// includes other files. If so, the length of the index checksum: 32 bytes where the
     /// configuration sets `extensions.objectFormat = sha256`, else 20.
     fn repo_allows(&self) -> Option<usize> {
-        if !self.git_dir.join("HEAD").is_file() || self.prefix.split('/').any(|c| c == ".git") {
+        let repo = &self.repo;
+        if !repo.git_dir.join("HEAD").is_file() || self.prefix.split('/').any(|c| c == ".git") {
             return None;
         }
-        let common = fs::read_to_string(self.git_dir.join("commondir"))
-            .ok()
-            .map(|c| self.git_dir.join(c.trim_end()));
         let mut hash_len = 20;
-        for dir in std::iter::once(&self.git_dir).chain(common.as_ref()) {
+        for dir in [&repo.git_dir, &repo.common_dir] {
             for name in ["config", "config.worktree"] {
                 let text = match fs::read(dir.join(name)) {
                     Ok(t) => t,
@@ -228,7 +245,17 @@ fn locate(root: &Path) -> Option<Located> {
         prefix.push_str(part.as_os_str().to_str()?);
         prefix.push('/');
     }
-    Some(Located { git_dir, prefix })
+    let common_dir = fs::read_to_string(git_dir.join("commondir"))
+        .ok()
+        .map_or_else(|| git_dir.clone(), |c| git_dir.join(c.trim_end()));
+    Some(Located {
+        repo: Repo {
+            top: top.to_path_buf(),
+            git_dir,
+            common_dir,
+        },
+        prefix,
+    })
 }
 
 /// The version and entry count of an index, if it is one of versions 2 to 4.

@@ -7,6 +7,7 @@ use std::path::{Component, Path};
 use std::process::{Child, Command, Stdio};
 
 use super::gitindex::Index;
+use super::untracked::{Record, Watch};
 use super::{TrackError, TrackMode};
 
 /// `git ls-files` for the tracked files: only reads the index.
@@ -20,22 +21,47 @@ pub(super) struct Listing {
     pub(super) mode: TrackMode,
     /// Sorted, deduplicated candidates, available now.
     pub(super) first: Vec<String>,
-    /// Git mode: the untracked files, listed by a second git process that may still run.
-    /// Sorted and deduplicated; paths already in `first` may recur.
-    pub(super) rest: Option<std::thread::JoinHandle<Result<Vec<String>, TrackError>>>,
+    /// Git mode: the untracked files, from the record of an earlier listing that still
+    /// holds or from a git process that may still run.
+    rest: Option<Pending>,
     /// Git mode, when asked for: the tracked files git's index records as large, with
     /// their sizes (a hint for the order of work, see [`Index::large_files`]).
     pub(super) large: Vec<(String, u64)>,
 }
 
+/// The untracked part of a git-mode listing.
+#[derive(Debug, Default)]
+pub(super) struct Untracked {
+    /// Sorted and deduplicated; paths of the tracked part may recur.
+    pub(super) paths: Vec<String>,
+    /// A new record of this listing to store (see [`super::untracked`]), if one was made.
+    pub(super) record: Option<Record>,
+    /// Whether the listing came from a stored record, without running git.
+    pub(super) reused: bool,
+}
+
+enum Pending {
+    Ready(Untracked),
+    Running(std::thread::JoinHandle<Result<Untracked, TrackError>>),
+}
+
 impl Listing {
     /// Waits for the rest of the listing.
-    pub(super) fn rest(&mut self) -> Result<Vec<String>, TrackError> {
+    pub(super) fn rest(&mut self) -> Result<Untracked, TrackError> {
         match self.rest.take() {
-            None => Ok(Vec::new()),
-            Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => Ok(Untracked::default()),
+            Some(Pending::Ready(u)) => Ok(u),
+            Some(Pending::Running(h)) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
         }
     }
+}
+
+/// Where a git-mode listing keeps the record of its untracked part, and the prefixes left
+/// out of the tracked set (which the record need not watch).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RecordAt<'a> {
+    pub(super) path: &'a Path,
+    pub(super) exclude_prefixes: &'a [String],
 }
 
 /// The mode and the candidate paths of the tree at `root`, and, in git mode, the tracked
@@ -45,12 +71,15 @@ impl Listing {
 /// it and git agrees. There the tracked files are listed first, from git's index (read
 /// directly when [`Index::tracked_paths`] is sure of git's answer, else by `git ls-files`),
 /// while a git process walks the work tree for untracked files, so the caller can start on
-/// the tracked files before the walk ends. Candidates may still turn out to be directories
-/// or missing; the caller keeps only regular files and symlinks.
+/// the tracked files before the walk ends. With `record`, the untracked listing of an
+/// earlier scan is used instead of git's walk while everything it depends on is unchanged,
+/// and a new record is made when it is not (see [`super::untracked`]). Candidates may still
+/// turn out to be directories or missing; the caller keeps only regular files and symlinks.
 pub(super) fn list(
     root: &Path,
     exclude_dirs: &[String],
     large_from: Option<u64>,
+    record: Option<RecordAt<'_>>,
 ) -> Result<Listing, TrackError> {
     let walk_mode = |root: &Path| -> Result<Listing, TrackError> {
         Ok(Listing {
@@ -63,8 +92,24 @@ pub(super) fn list(
     if !has_git_marker(root) {
         return walk_mode(root);
     }
-    let others = spawn_git(root, &OTHERS_ARGS);
     let index = Index::read(root);
+    // The keys a record is checked against are taken before git starts reading the tree.
+    let watch = record
+        .zip(index.as_ref().filter(|i| i.listable()))
+        .and_then(|(at, index)| Some((at, Watch::new(root, &index.repo, at.exclude_prefixes)?)));
+    let prior = watch
+        .as_ref()
+        .and_then(|(at, _)| Record::load(at.path, root));
+    let snapshot = watch
+        .as_ref()
+        .zip(prior.as_ref())
+        .and_then(|((_, w), r)| w.snapshot(r));
+    let reuse = prior
+        .as_ref()
+        .zip(snapshot.as_ref())
+        .is_some_and(|(r, snap)| r.holds(snap));
+    let watch = watch.map(|(_, w)| w);
+    let others = (!reuse).then(|| spawn_git(root, &OTHERS_ARGS));
     let large = index
         .as_ref()
         .zip(large_from)
@@ -74,26 +119,48 @@ pub(super) fn list(
         Some(paths) => Ok(finish_paths(root, paths)),
         None => spawn_git(root, &CACHED_ARGS).and_then(|c| git_paths(root, &CACHED_ARGS, c)),
     };
-    let stop = |others: Result<Child, TrackError>| {
-        if let Ok(mut child) = others {
+    let stop = |others: Option<Result<Child, TrackError>>| {
+        if let Some(Ok(mut child)) = others {
             let _ = child.kill();
             let _ = child.wait();
         }
     };
-    match cached {
-        Ok(first) => {
+    match (cached, others) {
+        (Ok(first), None) => Ok(Listing {
+            mode: TrackMode::Git,
+            first,
+            rest: Some(Pending::Ready(Untracked {
+                paths: prior.map(|r| r.others).unwrap_or_default(),
+                record: None,
+                reused: true,
+            })),
+            large,
+        }),
+        (Ok(first), Some(others)) => {
             let owned_root = root.to_path_buf();
-            let rest = std::thread::spawn(move || git_paths(&owned_root, &OTHERS_ARGS, others?));
+            let rest = std::thread::spawn(move || {
+                // The walk for a new record goes on while git walks the same tree.
+                let walked = watch.as_ref().and_then(Watch::walk);
+                let paths = git_paths(&owned_root, &OTHERS_ARGS, others?)?;
+                let record = watch.zip(walked).map(|(w, walked)| {
+                    w.record(paths.clone(), walked, prior.as_ref().zip(snapshot.as_ref()))
+                });
+                Ok(Untracked {
+                    paths,
+                    record,
+                    reused: false,
+                })
+            });
             Ok(Listing {
                 mode: TrackMode::Git,
                 first,
-                rest: Some(rest),
+                rest: Some(Pending::Running(rest)),
                 large,
             })
         }
         // `ls-files` fails outside a work tree (inside `.git/`, say); only then is it worth
         // another process to ask git where we are.
-        Err(e @ TrackError::Git { .. }) => {
+        (Err(e @ TrackError::Git { .. }), others) => {
             stop(others);
             if in_git_work_tree(root)? {
                 Err(e)
@@ -101,7 +168,7 @@ pub(super) fn list(
                 walk_mode(root)
             }
         }
-        Err(e) => {
+        (Err(e), others) => {
             stop(others);
             Err(e)
         }

@@ -11,6 +11,7 @@ mod gitindex;
 mod lanes;
 mod list;
 mod mapped;
+mod untracked;
 
 use std::fs;
 use std::io;
@@ -333,6 +334,9 @@ pub struct ScanStats {
     pub cache: CacheStatus,
     /// Whether a new cache file was written (it is rewritten only when something changed).
     pub cache_written: bool,
+    /// Whether the untracked files came from the record kept beside the cache, with no
+    /// git walk of the work tree, because nothing that listing depends on had changed.
+    pub untracked_reused: bool,
 }
 
 /// Why a scan failed. Each message is one sentence naming the path at fault.
@@ -466,6 +470,7 @@ pub fn scan_with_stats(
 fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanStats), TrackError> {
     let generation = fsio::begin_scan();
     let _close_dirs = CloseDirs;
+    let record_path = opts.cache_path.as_deref().map(untracked_record_path);
     // Listing waits on git; meanwhile the hashing threads load the cache and lstat every
     // path it names as they parse it. The tracked files come quickly from git's index (read
     // directly, see `gitindex`), the untracked ones from git's walk of the work tree, which
@@ -475,7 +480,11 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
         // enough to start first; with one, few files are read and their order is moot.
         let cold = opts.cache_path.as_deref().is_none_or(|p| !p.exists());
         let large_from = cold.then_some(LARGE_FILE);
-        let lister = s.spawn(move || list::list(root, &opts.exclude_dirs, large_from));
+        let record_at = record_path.as_deref().map(|path| list::RecordAt {
+            path,
+            exclude_prefixes: &opts.exclude_prefixes,
+        });
+        let lister = s.spawn(move || list::list(root, &opts.exclude_dirs, large_from, record_at));
         let loaded = opts.cache_path.as_deref().map(|p| {
             let lstat = |path: &str| fsio::lstat(generation, root, path);
             cache::load_with(p, root, lstat).map(|(cache, lstats)| Warm { cache, lstats })
@@ -504,7 +513,8 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
     let mut first = std::mem::take(&mut listing.first);
     first.retain(|p| !excluded(p));
     let first_examined = examine_all(generation, root, &first, &large, warm.as_ref());
-    let mut rest = listing.rest()?;
+    let untracked = listing.rest()?;
+    let mut rest = untracked.paths;
     rest.retain(|p| !excluded(p) && first.binary_search(p).is_err());
     let rest_examined = examine_all(generation, root, &rest, &[], warm.as_ref());
     let mode = listing.mode;
@@ -526,6 +536,7 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
         racy: 0,
         cache: status,
         cache_written: false,
+        untracked_reused: untracked.reused,
     };
     for (path, e) in examined {
         let Some(e) = e? else { continue };
@@ -549,10 +560,20 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
     }
 
     if let Some(cache_path) = &opts.cache_path {
-        if let Some(inside) = tracked_path_of(root, cache_path)
-            && files.binary_search_by(|f| f.path.cmp(&inside)).is_ok()
-        {
-            return Err(TrackError::CacheInsideTree { path: inside });
+        for own in std::iter::once(cache_path).chain(&record_path) {
+            if let Some(inside) = tracked_path_of(root, own)
+                && files.binary_search_by(|f| f.path.cmp(&inside)).is_ok()
+            {
+                return Err(TrackError::CacheInsideTree { path: inside });
+            }
+        }
+        if let (Some(record), Some(path)) = (&untracked.record, &record_path) {
+            record
+                .store(path, root)
+                .map_err(|source| TrackError::CacheWrite {
+                    path: path.clone(),
+                    source,
+                })?;
         }
         let unchanged = stats.files_hashed == 0
             && warm.as_ref().is_some_and(|w| {
@@ -573,6 +594,14 @@ fn scan_in_pool(root: &Path, opts: &ScanOptions) -> Result<(TrackedTree, ScanSta
         }
     }
     Ok((TrackedTree { mode, files }, stats))
+}
+
+/// Where the record of git's untracked listing is kept: beside the digest cache, its name
+/// with `.untracked` appended.
+fn untracked_record_path(cache: &Path) -> PathBuf {
+    let mut name = cache.as_os_str().to_owned();
+    name.push(".untracked");
+    PathBuf::from(name)
 }
 
 /// The cache file's path relative to `root` in tracked-path form, if it lies under `root`.
