@@ -97,6 +97,11 @@ impl StatKey {
         fixed_key(&mut Cursor(bytes)).expect("exactly one key's bytes")
     }
 
+    /// The device the file is on.
+    pub(super) fn dev(&self) -> u64 {
+        self.dev
+    }
+
     /// Whether the file changed (mtime or ctime) at or after `since`, seconds and
     /// nanoseconds since the epoch.
     pub(super) fn changed_since(&self, since: (i64, u32)) -> bool {

@@ -3,7 +3,9 @@
 //!
 //! A scan lists the paths ([`TrackMode::Git`] or [`TrackMode::Walk`]), then reads every file
 //! on all cores, skipping those whose digest the cache already holds for an identical
-//! `(path, size, mtime, ctime, inode)`.
+//! `(path, size, mtime, ctime, inode)`. Beside the cache it keeps a record of git's
+//! untracked listing, reused while nothing that listing depends on has changed
+//! (`untracked`), so a scan of an unchanged tree runs no git.
 
 mod cache;
 mod fsio;

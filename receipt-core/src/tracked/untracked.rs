@@ -18,8 +18,9 @@
 //! moment (a change in the same clock tick could leave a key as it was; as with git's
 //! "racy" index entries, such a record is not trusted until a later scan). Anything
 //! unusual makes no record: a file system other than the local ones known to keep
-//! directory times this way, a non-UTF-8 name, a symlinked `.gitignore`, a configured
-//! `core.excludesFile`, an unreadable directory. Git's own `core.untrackedCache` rests on
+//! directory times this way (or another one mounted inside the tree), a non-UTF-8 name, a
+//! symlinked `.gitignore`, a configured `core.excludesFile` or an `include` in a
+//! configuration file, an unreadable directory. Git's own `core.untrackedCache` rests on
 //! the same property of directory times.
 //!
 //! A record is built in two steps: a scan without a usable record walks the tree (beside
@@ -145,7 +146,9 @@ impl Watch {
                 .filter(|b| !b.is_ascii_whitespace())
                 .map(|b| b.to_ascii_lowercase())
                 .collect();
-            if text.windows(12).any(|w| w == b"excludesfile") {
+            // An included file (`include`, `includeIf`) is not watched either.
+            let mentions = |what: &[u8]| text.windows(what.len()).any(|w| w == what);
+            if mentions(b"excludesfile") || mentions(b"include") {
                 return None;
             }
         }
@@ -194,12 +197,20 @@ impl Watch {
     /// Walks the tree: every directory except `.git` and the excluded prefixes, with its
     /// key, and the `.gitignore` files in them. `None` when no record can be made.
     pub(super) fn walk(&self) -> Option<Walked> {
-        let mut dirs = Vec::new();
+        let mut dirs: Vec<(String, StatKey)> = Vec::new();
         let mut ignores = Vec::new();
         let mut pending = vec![String::new()];
         while let Some(rel) = pending.pop() {
             let at = self.root.join(&rel);
-            dirs.push((rel.clone(), dir_key(&at)?));
+            let key = dir_key(&at)?;
+            // Another file system mounted inside the tree may not keep directory times.
+            if dirs
+                .first()
+                .is_some_and(|(_, root)| root.dev() != key.dev())
+            {
+                return None;
+            }
+            dirs.push((rel.clone(), key));
             for entry in fs::read_dir(&at).ok()? {
                 let entry = entry.ok()?;
                 let name = entry.file_name();
