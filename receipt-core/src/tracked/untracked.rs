@@ -106,10 +106,11 @@ impl Watch {
             env.extend_from_slice(prefix.as_bytes());
             env.push(0);
         }
+        // The `git` the scan runs: the first executable one on `PATH`.
         let git = var("PATH").and_then(|p| {
             std::env::split_paths(&p)
                 .map(|d| d.join("git"))
-                .find(|g| g.is_file())
+                .find(|g| fs::metadata(g).is_ok_and(|m| m.is_file() && executable(&m)))
         })?;
         let config_home = var("XDG_CONFIG_HOME")
             .map(PathBuf::from)
@@ -140,7 +141,11 @@ impl Watch {
         }
         // A configured excludes file could be anywhere: not watched, so no record.
         for config in &configs {
-            let Ok(text) = fs::read(config) else { continue };
+            let text = match fs::read(config) {
+                Ok(text) => text,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(_) => return None,
+            };
             let text: Vec<u8> = text
                 .into_iter()
                 .filter(|b| !b.is_ascii_whitespace())
@@ -390,6 +395,17 @@ fn key_of(md: &fs::Metadata) -> StatKey {
         let _ = md;
         StatKey::default()
     }
+}
+
+#[cfg(unix)]
+fn executable(md: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    md.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn executable(_: &fs::Metadata) -> bool {
+    true
 }
 
 /// A directory's key (`lstat`); `None` when it is missing or not a directory.
