@@ -170,23 +170,16 @@ impl Located {
         let mut hash_len = 20;
         for dir in [&repo.git_dir, &repo.common_dir] {
             for name in ["config", "config.worktree"] {
-                let text = match fs::read(dir.join(name)) {
-                    Ok(t) => t,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(_) => return None,
+                let Some(text) = ConfigText::read(&dir.join(name)).ok()? else {
+                    continue;
                 };
-                // Lowercase without whitespace: `objectFormat = sha256` reads
-                // `objectformat=sha256`. Comments count too, which only errs towards git.
-                let text: Vec<u8> = text
-                    .into_iter()
-                    .filter(|b| !b.is_ascii_whitespace())
-                    .map(|b| b.to_ascii_lowercase())
-                    .collect();
-                let mentions = |what: &[u8]| text.windows(what.len()).any(|w| w == what);
-                if mentions(b"worktree") || mentions(b"ignorecase=true") || mentions(b"include") {
+                if text.mentions(b"worktree")
+                    || text.mentions(b"ignorecase=true")
+                    || text.mentions(b"include")
+                {
                     return None;
                 }
-                if mentions(b"objectformat=sha256") {
+                if text.mentions(b"objectformat=sha256") {
                     hash_len = 32;
                 }
             }
@@ -195,11 +188,37 @@ impl Located {
     }
 }
 
+/// A git configuration file's bytes, lowercased and without whitespace, for a search of its
+/// settings that errs towards finding them: `objectFormat = sha256` reads
+/// `objectformat=sha256`, and a comment mentioning a setting counts as the setting.
+pub(super) struct ConfigText(Vec<u8>);
+
+impl ConfigText {
+    /// The file at `path`; `Ok(None)` when there is none.
+    pub(super) fn read(path: &Path) -> std::io::Result<Option<ConfigText>> {
+        match fs::read(path) {
+            Ok(text) => Ok(Some(ConfigText(
+                text.into_iter()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .map(|b| b.to_ascii_lowercase())
+                    .collect(),
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `what` (lowercase, without whitespace) occurs in the file.
+    pub(super) fn mentions(&self, what: &[u8]) -> bool {
+        self.0.windows(what.len()).any(|w| w == what)
+    }
+}
+
 /// Whether no environment variable among `names` could make git, run at the root, read
 /// another index, work tree or configuration: `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE`,
 /// `GIT_COMMON_DIR`, `GIT_CEILING_DIRECTORIES`, `GIT_DISCOVERY_ACROSS_FILESYSTEM`,
 /// `GIT_NAMESPACE`, and every `GIT_CONFIG*` and `GIT_TEST_*` variable.
-fn env_allows(mut names: impl Iterator<Item = std::ffi::OsString>) -> bool {
+pub(super) fn env_allows(mut names: impl Iterator<Item = std::ffi::OsString>) -> bool {
     const EXACT: [&str; 7] = [
         "GIT_DIR",
         "GIT_WORK_TREE",

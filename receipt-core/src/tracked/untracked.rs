@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::cache::StatKey;
-use super::gitindex::Repo;
+use super::gitindex::{ConfigText, Repo};
 use crate::digest::Digest;
 
 /// A recorded key is trusted only if its mtime and ctime are at least this much older than
@@ -141,19 +141,11 @@ impl Watch {
         }
         // A configured excludes file could be anywhere: not watched, so no record.
         for config in &configs {
-            let text = match fs::read(config) {
-                Ok(text) => text,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(_) => return None,
+            let Some(text) = ConfigText::read(config).ok()? else {
+                continue;
             };
-            let text: Vec<u8> = text
-                .into_iter()
-                .filter(|b| !b.is_ascii_whitespace())
-                .map(|b| b.to_ascii_lowercase())
-                .collect();
             // An included file (`include`, `includeIf`) is not watched either.
-            let mentions = |what: &[u8]| text.windows(what.len()).any(|w| w == what);
-            if mentions(b"excludesfile") || mentions(b"include") {
+            if text.mentions(b"excludesfile") || text.mentions(b"include") {
                 return None;
             }
         }
@@ -612,6 +604,161 @@ mod tests {
         let mut appeared = same_as(&same);
         appeared.files[1] = Some(StatKey::default());
         assert!(!r.holds(&appeared));
+    }
+
+    use crate::testutil::git;
+    use crate::tracked::{ScanOptions, scan_with_stats};
+
+    fn write(root: &Path, rel: &str, content: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, content).unwrap();
+    }
+
+    /// What `git ls-files -z --cached --others --exclude-standard` prints at `root`, sorted,
+    /// without the paths below `out/` (the excluded prefix of these tests); git runs with
+    /// the configuration the scan's git sees.
+    fn git_listing(root: &Path) -> Vec<String> {
+        let args = [
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ];
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let mut v: Vec<String> = out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty() && !p.starts_with(b"out/"))
+            .map(|p| String::from_utf8(p.to_vec()).unwrap())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Scans and checks the set is git's; returns whether the untracked listing came from
+    /// the record.
+    fn scan_checked(root: &Path, opts: &ScanOptions, what: &str) -> bool {
+        let (tree, stats) = scan_with_stats(root, opts).unwrap();
+        let got: Vec<&str> = tree.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(got, git_listing(root), "{what}");
+        stats.untracked_reused
+    }
+
+    /// Scans, letting the clock pass the racy window before each, until the record is used
+    /// (it takes two scans to become trusted).
+    fn until_reused(root: &Path, opts: &ScanOptions, what: &str) {
+        for _ in 0..4 {
+            std::thread::sleep(RACY + Duration::from_millis(100));
+            if scan_checked(root, opts, what) {
+                return;
+            }
+        }
+        panic!("{what}: the record was never used (is the temp dir on a file system it knows?)");
+    }
+
+    fn repo_with_cache() -> (tempfile::TempDir, tempfile::TempDir, ScanOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        write(root, ".gitignore", "*.log\nbuild/\n");
+        write(root, "a.txt", "alpha\n");
+        write(root, "src/lib.rs", "pub fn f() {}\n");
+        write(root, "src/nested/deep.rs", "// deep\n");
+        write(root, "x.log", "ignored\n");
+        write(root, "build/.keep", "");
+        write(root, "out/receipt.json", "{}");
+        git(root, &["add", "-A"]);
+        write(root, "untracked.txt", "new\n");
+        let opts = ScanOptions {
+            cache_path: Some(cache_dir.path().join("digests")),
+            exclude_prefixes: vec!["out/".to_string()],
+            ..ScanOptions::default()
+        };
+        (dir, cache_dir, opts)
+    }
+
+    /// The record is used only while nothing git's listing depends on has changed: each
+    /// kind of change makes the next scan ask git again, and every scan's set is git's.
+    #[test]
+    fn the_record_is_used_only_while_nothing_the_listing_depends_on_changed() {
+        if !crate::tracked::gitindex::env_allows(std::env::vars_os().map(|(k, _)| k)) {
+            // This environment points git elsewhere: no record is ever made.
+            return;
+        }
+        let (dir, _cache, opts) = repo_with_cache();
+        let root = dir.path();
+        assert!(!scan_checked(root, &opts, "first scan"));
+        until_reused(root, &opts, "unchanged tree");
+
+        // A tracked file edited in place changes no directory: the record still holds, and
+        // the file is read again by its own changed key.
+        write(root, "src/lib.rs", "pub fn g() {}\n");
+        assert!(scan_checked(root, &opts, "file edited in place"));
+        // Nor does anything below an excluded prefix matter.
+        write(root, "out/receipt-2.json", "{}");
+        assert!(scan_checked(root, &opts, "excluded prefix"));
+
+        type Change = fn(&Path);
+        let changes: [(&str, Change); 7] = [
+            ("new untracked file", |r| write(r, "src/new.rs", "// new\n")),
+            ("new directory", |r| {
+                write(r, "docs/guide/intro.md", "# intro\n")
+            }),
+            ("file in an ignored directory", |r| {
+                write(r, "build/obj.o", "x")
+            }),
+            ("a .gitignore edited in place", |r| {
+                write(r, ".gitignore", "build/\n")
+            }),
+            ("info/exclude edited", |r| {
+                write(r, ".git/info/exclude", "untracked.txt\n")
+            }),
+            ("a file added to the index", |r| {
+                git(r, &["add", "docs/guide/intro.md"]);
+            }),
+            ("an untracked file removed", |r| {
+                fs::remove_file(r.join("src/new.rs")).unwrap()
+            }),
+        ];
+        for (what, change) in changes {
+            change(root);
+            assert!(!scan_checked(root, &opts, what), "{what}: record used");
+            until_reused(root, &opts, what);
+        }
+
+        // A scan leaving out other prefixes does not use a record that did not watch them.
+        let all = ScanOptions {
+            exclude_prefixes: Vec::new(),
+            ..opts.clone()
+        };
+        let (tree, stats) = scan_with_stats(root, &all).unwrap();
+        assert!(!stats.untracked_reused);
+        assert!(tree.files.iter().any(|f| f.path == "out/receipt.json"));
+    }
+
+    /// A configured `core.excludesFile` could name any file, so no record is trusted.
+    #[test]
+    fn no_record_is_used_with_a_configured_excludes_file() {
+        let (dir, _cache, opts) = repo_with_cache();
+        let root = dir.path();
+        git(
+            root,
+            &["config", "core.excludesFile", "/nonexistent/ignore"],
+        );
+        for _ in 0..3 {
+            assert!(!scan_checked(root, &opts, "excludesFile"));
+            std::thread::sleep(RACY + Duration::from_millis(100));
+        }
     }
 
     fn same_as(s: &Snapshot) -> Snapshot {
