@@ -67,9 +67,7 @@ impl StatKey {
             ctime,
         }
     }
-}
 
-impl StatKey {
     /// Encoded size of a key: dev, inode, mode, size, mtime, ctime.
     pub(super) const LEN: usize = 8 + 8 + 4 + 8 + 8 + 4 + 8 + 4;
 
@@ -90,11 +88,6 @@ impl StatKey {
         put(&self.ctime.0.to_le_bytes());
         put(&self.ctime.1.to_le_bytes());
         out
-    }
-
-    /// A key from [`StatKey::to_bytes`].
-    pub(super) fn from_bytes(bytes: &[u8; StatKey::LEN]) -> StatKey {
-        fixed_key(&mut Cursor(bytes)).expect("exactly one key's bytes")
     }
 
     /// The device the file is on.
@@ -182,11 +175,11 @@ pub(super) fn load_with<R: Send>(
     Ok((Loaded { entries, written }, results))
 }
 
-/// A bounds-checked reader over the cache bytes.
-struct Cursor<'a>(&'a [u8]);
+/// A bounds-checked reader over the cache bytes (and the untracked record's).
+pub(super) struct Cursor<'a>(pub(super) &'a [u8]);
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
         if self.0.len() < n {
             return Err("is truncated");
         }
@@ -194,21 +187,32 @@ impl<'a> Cursor<'a> {
         self.0 = rest;
         Ok(head)
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
         Ok(self.take(N)?.try_into().expect("take returns N bytes"))
     }
-    fn u32(&mut self) -> Result<u32, &'static str> {
+    pub(super) fn u32(&mut self) -> Result<u32, &'static str> {
         Ok(u32::from_le_bytes(self.array()?))
     }
-    fn u64(&mut self) -> Result<u64, &'static str> {
+    pub(super) fn u64(&mut self) -> Result<u64, &'static str> {
         Ok(u64::from_le_bytes(self.array()?))
     }
-    fn i64(&mut self) -> Result<i64, &'static str> {
+    pub(super) fn i64(&mut self) -> Result<i64, &'static str> {
         Ok(i64::from_le_bytes(self.array()?))
     }
-    fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
+    pub(super) fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
         let n = self.u32()? as usize;
         self.take(n)
+    }
+    /// A stat key, in the order [`StatKey::to_bytes`] writes it.
+    pub(super) fn key(&mut self) -> Result<StatKey, &'static str> {
+        Ok(StatKey {
+            dev: self.u64()?,
+            ino: self.u64()?,
+            mode: self.u32()?,
+            size: self.u64()?,
+            mtime: (self.i64()?, self.u32()?),
+            ctime: (self.i64()?, self.u32()?),
+        })
     }
 }
 
@@ -284,20 +288,8 @@ fn decode_with<R: Send>(
 
 /// An entry's fields after its path.
 fn fixed_fields(c: &mut Cursor<'_>) -> Result<(StatKey, Digest), &'static str> {
-    let key = fixed_key(c)?;
+    let key = c.key()?;
     Ok((key, Digest(c.array()?)))
-}
-
-/// A stat key's fields.
-fn fixed_key(c: &mut Cursor<'_>) -> Result<StatKey, &'static str> {
-    Ok(StatKey {
-        dev: c.u64()?,
-        ino: c.u64()?,
-        mode: c.u32()?,
-        size: c.u64()?,
-        mtime: (c.i64()?, c.u32()?),
-        ctime: (c.i64()?, c.u32()?),
-    })
 }
 
 /// Checks the header (magic, root, entry count) and returns where each entry starts, each

@@ -214,23 +214,25 @@ impl ConfigText {
     }
 }
 
+/// Variables that name another repository, index, work tree or search for one.
+const REDIRECTING: [&str; 7] = [
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+    "GIT_NAMESPACE",
+];
+
 /// Whether no environment variable among `names` could make git, run at the root, read
 /// another index, work tree or configuration: `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE`,
 /// `GIT_COMMON_DIR`, `GIT_CEILING_DIRECTORIES`, `GIT_DISCOVERY_ACROSS_FILESYSTEM`,
 /// `GIT_NAMESPACE`, and every `GIT_CONFIG*` and `GIT_TEST_*` variable.
 pub(super) fn env_allows(mut names: impl Iterator<Item = std::ffi::OsString>) -> bool {
-    const EXACT: [&str; 7] = [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_COMMON_DIR",
-        "GIT_CEILING_DIRECTORIES",
-        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-        "GIT_NAMESPACE",
-    ];
     !names.any(|name| {
         let name = name.as_encoded_bytes();
-        EXACT.iter().any(|e| e.as_bytes() == name)
+        REDIRECTING.iter().any(|e| e.as_bytes() == name)
             || name.starts_with(b"GIT_CONFIG")
             || name.starts_with(b"GIT_TEST_")
     })
@@ -573,19 +575,14 @@ mod tests {
             "GIT_AUTHOR_NAME",
             "GIT_PAGER"
         ]));
-        for redirecting in [
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-            "GIT_INDEX_FILE",
-            "GIT_COMMON_DIR",
-            "GIT_CEILING_DIRECTORIES",
-            "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-            "GIT_NAMESPACE",
+        assert!(REDIRECTING.contains(&"GIT_DIR") && REDIRECTING.contains(&"GIT_INDEX_FILE"));
+        let prefixed = [
             "GIT_CONFIG_PARAMETERS",
             "GIT_CONFIG_COUNT",
             "GIT_CONFIG_GLOBAL",
             "GIT_TEST_SPLIT_INDEX",
-        ] {
+        ];
+        for redirecting in REDIRECTING.into_iter().chain(prefixed) {
             assert!(!allows(&["PATH", redirecting]), "{redirecting}");
         }
     }

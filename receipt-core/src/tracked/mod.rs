@@ -651,17 +651,18 @@ fn examine_all(
         path: root.join(&candidates[i]),
         source,
     };
-    let hash = |indices: &[usize], first: &[usize], warm: Option<(&Warm, &[Option<usize>])>| {
+    // Opens and hashes the candidates at `to_read` (index, racy), handing out `first` (positions
+    // in `to_read`) before the others.
+    let hash = |to_read: &[(usize, bool)], first: &[usize]| {
         lanes::run(
-            indices.len(),
+            to_read.len(),
             first,
             |k| {
-                let i = indices[k];
-                let racy = warm.is_some_and(|(w, cached)| cached[i].is_some_and(|c| w.racy(c)));
+                let (i, racy) = to_read[k];
                 prepare(generation, root, &candidates[i], racy).map_err(|e| read_err(i, e))
             },
             |k, (kind, key, racy), read| {
-                let (digest, size) = read.map_err(|e| read_err(indices[k], e))?;
+                let (digest, size) = read.map_err(|e| read_err(to_read[k].0, e))?;
                 Ok(Some(Examined {
                     kind,
                     size,
@@ -681,29 +682,31 @@ fn examine_all(
         first.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         first.dedup_by_key(|e| e.1);
         let first: Vec<usize> = first.into_iter().map(|(_, i)| i).collect();
-        let all: Vec<usize> = (0..candidates.len()).collect();
-        return hash(&all, &first, None);
+        let all: Vec<(usize, bool)> = (0..candidates.len()).map(|i| (i, false)).collect();
+        return hash(&all, &first);
     };
     // Warm: what the cache and the lstat taken already settle (most paths) costs no
     // syscall; only the rest is opened and hashed.
-    let cached = cache_positions(candidates, &w.cache.entries);
-    let mut results: Vec<Option<Result<Option<Examined>, TrackError>>> = cached
+    let settled: Vec<Settled> = cache_positions(candidates, &w.cache.entries)
         .par_iter()
+        .map(|pos| pos.map_or(Settled::Read { racy: false }, |p| w.settle(p)))
+        .collect();
+    let to_read: Vec<(usize, bool)> = settled
+        .iter()
         .enumerate()
-        .map(|(i, pos)| {
-            let settled = w.settle((*pos)?)?;
-            Some(settled.map_err(|e| read_err(i, e)))
+        .filter_map(|(i, s)| match s {
+            Settled::Read { racy } => Some((i, *racy)),
+            Settled::Done(_) => None,
         })
         .collect();
-    let open: Vec<usize> = (0..candidates.len())
-        .filter(|&i| results[i].is_none())
-        .collect();
-    for (i, r) in open.iter().zip(hash(&open, &[], Some((w, &cached)))) {
-        results[*i] = Some(r);
-    }
-    results
+    let mut hashed = hash(&to_read, &[]).into_iter();
+    settled
         .into_iter()
-        .map(|r| r.expect("every candidate is settled or hashed"))
+        .enumerate()
+        .map(|(i, s)| match s {
+            Settled::Done(r) => r.map_err(|e| read_err(i, e)),
+            Settled::Read { .. } => hashed.next().expect("one result per file read"),
+        })
         .collect()
 }
 
@@ -735,33 +738,35 @@ struct Warm {
     lstats: Vec<io::Result<Option<fsio::Lstat>>>,
 }
 
+/// What a cache entry and its path's `lstat` settle without opening the file.
+enum Settled {
+    /// A cache hit, a path gone (or no longer a file or symlink), or the `lstat` error.
+    Done(io::Result<Option<Examined>>),
+    /// The file must be read; `racy` when its entry matched but is not to be trusted.
+    Read { racy: bool },
+}
+
 impl Warm {
-    /// What the cache entry at `i` and its path's `lstat` settle without opening the file:
-    /// a cache hit, a path gone (or no longer a file or symlink), or the `lstat` error.
-    /// `None` when the file must be read.
-    fn settle(&self, i: usize) -> Option<io::Result<Option<Examined>>> {
+    /// What the cache entry at `i` and its path's `lstat` settle.
+    fn settle(&self, i: usize) -> Settled {
         let st = match &self.lstats[i] {
             Ok(st) => *st,
-            Err(e) => return Some(Err(io::Error::new(e.kind(), e.to_string()))),
+            Err(e) => return Settled::Done(Err(io::Error::new(e.kind(), e.to_string()))),
         };
         let Some(st) = st else {
-            return Some(Ok(None));
+            return Settled::Done(Ok(None));
         };
-        let hit = self.cache.hit(&self.cache.entries[i], &st.key)?;
-        (!hit.racy).then_some(Ok(Some(Examined {
-            kind: st.kind,
-            size: st.key.size,
-            digest: hit.digest,
-            key: st.key,
-            outcome: Outcome::Hit,
-        })))
-    }
-
-    /// Whether the cache entry at `i` matches its path's `lstat` but is racy: the file is
-    /// read, and counted as a racy entry.
-    fn racy(&self, i: usize) -> bool {
-        matches!(&self.lstats[i], Ok(Some(st))
-            if self.cache.hit(&self.cache.entries[i], &st.key).is_some_and(|h| h.racy))
+        match self.cache.hit(&self.cache.entries[i], &st.key) {
+            None => Settled::Read { racy: false },
+            Some(hit) if hit.racy => Settled::Read { racy: true },
+            Some(hit) => Settled::Done(Ok(Some(Examined {
+                kind: st.kind,
+                size: st.key.size,
+                digest: hit.digest,
+                key: st.key,
+                outcome: Outcome::Hit,
+            }))),
+        }
     }
 }
 

@@ -34,7 +34,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::cache::StatKey;
+use super::cache::{Cursor, StatKey};
 use super::gitindex::{ConfigText, Repo};
 use crate::digest::Digest;
 
@@ -466,71 +466,50 @@ fn encode(r: &Record, root: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A bounds-checked reader of a record's bytes.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
-    }
-    fn count(&mut self) -> Option<usize> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize)
-    }
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.count()?;
-        self.take(n)
-    }
-    fn flag(&mut self) -> Option<bool> {
-        match self.take(1)?[0] {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
-    fn key(&mut self) -> Option<StatKey> {
-        Some(StatKey::from_bytes(
-            self.take(StatKey::LEN)?.try_into().ok()?,
-        ))
-    }
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
-    }
-}
-
 fn decode(bytes: &[u8], root: &[u8]) -> Option<Record> {
     let (body, sum) = bytes.split_at(bytes.len().checked_sub(32)?);
     if Digest::of(body).0 != sum {
         return None;
     }
-    let mut r = Reader(body);
-    if r.take(MAGIC.len())? != MAGIC || r.bytes()? != root {
-        return None;
+    decode_body(&mut Cursor(body), root).ok().flatten()
+}
+
+/// The fields of a record whose checksum holds: `Ok(None)` when it is for another root or
+/// has bytes left over, `Err` when it is malformed.
+fn decode_body(c: &mut Cursor<'_>, root: &[u8]) -> Result<Option<Record>, &'static str> {
+    let flag = |c: &mut Cursor<'_>| match c.take(1)?[0] {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err("bad flag"),
+    };
+    let string =
+        |c: &mut Cursor<'_>| String::from_utf8(c.bytes()?.to_vec()).map_err(|_| "non-UTF-8 path");
+    if c.take(MAGIC.len())? != MAGIC || c.bytes()? != root {
+        return Ok(None);
     }
-    let trusted = r.flag()?;
-    let env = r.bytes()?.to_vec();
+    let trusted = flag(c)?;
+    let env = c.bytes()?.to_vec();
     let mut files = Vec::new();
-    for _ in 0..r.count()? {
-        let path = r.bytes()?.to_vec();
-        let key = if r.flag()? { Some(r.key()?) } else { None };
+    for _ in 0..c.u32()? {
+        let path = c.bytes()?.to_vec();
+        let key = if flag(c)? { Some(c.key()?) } else { None };
         files.push((path, key));
     }
     let mut dirs = Vec::new();
-    for _ in 0..r.count()? {
-        dirs.push((r.string()?, r.key()?));
+    for _ in 0..c.u32()? {
+        dirs.push((string(c)?, c.key()?));
     }
     let mut others = Vec::new();
-    for _ in 0..r.count()? {
-        others.push(r.string()?);
+    for _ in 0..c.u32()? {
+        others.push(string(c)?);
     }
-    r.0.is_empty().then_some(Record {
+    Ok(c.0.is_empty().then_some(Record {
         env,
         files,
         dirs,
         others,
         trusted,
-    })
+    }))
 }
 
 #[cfg(test)]
