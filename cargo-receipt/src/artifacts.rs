@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use receipt_core::Digest;
-use receipt_core::receipt::Artifact;
+use receipt_primitives::Digest;
+use receipt_protocol::receipt::Artifact;
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Error;

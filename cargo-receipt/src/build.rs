@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cargo_metadata::{Metadata, MetadataCommand};
-use receipt_core::ledger::{BuildRecord, Ledger};
-use receipt_core::manifest::Manifest;
-use receipt_core::receipt::{Artifacts, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
-use receipt_core::tracked::{ScanOptions, TrackedTree};
-use receipt_core::{Digest, Timestamp, jcs, sections};
+use receipt_primitives::{Digest, Timestamp};
+use receipt_protocol::assemble::{BuildFacts, assemble};
+use receipt_protocol::ledger::Ledger;
+use receipt_protocol::receipt::{Artifacts, Section, Work};
+use receipt_scan::git::git_info;
+use receipt_scan::{ScanOptions, TrackedTree};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -52,7 +53,7 @@ pub struct CargoExtension {
     pub dev_dependencies: bool,
     /// The tracked set whose root the manifest carries, file by file, so that proofs and
     /// source comparisons can be made from the output directory alone.
-    pub tracked_files: Vec<receipt_core::tracked::TrackedFile>,
+    pub tracked_files: Vec<receipt_protocol::tracked::TrackedFile>,
 }
 
 /// What `cargo receipt build` reports when it is done.
@@ -157,7 +158,6 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
     };
 
     let tree = scan_tree(&root, &target_dir, true)?;
-    let merkle_root = tree.root();
 
     let ingress = Ingress {
         schema: INGRESS_SCHEMA,
@@ -174,61 +174,37 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
         cargo_lock_sha256: cargo_lock_sha256(&root)?,
         env: recorded_env(std::env::vars_os()),
     };
-    let ingress_value = serde_json::to_value(&ingress)
+    let ingress = serde_json::to_value(&ingress)
         .map_err(|e| Error::Usage(format!("the ingress preimage cannot be serialized: {e}")))?;
-    let ingress_sha256 = jcs::sha256(&ingress_value)
-        .map_err(|e| Error::Usage(format!("the ingress preimage has no canonical form: {e}")))?;
-
     let timestamp = Timestamp::now_or_source_date_epoch()
         .map_err(|e| Error::Usage(format!("environment variable SOURCE_DATE_EPOCH: {e}")))?;
-    let manifest = Manifest {
-        producer: producer(),
-        ingress_preimage_sha256: Some(ingress_sha256),
-        timestamp,
-        merkle_root,
-    };
-
     let artifacts = crate::artifacts::hash_artifacts(&run.artifact_files, &target_dir)?;
-    let (graph_section, graph_json) = sections::graph(KIND, &graph.canonical);
-    let (tau, rank) = sections::fingerprints(&graph.canonical, &manifest);
-
-    let receipt = Receipt {
-        schema: RECEIPT_SCHEMA.to_owned(),
-        kind: KIND.to_owned(),
-        producer: manifest.producer.clone(),
-        // Set by the ledger from the manifest and the chain.
-        manifest_sha256: Digest::default(),
-        reflective: Reflective { merkle_root },
-        prev: None,
-        source: sections::source(&root, &tree, merkle_root),
-        ingress: Section::Available(ingress_value),
-        graph: graph_section,
-        tau,
-        rank,
+    let record = assemble(BuildFacts {
+        kind: KIND,
+        producer: producer(),
+        timestamp,
+        ingress,
+        tree: &tree,
+        git: git_info(&root),
+        graph_kind: KIND,
+        graph: &graph.canonical,
         work: Section::Available(work(run)),
         artifacts: Section::Available(Artifacts {
             root: "target".to_owned(),
             files: artifacts,
         }),
-        extensions: extensions(&graph, args, &target, tree)?,
-    };
+        extensions: extensions(&graph, args, &target, &tree)?,
+    })
+    .map_err(|e| Error::Usage(e.to_string()))?;
     let ledger = Ledger::open(&out)?;
-    let appended = ledger.append(BuildRecord {
-        manifest,
-        receipt,
-        graph_json: Some(graph_json),
-    })?;
+    let appended = ledger.append(record)?;
     Ok((out, appended.seq))
 }
 
-/// The exit code a failed build is reported with.
+/// The exit code a failed build is reported with (exit 0 with a failed `build-finished`
+/// message is still a failure: 101, cargo's own).
 fn failure_code(run: &BuildRun) -> u8 {
-    match (run.exit_code, run.signal) {
-        (Some(c), _) if c != 0 => u8::try_from(c).unwrap_or(1),
-        (_, Some(s)) => u8::try_from(128 + s).unwrap_or(1),
-        // Exit 0 with a failed build-finished message: still a failure.
-        _ => 101,
-    }
+    receipt_protocol::exit::build_failure(run.exit_code, run.signal, 101)
 }
 
 fn work(run: &BuildRun) -> Work {
@@ -245,14 +221,14 @@ fn extensions(
     graph: &BuildGraph,
     args: &BuildArgs,
     target: &str,
-    tree: TrackedTree,
+    tree: &TrackedTree,
 ) -> Result<BTreeMap<String, Value>, Error> {
     let ext = CargoExtension {
         members: graph.members.clone(),
         profile: args.profile_name(),
         target: target.to_owned(),
         dev_dependencies: graph.dev,
-        tracked_files: tree.files,
+        tracked_files: tree.files.clone(),
     };
     let v = serde_json::to_value(ext)
         .map_err(|e| Error::Usage(format!("the cargo extension cannot be serialized: {e}")))?;
@@ -279,7 +255,7 @@ pub fn scan_tree(root: &Path, target_dir: &Path, cached: bool) -> Result<Tracked
         exclude_prefixes,
         ..ScanOptions::default()
     };
-    receipt_core::tracked::scan(root, &opts).map_err(|e| Error::BadFile {
+    receipt_scan::scan(root, &opts).map_err(|e| Error::BadFile {
         path: root.to_path_buf(),
         what: format!("the tracked set cannot be scanned: {e}"),
     })

@@ -193,7 +193,7 @@ pub struct ProveArgs {
     pub path: String,
     /// The output directory [default: <target dir>/receipt].
     #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub project: ProjectArgs,

@@ -1,19 +1,11 @@
-//! Exit codes, a public contract, and the typed errors that map to them in one place.
+//! The typed errors of `cargo receipt` and the one function that maps them to the exit
+//! codes of [`receipt_protocol::exit`].
 
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// The command did what was asked: the build succeeded and its receipt was written, or
-/// every verification check passed.
-pub const SUCCESS: u8 = 0;
-/// Verification failed: at least one check is `FAIL` or `UNKNOWN`.
-pub const VERIFY_FAILED: u8 = 1;
-/// Usage error (bad arguments, missing project) or an I/O error; nothing was verified and
-/// no receipt was written.
-pub const USAGE_OR_IO: u8 = 2;
-// A failed build exits with cargo's own code (a receipt of the failed build is written);
-// a cargo killed by a signal maps to 128 + the signal number, as shells report it.
+pub use receipt_protocol::exit::{SUCCESS, USAGE_OR_IO, VERIFY_FAILED};
 
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +42,7 @@ pub enum Error {
     },
     /// The ledger refused the append.
     #[error(transparent)]
-    Ledger(#[from] receipt_core::ledger::LedgerError),
+    Ledger(#[from] receipt_protocol::ledger::LedgerError),
     /// A check or proof did not hold; already reported to the user.
     #[error("{0}")]
     VerificationFailed(String),

@@ -12,8 +12,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cargo_metadata::Metadata;
-use receipt_core::{Digest, jcs};
 use receipt_graph::CanonicalGraph;
+use receipt_primitives::{Digest, jcs};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::BuildArgs;

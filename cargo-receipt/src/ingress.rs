@@ -118,7 +118,7 @@ pub struct Ingress {
     /// The verbatim output of `rustc -vV`.
     pub rustc_vv: String,
     /// SHA-256 of `Cargo.lock`, `null` when there is none.
-    pub cargo_lock_sha256: Option<receipt_core::Digest>,
+    pub cargo_lock_sha256: Option<receipt_primitives::Digest>,
     /// The allowlisted environment, by name.
     pub env: BTreeMap<String, String>,
 }

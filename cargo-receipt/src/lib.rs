@@ -111,9 +111,9 @@ fn run_verify(a: &cli::VerifyArgs) -> Result<(), Error> {
     };
     let report = verify::verify(&dir, &opts);
     let text = if a.json {
-        verify::render_json(&report)
+        report.to_json(&[])
     } else {
-        verify::render_text(&report)
+        report.to_string()
     };
     print_out(&text)?;
     if report.ok() {
@@ -127,7 +127,7 @@ fn run_verify(a: &cli::VerifyArgs) -> Result<(), Error> {
 }
 
 fn run_prove(a: &cli::ProveArgs) -> Result<(), Error> {
-    let dir = default_dir(a.dir.as_deref(), &a.project)?;
+    let dir = default_dir(a.out.as_deref(), &a.project)?;
     let bytes = prove::prove(&dir, &a.path)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes)
@@ -149,24 +149,7 @@ fn run_verify_proof(a: &cli::VerifyProofArgs) -> Result<(), Error> {
 fn run_verify_run(a: &cli::VerifyRunArgs) -> Result<(), Error> {
     let report = receipt_runtime::verify::verify_run(&a.ledger, a.receipt.as_deref());
     let text = if a.json {
-        let checks: Vec<serde_json::Value> = report
-            .checks
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "name": c.name,
-                    "verdict": c.verdict.to_string(),
-                    "detail": c.detail,
-                })
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "ok": report.ok(),
-            "ledger": report.ledger.display().to_string(),
-            "receipt": report.receipt.display().to_string(),
-            "checks": checks,
-        });
-        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+        report.to_json()
     } else {
         report.to_string()
     };

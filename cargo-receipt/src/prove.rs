@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use receipt_core::ledger::Ledger;
-use receipt_core::proof::FileProof;
+use receipt_protocol::ledger::Ledger;
+use receipt_protocol::proof::FileProof;
 
 use crate::exit::Error;
 use crate::verify::listing_of;
@@ -84,11 +84,11 @@ pub fn verify_proof(
         for line in &head {
             let mpath = dir
                 .join(&line.path)
-                .with_file_name(receipt_core::ledger::MANIFEST_FILE);
+                .with_file_name(receipt_protocol::ledger::MANIFEST_FILE);
             let Ok(b) = std::fs::read(&mpath) else {
                 continue;
             };
-            if let Ok(m) = receipt_core::manifest::Manifest::parse(&b)
+            if let Ok(m) = receipt_protocol::manifest::Manifest::parse(&b)
                 && m.merkle_root == proof.merkle_root
             {
                 found = Some(line.path.clone());

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use receipt_core::ledger::Ledger;
-use receipt_core::receipt::Section;
+use receipt_protocol::ledger::Ledger;
+use receipt_protocol::receipt::Section;
 
 use crate::exit::Error;
 

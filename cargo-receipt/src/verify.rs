@@ -2,15 +2,14 @@
 //! only a Cargo producer can make (tracked listing, artifacts in the target directory, the
 //! current work tree).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use receipt_core::ledger::{HeadLine, Ledger};
-use receipt_core::manifest::Manifest;
-use receipt_core::receipt::{Receipt, Section};
-use receipt_core::tracked::{TrackMode, TrackedTree};
-use receipt_core::verify::{Report, Verdict, verify_dir};
-use serde_json::Value;
+use receipt_primitives::check::{CheckId, Report, Verdict};
+use receipt_protocol::ledger::{HeadLine, Ledger};
+use receipt_protocol::manifest::Manifest;
+use receipt_protocol::receipt::{Receipt, Section};
+use receipt_protocol::tracked::{TrackMode, TrackedTree};
+use receipt_protocol::verify::verify_dir;
 
 use crate::build::{CargoExtension, EXTENSION};
 
@@ -32,7 +31,7 @@ pub fn verify(dir: &Path, opts: &Options) -> Report {
         Ok(None) => return report,
         Err(e) => {
             report.push(
-                "latest",
+                CheckId::ChainLatest,
                 Verdict::Unknown,
                 None,
                 format!(
@@ -93,7 +92,7 @@ fn tracked_listing(
             let root = tree.root();
             if root == manifest.merkle_root {
                 report.push(
-                    "tracked-listing",
+                    CheckId::SourceListing,
                     Verdict::Pass,
                     file,
                     format!(
@@ -105,7 +104,7 @@ fn tracked_listing(
                 Some(tree)
             } else {
                 report.push(
-                    "tracked-listing",
+                    CheckId::SourceListing,
                     Verdict::Fail,
                     file,
                     format!(
@@ -118,7 +117,7 @@ fn tracked_listing(
         }
         Err(why) => {
             report.push(
-                "tracked-listing",
+                CheckId::SourceListing,
                 Verdict::Fail,
                 file,
                 format!("{}: {why}", line.path),
@@ -133,7 +132,7 @@ fn tracked_listing(
 fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, target_dir: &Path) {
     let Section::Available(arts) = &receipt.artifacts else {
         report.push(
-            "artifacts",
+            CheckId::ArtifactsHashes,
             Verdict::Unknown,
             Some(&line.path),
             format!("{} has no artifacts section to check", line.path),
@@ -151,7 +150,7 @@ fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, targ
             Ok(d) => {
                 failed = true;
                 report.push(
-                    "artifacts",
+                    CheckId::ArtifactsHashes,
                     Verdict::Fail,
                     Some(&shown),
                     format!(
@@ -164,7 +163,7 @@ fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, targ
             Err(e) => {
                 failed = true;
                 report.push(
-                    "artifacts",
+                    CheckId::ArtifactsHashes,
                     Verdict::Unknown,
                     Some(&shown),
                     format!("{shown} cannot be read: {e}"),
@@ -174,7 +173,7 @@ fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, targ
     }
     if !missing.is_empty() {
         report.push(
-            "artifacts",
+            CheckId::ArtifactsHashes,
             Verdict::Warn,
             None,
             format!(
@@ -187,7 +186,7 @@ fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, targ
     }
     if !failed && checked > 0 {
         report.push(
-            "artifacts",
+            CheckId::ArtifactsHashes,
             Verdict::Pass,
             None,
             format!("{checked} artifacts in the target directory have their recorded SHA-256"),
@@ -195,7 +194,7 @@ fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, targ
     }
     if !failed && checked == 0 && missing.is_empty() {
         report.push(
-            "artifacts",
+            CheckId::ArtifactsHashes,
             Verdict::Pass,
             None,
             "the receipt records no artifacts",
@@ -215,14 +214,14 @@ fn check_source(
     let now = match crate::build::scan_tree(root, target_dir, false) {
         Ok(t) => t,
         Err(e) => {
-            report.push("source", Verdict::Unknown, None, e.to_string());
+            report.push(CheckId::SourceTree, Verdict::Unknown, None, e.to_string());
             return;
         }
     };
     let got = now.root();
     if got == manifest.merkle_root {
         report.push(
-            "source",
+            CheckId::SourceTree,
             Verdict::Pass,
             None,
             format!(
@@ -234,7 +233,7 @@ fn check_source(
     }
     let Some(recorded) = listing else {
         report.push(
-            "source",
+            CheckId::SourceTree,
             Verdict::Fail,
             None,
             format!(
@@ -252,7 +251,7 @@ fn check_source(
     named.sort_by(|a, b| a.1.cmp(b.1));
     if named.is_empty() {
         report.push(
-            "source",
+            CheckId::SourceTree,
             Verdict::Fail,
             None,
             format!(
@@ -264,7 +263,7 @@ fn check_source(
     const SHOWN: usize = 10;
     for (what, path) in named.iter().take(SHOWN) {
         report.push(
-            "source",
+            CheckId::SourceTree,
             Verdict::Fail,
             Some(path),
             format!("{path} was {what} since the build (the work tree no longer matches the manifest's merkle_root)"),
@@ -272,39 +271,10 @@ fn check_source(
     }
     if named.len() > SHOWN {
         report.push(
-            "source",
+            CheckId::SourceTree,
             Verdict::Fail,
             None,
             format!("{} more files differ", named.len() - SHOWN),
         );
     }
-}
-
-/// The report as printed: one line per check.
-pub fn render_text(report: &Report) -> String {
-    let mut s = String::new();
-    for c in &report.checks {
-        s.push_str(&c.to_string());
-        s.push('\n');
-    }
-    let failed = report.failures().count();
-    if failed == 0 {
-        s.push_str("verification passed\n");
-    } else {
-        s.push_str(&format!(
-            "verification FAILED: {failed} check(s) did not hold\n"
-        ));
-    }
-    s
-}
-
-/// The report as JSON: `{"ok": bool, "checks": [{"name","verdict","detail","file"}…]}`.
-pub fn render_json(report: &Report) -> String {
-    let mut m = BTreeMap::new();
-    m.insert("ok", Value::Bool(report.ok()));
-    m.insert(
-        "checks",
-        serde_json::to_value(&report.checks).unwrap_or(Value::Array(Vec::new())),
-    );
-    serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"
 }

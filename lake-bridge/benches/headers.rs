@@ -11,9 +11,9 @@ use lake_bridge::header::parse_header;
 use lake_bridge::modules::ModuleGraph;
 use lake_bridge::project::Project;
 use rayon::prelude::*;
-use receipt_core::Timestamp;
-use receipt_core::tracked::{ScanOptions, scan};
 use receipt_graph::{TauSeed, rank, tau};
+use receipt_primitives::Timestamp;
+use receipt_scan::{ScanOptions, scan};
 
 const MODULES: usize = 7_000;
 const PER_DIR: usize = 100;

@@ -1,8 +1,9 @@
 //! The `lake-receipt build|verify` command line, also embeddable as `cargo receipt lake …`.
 //!
-//! Exit codes (a public contract): 0 success; `lake build`'s own exit code when the build
-//! failed (the receipt is still written); 1 verification failed; 2 usage or I/O error, or a
-//! project that cannot be read.
+//! Exit codes are those of every tool of the project ([`receipt_protocol::exit`]): 0
+//! success; `lake build`'s own exit code when the build failed (the receipt is still
+//! written; 128 + s when it was killed by signal s); 1 verification failed; 2 usage or I/O
+//! error, or a project that cannot be read.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -10,17 +11,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use receipt_core::Timestamp;
-use receipt_core::verify::verify_dir;
+use receipt_primitives::Timestamp;
+use receipt_protocol::exit::{USAGE_OR_IO, VERIFY_FAILED, build_failure};
+use receipt_protocol::verify::verify_dir;
 
 use crate::emit::{BuildOptions, DEFAULT_OUT_DIR, build};
 use crate::error::Error;
 use crate::lake::find_lake;
-
-/// Exit code: verification found a failing check.
-pub const EXIT_VERIFY_FAILED: u8 = 1;
-/// Exit code: bad usage, an unreadable project, or an I/O error.
-pub const EXIT_ERROR: u8 = 2;
 
 /// `lake-receipt`: receipts for Lean 4 / Lake builds.
 #[derive(Debug, Parser)]
@@ -60,12 +57,11 @@ pub struct BuildArgs {
 /// Options of `verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The receipt directory [default: <project>/.lake/receipt].
+    pub dir: Option<PathBuf>,
     /// The Lake project root.
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
-    /// The receipt directory [default: <project>/.lake/receipt].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     /// Print the report as JSON instead of one line per check.
     #[arg(long)]
     pub json: bool,
@@ -79,7 +75,7 @@ pub fn run_cli(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             // clap prints help and version to stdout with success, errors to stderr.
             let _ = e.print();
             if e.use_stderr() {
-                ExitCode::from(EXIT_ERROR)
+                ExitCode::from(USAGE_OR_IO)
             } else {
                 ExitCode::SUCCESS
             }
@@ -97,7 +93,7 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("lake-receipt: error: {e}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(USAGE_OR_IO)
         }
     }
 }
@@ -131,11 +127,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
     );
     match outcome.lake {
         Some(run) if run.work.status != "success" => {
-            let code = run
-                .work
-                .exit_code
-                .and_then(|c| u8::try_from(c).ok())
-                .unwrap_or(EXIT_ERROR);
+            let code = build_failure(run.work.exit_code, run.signal, VERIFY_FAILED);
             eprintln!(
                 "lake-receipt: lake build failed (exit code {}); the receipt records it",
                 run.work
@@ -149,25 +141,21 @@ fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
 }
 
 fn run_verify(a: VerifyArgs) -> Result<ExitCode, Error> {
-    let out = a.out.unwrap_or_else(|| a.project.join(DEFAULT_OUT_DIR));
+    let out = a.dir.unwrap_or_else(|| a.project.join(DEFAULT_OUT_DIR));
     let report = verify_dir(&out);
+    let text = if a.json {
+        report.to_json(&[])
+    } else {
+        report.to_string()
+    };
     let mut stdout = std::io::stdout().lock();
-    let shown = out.display().to_string();
-    if a.json {
-        let text = serde_json::to_string(&report)
-            .map_err(|e| Error::Serialize(format!("the report: {e}")))?;
-        writeln!(stdout, "{text}").map_err(Error::io("stdout"))?;
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(Error::io("stdout"))?;
+    Ok(ExitCode::from(if report.ok() {
+        receipt_protocol::exit::SUCCESS
     } else {
-        for c in &report.checks {
-            writeln!(stdout, "{c}").map_err(Error::io("stdout"))?;
-        }
-    }
-    if report.ok() {
-        eprintln!("lake-receipt: {shown}: every check passed");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        let n = report.failures().count();
-        eprintln!("lake-receipt: {shown}: {n} check(s) failed");
-        Ok(ExitCode::from(EXIT_VERIFY_FAILED))
-    }
+        VERIFY_FAILED
+    }))
 }

@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use receipt_core::Digest;
-use receipt_core::Timestamp;
-use receipt_core::ledger::{Appended, BuildRecord, Ledger};
-use receipt_core::manifest::Manifest;
-use receipt_core::receipt::{Artifacts, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
-use receipt_core::sections;
-use receipt_core::tracked::{ScanOptions, TrackedTree, scan};
 use receipt_graph::CanonicalGraph;
+use receipt_primitives::{Digest, Timestamp};
+use receipt_protocol::assemble::{BuildFacts, assemble};
+use receipt_protocol::ledger::{Appended, BuildRecord, Ledger};
+use receipt_protocol::receipt::{Artifacts, Section, Work};
+use receipt_scan::git::git_info;
+use receipt_scan::{ScanOptions, TrackedTree, scan};
 use serde_json::{Value, json};
 
 use crate::config::LakeConfig;
@@ -254,20 +253,7 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
     };
     let excludes = tracked_excludes(&project);
     let tree = tracked_tree(&project, &excludes)?;
-    let merkle_root = tree.root();
-    let ingress = ingress(&project, &opts.lake_args);
-    let manifest = Manifest {
-        producer: PRODUCER.to_owned(),
-        ingress_preimage_sha256: Some(
-            receipt_core::jcs::sha256(&ingress)
-                .map_err(|e| Error::Serialize(format!("the ingress preimage: {e}")))?,
-        ),
-        timestamp: opts.timestamp,
-        merkle_root,
-    };
     let canonical: CanonicalGraph = graph.canonical()?;
-    let (graph_section, graph_json) = sections::graph(GRAPH_KIND, &canonical);
-    let (tau_section, rank_section) = sections::fingerprints(&canonical, &manifest);
     let not_run = || match &opts.lake {
         Err(reason) => reason.clone(),
         Ok(_) => "lake was not run".to_owned(),
@@ -291,31 +277,21 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
         outputs.as_ref(),
         &opts.lake,
     );
-    let receipt = Receipt {
-        schema: RECEIPT_SCHEMA.to_owned(),
-        kind: KIND.to_owned(),
-        producer: manifest.producer.clone(),
-        // The ledger sets the manifest hash and the chain link when it appends.
-        manifest_sha256: Digest::default(),
-        reflective: Reflective { merkle_root },
-        prev: None,
-        source: sections::source(&project.root, &tree, merkle_root),
-        ingress: Section::Available(ingress),
-        graph: graph_section,
-        tau: tau_section,
-        rank: rank_section,
+    let record = assemble(BuildFacts {
+        kind: KIND,
+        producer: PRODUCER.to_owned(),
+        timestamp: opts.timestamp,
+        ingress: ingress(&project, &opts.lake_args),
+        tree: &tree,
+        git: git_info(&project.root),
+        graph_kind: GRAPH_KIND,
+        graph: &canonical,
         work,
         artifacts,
         extensions: BTreeMap::from([(KIND.to_owned(), extension)]),
-    };
-    Ok(Prepared {
-        record: BuildRecord {
-            manifest,
-            receipt,
-            graph_json: Some(graph_json),
-        },
-        lake: run,
     })
+    .map_err(|e| Error::Serialize(e.to_string()))?;
+    Ok(Prepared { record, lake: run })
 }
 
 /// [`prepare`], then appends the record to the ledger in the output directory.

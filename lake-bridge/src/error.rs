@@ -101,13 +101,13 @@ pub enum Error {
     Graph(#[from] receipt_graph::GraphError),
     /// The receipt could not be serialized.
     #[error(transparent)]
-    Receipt(#[from] receipt_core::receipt::ReceiptError),
+    Receipt(#[from] receipt_protocol::receipt::ReceiptError),
     /// The ledger refused the append.
     #[error(transparent)]
-    Ledger(#[from] receipt_core::ledger::LedgerError),
+    Ledger(#[from] receipt_protocol::ledger::LedgerError),
     /// The timestamp could not be determined.
     #[error("timestamp: {0}")]
-    Timestamp(#[from] receipt_core::time::TimestampError),
+    Timestamp(#[from] receipt_primitives::time::TimestampError),
 }
 
 impl Error {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use receipt_core::Digest;
-use receipt_core::receipt::{Artifact, Work};
+use receipt_primitives::Digest;
+use receipt_protocol::receipt::{Artifact, Work};
 
 use crate::error::Error;
 
@@ -35,6 +35,8 @@ pub struct LakeRun {
     pub argv: Vec<String>,
     /// Work counters; `exit_code` is `None` when lake was killed by a signal.
     pub work: Work,
+    /// The signal that killed lake, if one did.
+    pub signal: Option<i32>,
 }
 
 /// CPU milliseconds and peak RSS (KiB) of all waited-for children of this process so far.
@@ -90,6 +92,7 @@ pub fn run_lake_build(lake: &Path, root: &Path, args: &[OsString]) -> Result<Lak
             cpu_ms,
             peak_rss_kb,
         },
+        signal: std::os::unix::process::ExitStatusExt::signal(&status),
     })
 }
 

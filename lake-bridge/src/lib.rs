@@ -14,7 +14,7 @@
 //!     out: None,
 //!     lake: Err("not running lake in this example".into()),
 //!     lake_args: Vec::new(),
-//!     timestamp: receipt_core::Timestamp::now_or_source_date_epoch()?,
+//!     timestamp: receipt_primitives::Timestamp::now_or_source_date_epoch()?,
 //! })?;
 //! println!("receipt #{} in {}", outcome.appended.seq, outcome.out_dir.display());
 //! # Ok(()) }

@@ -8,10 +8,10 @@ use std::process::Command;
 
 use lake_bridge::Error;
 use lake_bridge::emit::{BuildOptions, BuildOutcome, build};
-use receipt_core::Timestamp;
-use receipt_core::receipt::{Receipt, Section};
-use receipt_core::verify::verify_dir;
 use receipt_graph::CanonicalGraph;
+use receipt_primitives::Timestamp;
+use receipt_protocol::receipt::{Receipt, Section};
+use receipt_protocol::verify::verify_dir;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lake-receipt");
@@ -520,7 +520,7 @@ fn fake_lake_on_path_is_run_with_forwarded_args_and_recorded() {
     );
     assert_eq!(
         arts.files[0].sha256,
-        receipt_core::Digest::of(b"olean bytes")
+        receipt_primitives::Digest::of(b"olean bytes")
     );
     let build = &r.extensions["lake"]["build"];
     assert_eq!(build["available"], true);
@@ -535,7 +535,9 @@ fn fake_lake_on_path_is_run_with_forwarded_args_and_recorded() {
     );
     assert_eq!(
         r.manifest_sha256,
-        receipt_core::Digest::of(&fs::read(d.path().join(".lake/receipt/manifest.json")).unwrap())
+        receipt_primitives::Digest::of(
+            &fs::read(d.path().join(".lake/receipt/manifest.json")).unwrap()
+        )
     );
 
     // A successful build exits 0 and extends the chain.
@@ -570,7 +572,9 @@ fn without_lake_the_receipt_says_so_and_verify_catches_tampering() {
     assert!(matches!(r.artifacts, Section::Unavailable { .. }));
     assert_eq!(
         r.manifest_sha256,
-        receipt_core::Digest::of(&fs::read(d.path().join(".lake/receipt/manifest.json")).unwrap())
+        receipt_primitives::Digest::of(
+            &fs::read(d.path().join(".lake/receipt/manifest.json")).unwrap()
+        )
     );
     let manifest = fs::read_to_string(d.path().join(".lake/receipt/manifest.json")).unwrap();
     assert!(

@@ -1,13 +1,13 @@
 //! The run-ledger line format: canonical entries, their domain-separated hashes and the
 //! genesis link derived from the run id (docs/SPEC.md §10.2).
 
-use receipt_core::{Digest, jcs};
+use receipt_primitives::{Digest, jcs};
 use std::borrow::Cow;
 
 use serde_json::Value;
 
 use crate::canon::{Layout, Member};
-use receipt_core::sha256x2::{Block, compress1, compress2};
+use receipt_primitives::sha256x2::{Block, compress1, compress2};
 use sha2::{Digest as _, Sha256};
 
 /// Schema tag carried by `RUN_START` and the head file.
@@ -233,7 +233,7 @@ const PREIMAGE_AT: usize = HASH_PREFIX_LEN - ENTRY_TAG.len() - 1;
 ///
 /// Hashing the preimage where it lies, as blocks of the line itself, lets the end of one
 /// entry and the start of the next (which does not depend on it) go through the two-lane
-/// kernel of [`receipt_core::sha256x2`] in one call.
+/// kernel of [`receipt_primitives::sha256x2`] in one call.
 #[derive(Debug, Clone)]
 pub(crate) struct Opened {
     state: [u32; 8],
@@ -248,7 +248,7 @@ impl Opened {
         line[PREIMAGE_AT..PREIMAGE_AT + ENTRY_TAG.len()].copy_from_slice(ENTRY_TAG);
         line[HASH_PREFIX_LEN - 1] = b'{';
         Opened {
-            state: receipt_core::sha256x2::H0,
+            state: receipt_primitives::sha256x2::H0,
             done: 0,
         }
     }
@@ -258,7 +258,7 @@ impl Opened {
     fn rest<'l>(&self, line: &'l [u8], last: &mut [Block; 2]) -> (&'l [Block], usize) {
         let pre = &line[PREIMAGE_AT..];
         let (whole, tail) = pre[self.done..].as_chunks::<64>();
-        let (padded, blocks) = receipt_core::sha256x2::padded_tail(tail, pre.len() as u64);
+        let (padded, blocks) = receipt_primitives::sha256x2::padded_tail(tail, pre.len() as u64);
         *last = padded;
         (whole, blocks)
     }
@@ -316,7 +316,7 @@ impl Opened {
     /// The digest of the finished state, written as hex into `hex` and the line's `hash`
     /// member.
     fn seal(self, line: &mut [u8], hex: &mut [u8; 64]) -> Digest {
-        let hash = Digest(receipt_core::sha256x2::state_bytes(self.state));
+        let hash = Digest(receipt_primitives::sha256x2::state_bytes(self.state));
         *hex = hash.hex_bytes();
         line[9..73].copy_from_slice(hex);
         line[73..HASH_PREFIX_LEN].copy_from_slice(b"\",");
@@ -407,7 +407,7 @@ pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
 /// For the values a ledger holds (ASCII keys, integers of at most 2^53 in magnitude, no
 /// floats) serde_json's compact output of a sorted map is already the RFC 8785 form, and it
 /// is several times faster than a general canonicalizer; anything else goes through
-/// [`receipt_core::jcs`]. The equivalence is tested in `tests/canonical.rs`.
+/// [`receipt_primitives::jcs`]. The equivalence is tested in `tests/canonical.rs`.
 ///
 /// # Errors
 /// [`jcs::JcsError`] when the value has no canonical form.
@@ -687,10 +687,10 @@ pub(crate) fn line_hash(line: &[u8]) -> Option<Digest> {
 }
 
 /// [`line_hash`] of two lines at once, their SHA-256 computations interleaved
-/// ([`receipt_core::sha256x2`]): a verifier hashes every line, and two independent hashes
+/// ([`receipt_primitives::sha256x2`]): a verifier hashes every line, and two independent hashes
 /// run in little more than the time of one.
 pub(crate) fn line_hashes2(a: &[u8], b: &[u8]) -> (Option<Digest>, Option<Digest>) {
-    use receipt_core::sha256x2::{Lane, finalize2, update2};
+    use receipt_primitives::sha256x2::{Lane, finalize2, update2};
     match (preimage_rest(a), preimage_rest(b)) {
         (Some(ra), Some(rb)) => {
             let mut la = Lane::new();

@@ -208,7 +208,7 @@ pub(crate) fn new_run_id() -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let h = RandomState::new().hash_one((t, std::process::id()));
-        let d = receipt_core::Digest::of_parts(&[&t.to_le_bytes(), &h.to_le_bytes()]);
+        let d = receipt_primitives::Digest::of_parts(&[&t.to_le_bytes(), &h.to_le_bytes()]);
         bytes.copy_from_slice(&d.0[..16]);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -305,7 +305,7 @@ impl ReceiptLayerBuilder {
         let argv: Vec<String> = std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let started_at = receipt_core::Timestamp::now().to_string();
+        let started_at = receipt_primitives::Timestamp::now().to_string();
         let payload = start_payload(
             &program,
             &argv,
@@ -420,7 +420,7 @@ impl RunGuard {
         let payload = json!({
             "status": status.as_str(),
             "t_ns": s.t_ns(),
-            "finished_at": receipt_core::Timestamp::now().to_string(),
+            "finished_at": receipt_primitives::Timestamp::now().to_string(),
             "totals": totals,
         });
         let (done_tx, done_rx) = bounded(1);

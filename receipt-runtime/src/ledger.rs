@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use receipt_core::Digest;
+use receipt_primitives::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{RawEntry, genesis, kind, parse_raw};
@@ -54,7 +54,7 @@ impl Head {
     pub fn read(path: &Path) -> Result<Head, String> {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if !receipt_core::jcs::is_canonical(&bytes) {
+        if !receipt_primitives::jcs::is_canonical(&bytes) {
             return Err(format!("{} is not canonical JSON", path.display()));
         }
         let head: Head = serde_json::from_slice(&bytes)

@@ -98,7 +98,7 @@ pub mod __private {
     }
 
     fn hex_or_reason(v: Result<Value, String>) -> String {
-        match v.and_then(|v| receipt_core::jcs::sha256(&v).map_err(|e| e.to_string())) {
+        match v.and_then(|v| receipt_primitives::jcs::sha256(&v).map_err(|e| e.to_string())) {
             Ok(d) => d.to_hex(),
             Err(why) => format!("!{why}"),
         }

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use receipt_core::Digest;
-use receipt_core::merkle::MerkleAccumulator;
+use receipt_primitives::Digest;
+use receipt_primitives::merkle::MerkleAccumulator;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use receipt_core::Digest;
+use receipt_primitives::Digest;
+pub use receipt_primitives::check::{Check, CheckId, Report, Verdict};
 
 use crate::canon::Layout;
 use crate::entry::{LineError, RawEntry, genesis, kind, line_hash, line_hashes2, parse_hashed};
@@ -17,87 +18,45 @@ use crate::graph::{START, StageGraph};
 use crate::ledger::{Head, head_path, receipt_path};
 use crate::receipt::{PayloadView, RunFold, RunReceipt};
 
-/// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verdict {
-    /// Verified and satisfied.
-    Pass,
-    /// Verified but degraded (recorded violations, missing head file, unclosed stages).
-    Warn,
-    /// Could not be verified (missing or unreadable evidence). Fails the overall result.
-    Unknown,
-    /// Verified and violated.
-    Fail,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Pass => "PASS",
-            Verdict::Warn => "WARN",
-            Verdict::Unknown => "UNKNOWN",
-            Verdict::Fail => "FAIL",
-        })
-    }
-}
-
-/// One named check and its verdict, with a plain sentence.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    /// Stable check name, e.g. `ledger.chain`.
-    pub name: &'static str,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// One sentence: what was verified, or the first problem found (and how many more).
-    pub detail: String,
-}
-
-/// Every check of one run, in a fixed order.
+/// Every check of one run, in the order of [`CheckId::RUN`].
 #[derive(Debug, Clone)]
 pub struct RunReport {
     /// The ledger verified.
     pub ledger: PathBuf,
     /// The receipt compared against it.
     pub receipt: PathBuf,
-    /// The checks, in the order of [`CHECKS`].
-    pub checks: Vec<Check>,
+    /// The checks.
+    pub report: Report,
 }
 
 impl RunReport {
     /// Whether no check is FAIL or UNKNOWN.
     pub fn ok(&self) -> bool {
-        self.checks
-            .iter()
-            .all(|c| matches!(c.verdict, Verdict::Pass | Verdict::Warn))
+        self.report.ok()
     }
 
-    /// The check called `name`.
-    pub fn check(&self, name: &str) -> Option<&Check> {
-        self.checks.iter().find(|c| c.name == name)
+    /// The check `id`.
+    pub fn check(&self, id: CheckId) -> Option<&Check> {
+        self.report.check(id)
     }
 
     /// The worst verdict.
     pub fn verdict(&self) -> Verdict {
-        self.checks
-            .iter()
-            .map(|c| c.verdict)
-            .max()
-            .unwrap_or(Verdict::Unknown)
+        self.report.verdict()
+    }
+
+    /// The report as pretty-printed JSON, naming the ledger and receipt verified.
+    pub fn to_json(&self) -> String {
+        self.report.to_json(&[
+            ("ledger", self.ledger.display().to_string().into()),
+            ("receipt", self.receipt.display().to_string().into()),
+        ])
     }
 }
 
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in &self.checks {
-            writeln!(
-                f,
-                "{:<7} {:<19} {}",
-                c.verdict.to_string(),
-                c.name,
-                c.detail
-            )?;
-        }
-        Ok(())
+        self.report.fmt(f)
     }
 }
 
@@ -111,33 +70,10 @@ const MAX_SPANS: usize = 16 * BATCH_LINES;
 /// Bytes read from the ledger per block; a block grows only to hold a longer line.
 const BATCH_BYTES: usize = 4 << 20;
 
-/// The checks of [`verify_run`], in report order.
-pub const CHECKS: [&str; 19] = [
-    "ledger.read",
-    "ledger.parse",
-    "ledger.canonical",
-    "ledger.hash",
-    "ledger.seq",
-    "ledger.chain",
-    "ledger.run_id",
-    "ledger.head",
-    "run.start",
-    "run.finalize",
-    "run.stages",
-    "run.transitions",
-    "receipt.read",
-    "receipt.run_id",
-    "receipt.count",
-    "receipt.last_hash",
-    "receipt.merkle_root",
-    "receipt.trajectory",
-    "receipt.summary",
-];
-
 /// Collects the first problem and a count per check.
 struct Findings {
-    found: BTreeMap<&'static str, (Verdict, String, u64)>,
-    pass: BTreeMap<&'static str, String>,
+    found: BTreeMap<CheckId, (Verdict, String, u64)>,
+    pass: BTreeMap<CheckId, String>,
 }
 
 impl Findings {
@@ -148,7 +84,7 @@ impl Findings {
         }
     }
 
-    fn add(&mut self, name: &'static str, verdict: Verdict, detail: String) {
+    fn add(&mut self, name: CheckId, verdict: Verdict, detail: String) {
         let e = self.found.entry(name).or_insert((verdict, detail, 0));
         if verdict > e.0 {
             e.0 = verdict;
@@ -156,33 +92,38 @@ impl Findings {
         e.2 += 1;
     }
 
-    fn pass(&mut self, name: &'static str, detail: String) {
+    fn pass(&mut self, name: CheckId, detail: String) {
         self.pass.insert(name, detail);
     }
 
-    fn into_checks(mut self) -> Vec<Check> {
-        CHECKS
-            .iter()
-            .map(|&name| match self.found.remove(name) {
-                Some((verdict, detail, n)) => Check {
-                    name,
-                    verdict,
-                    detail: if n > 1 {
-                        format!("{detail} ({} more problems of this kind)", n - 1)
-                    } else {
-                        detail
-                    },
-                },
-                None => Check {
-                    name,
-                    verdict: Verdict::Pass,
-                    detail: self
-                        .pass
-                        .remove(name)
-                        .unwrap_or_else(|| "no problem found.".to_owned()),
-                },
-            })
-            .collect()
+    /// One check per id of [`CheckId::RUN`], in that order: its worst finding (and how many
+    /// more), else a pass. A finding under any other id is kept too, after them, so no
+    /// finding is ever dropped (fail closed).
+    fn into_report(mut self) -> Report {
+        let mut report = Report::default();
+        let mut emit =
+            |id: CheckId, found: Option<(Verdict, String, u64)>, pass: Option<String>| {
+                let (verdict, detail) = match found {
+                    Some((verdict, detail, n)) if n > 1 => (
+                        verdict,
+                        format!("{detail} ({} more problems of this kind)", n - 1),
+                    ),
+                    Some((verdict, detail, _)) => (verdict, detail),
+                    None => (
+                        Verdict::Pass,
+                        pass.unwrap_or_else(|| "no problem found.".to_owned()),
+                    ),
+                };
+                report.push(id, verdict, None, detail);
+            };
+        for id in CheckId::RUN {
+            let found = self.found.remove(&id);
+            emit(id, found, self.pass.remove(&id));
+        }
+        for (id, found) in std::mem::take(&mut self.found) {
+            emit(id, Some(found), None);
+        }
+        report
     }
 }
 
@@ -249,7 +190,7 @@ impl Stages {
                 let stage = stage.unwrap_or_default();
                 let (Some(id), Some(thread), Some(depth)) = (p.id, p.thread, p.depth) else {
                     f.add(
-                        "run.stages",
+                        CheckId::RunStages,
                         Verdict::Fail,
                         format!("line {line}: STAGE_ENTER lacks id, thread or depth."),
                     );
@@ -262,12 +203,12 @@ impl Stages {
                 };
                 match expected_depth {
                     None => f.add(
-                        "run.stages",
+                        CheckId::RunStages,
                         Verdict::Fail,
                         format!("line {line}: stage `{stage}` names parent {} which is not open.", parent.unwrap_or_default()),
                     ),
                     Some(d) if d != depth => f.add(
-                        "run.stages",
+                        CheckId::RunStages,
                         Verdict::Fail,
                         format!("line {line}: stage `{stage}` has depth {depth} but its parent implies {d}."),
                     ),
@@ -287,7 +228,7 @@ impl Stages {
                         .is_some_and(|(s, a)| s == stage && a == pred);
                     if !recorded {
                         f.add(
-                            "run.transitions",
+                            CheckId::RunTransitions,
                             Verdict::Fail,
                             format!("line {line}: stage `{stage}` follows `{pred}`, which the stage graph does not allow, and no VIOLATION was recorded."),
                         );
@@ -297,7 +238,7 @@ impl Stages {
                 self.last_child.insert(key, name);
                 if self.open.insert(id, (name, depth)).is_some() {
                     f.add(
-                        "run.stages",
+                        CheckId::RunStages,
                         Verdict::Fail,
                         format!("line {line}: stage id {id} is entered twice."),
                     );
@@ -309,7 +250,7 @@ impl Stages {
                 match id.and_then(|id| self.open.remove(&id)) {
                     Some((s, _)) if self.names.name(s) == stage => {}
                     Some((s, _)) => f.add(
-                        "run.stages",
+                        CheckId::RunStages,
                         Verdict::Fail,
                         format!(
                             "line {line}: STAGE_EXIT names `{stage}` but stage id {} was `{}`.",
@@ -318,7 +259,7 @@ impl Stages {
                         ),
                     ),
                     None => f.add(
-                        "run.stages",
+                        CheckId::RunStages,
                         Verdict::Fail,
                         format!("line {line}: STAGE_EXIT of `{stage}` has no open STAGE_ENTER."),
                     ),
@@ -409,7 +350,7 @@ impl Ordered {
         let expected_seq = self.line_no - 1;
         if !*complete {
             f.add(
-                "ledger.parse",
+                CheckId::LedgerParse,
                 Verdict::Unknown,
                 format!("line {line_no} has no terminating newline (a torn write)."),
             );
@@ -419,10 +360,10 @@ impl Ordered {
             Err(err) => {
                 let (name, verdict) = match &err {
                     LineError::NotJson(_) | LineError::Shape(_) => {
-                        ("ledger.parse", Verdict::Unknown)
+                        (CheckId::LedgerParse, Verdict::Unknown)
                     }
-                    LineError::NotCanonical => ("ledger.canonical", Verdict::Fail),
-                    LineError::HashMismatch { .. } => ("ledger.hash", Verdict::Fail),
+                    LineError::NotCanonical => (CheckId::LedgerCanonical, Verdict::Fail),
+                    LineError::HashMismatch { .. } => (CheckId::LedgerHash, Verdict::Fail),
                 };
                 f.add(name, verdict, format!("line {line_no} {err}."));
                 // Link the next line to the hash this one claims, when it claims one.
@@ -438,7 +379,7 @@ impl Ordered {
         };
         if entry.seq != expected_seq {
             f.add(
-                "ledger.seq",
+                CheckId::LedgerSeq,
                 Verdict::Fail,
                 format!(
                     "line {line_no} has seq {} where {expected_seq} was expected.",
@@ -449,7 +390,7 @@ impl Ordered {
         match &self.run_id {
             None => self.run_id = Some(entry.run_id.clone().into_owned()),
             Some(r) if *r != *entry.run_id => f.add(
-                "ledger.run_id",
+                CheckId::LedgerRunId,
                 Verdict::Fail,
                 format!(
                     "line {line_no} belongs to run {:?}, not {r:?}.",
@@ -474,7 +415,7 @@ impl Ordered {
                 format!("does not link to the hash of line {}", self.line_no - 1)
             };
             f.add(
-                "ledger.chain",
+                CheckId::LedgerChain,
                 Verdict::Fail,
                 format!("line {line_no} {what}."),
             );
@@ -483,20 +424,20 @@ impl Ordered {
         self.prev_known = true;
         if self.line_no == 1 && entry.kind != kind::RUN_START {
             f.add(
-                "run.start",
+                CheckId::RunStart,
                 Verdict::Fail,
                 format!("line 1 is {} rather than RUN_START.", entry.kind),
             );
         } else if self.line_no > 1 && entry.kind == kind::RUN_START {
             f.add(
-                "run.start",
+                CheckId::RunStart,
                 Verdict::Fail,
                 format!("line {line_no} is a second RUN_START."),
             );
         }
         if self.after_finalize {
             f.add(
-                "run.finalize",
+                CheckId::RunFinalize,
                 Verdict::Fail,
                 format!("line {line_no} follows RUN_FINALIZE."),
             );
@@ -515,7 +456,7 @@ impl Ordered {
                 | kind::RUN_FINALIZE
         ) {
             f.add(
-                "ledger.parse",
+                CheckId::LedgerParse,
                 Verdict::Unknown,
                 format!("line {line_no} has unknown type {:?}.", entry.kind),
             );
@@ -525,7 +466,7 @@ impl Ordered {
             Ok(v) => v,
             Err(e) => {
                 f.add(
-                    "ledger.parse",
+                    CheckId::LedgerParse,
                     Verdict::Unknown,
                     format!("line {line_no}: payload field has the wrong type: {e}."),
                 );
@@ -564,11 +505,10 @@ pub fn verify_run(ledger_path: &Path, receipt: Option<&Path>) -> RunReport {
     if let Some(fold) = fold {
         check_receipt(&receipt_file, &fold, &mut f);
     } else {
-        for name in CHECKS.iter().filter(|n| {
-            n.starts_with("receipt.")
-                || n.starts_with("run.")
-                || (n.starts_with("ledger.") && **n != "ledger.read")
-        }) {
+        for name in CheckId::RUN
+            .into_iter()
+            .filter(|&n| n != CheckId::LedgerRead)
+        {
             f.add(
                 name,
                 Verdict::Unknown,
@@ -579,7 +519,7 @@ pub fn verify_run(ledger_path: &Path, receipt: Option<&Path>) -> RunReport {
     RunReport {
         ledger: ledger_path.to_owned(),
         receipt: receipt_file,
-        checks: f.into_checks(),
+        report: f.into_report(),
     }
 }
 
@@ -699,7 +639,7 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         Ok(file) => file,
         Err(e) => {
             f.add(
-                "ledger.read",
+                CheckId::LedgerRead,
                 Verdict::Unknown,
                 format!("cannot open {}: {e}.", path.display()),
             );
@@ -714,7 +654,7 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
                 // Rewritten in place mid-run, a head file can be torn by a power loss; it
                 // then proves nothing either way, like a missing one.
                 f.add(
-                    "ledger.head",
+                    CheckId::LedgerHead,
                     Verdict::Warn,
                     format!("{e}, so only the receipt can show truncation."),
                 );
@@ -723,7 +663,7 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         }
     } else {
         f.add(
-            "ledger.head",
+            CheckId::LedgerHead,
             Verdict::Warn,
             format!(
                 "{} does not exist, so only the receipt can show truncation.",
@@ -756,7 +696,7 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
             Ok(b) => b,
             Err(e) => {
                 f.add(
-                    "ledger.read",
+                    CheckId::LedgerRead,
                     Verdict::Unknown,
                     format!(
                         "reading {} failed after line {}: {e}.",
@@ -803,38 +743,42 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
     } = seq;
     let n = line_no;
     if n == 0 {
-        f.add("run.start", Verdict::Fail, "the ledger is empty.".into());
+        f.add(
+            CheckId::RunStart,
+            Verdict::Fail,
+            "the ledger is empty.".into(),
+        );
     }
     match finalizes {
         0 => f.add(
-            "run.finalize",
+            CheckId::RunFinalize,
             Verdict::Fail,
             "there is no RUN_FINALIZE: the run did not finish or its tail was removed.".into(),
         ),
         1 => f.pass(
-            "run.finalize",
+            CheckId::RunFinalize,
             "exactly one RUN_FINALIZE, and it is the last entry.".into(),
         ),
         k => f.add(
-            "run.finalize",
+            CheckId::RunFinalize,
             Verdict::Fail,
             format!("there are {k} RUN_FINALIZE entries."),
         ),
     }
     if let Some(h) = &head {
         if h.entries > n {
-            f.add("ledger.head", Verdict::Fail, format!("the head file records {} fsynced entries but the ledger has {n}: entries were removed.", h.entries));
+            f.add(CheckId::LedgerHead, Verdict::Fail, format!("the head file records {} fsynced entries but the ledger has {n}: entries were removed.", h.entries));
         } else if head_hash != Some(h.last_entry_sha256)
             || run_id.as_deref() != Some(h.run_id.as_str())
         {
             f.add(
-                "ledger.head",
+                CheckId::LedgerHead,
                 Verdict::Fail,
                 format!("entry {} is not the one the head file records.", h.entries),
             );
         } else {
             f.pass(
-                "ledger.head",
+                CheckId::LedgerHead,
                 format!(
                     "the head file's {} fsynced entries are present and match.",
                     h.entries
@@ -844,7 +788,7 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
     }
     if !stages.open.is_empty() {
         f.add(
-            "run.stages",
+            CheckId::RunStages,
             Verdict::Warn,
             format!(
                 "{} stages were entered but never exited.",
@@ -853,7 +797,7 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         );
     } else {
         f.pass(
-            "run.stages",
+            CheckId::RunStages,
             format!(
                 "{} stages entered and exited in proper nesting.",
                 fold.stages().count
@@ -862,7 +806,7 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
     }
     if stages.violations > 0 {
         f.add(
-            "run.transitions",
+            CheckId::RunTransitions,
             Verdict::Warn,
             format!(
                 "{} illegal stage transitions were recorded as VIOLATION entries.",
@@ -871,47 +815,56 @@ fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
         );
     } else {
         f.pass(
-            "run.transitions",
+            CheckId::RunTransitions,
             "every stage transition is allowed by the recorded stage graph.".into(),
         );
     }
     f.pass(
-        "ledger.parse",
+        CheckId::LedgerParse,
         format!("all {n} lines are complete ledger entries."),
     );
     f.pass(
-        "ledger.canonical",
+        CheckId::LedgerCanonical,
         format!("all {n} lines are canonical RFC 8785 JSON."),
     );
-    f.pass("ledger.hash", format!("all {n} entry hashes recompute."));
     f.pass(
-        "ledger.seq",
+        CheckId::LedgerHash,
+        format!("all {n} entry hashes recompute."),
+    );
+    f.pass(
+        CheckId::LedgerSeq,
         format!("seq runs from 0 to {} without gaps.", n.saturating_sub(1)),
     );
     f.pass(
-        "ledger.chain",
+        CheckId::LedgerChain,
         "every entry links to the one before it, the first to its run's genesis.".into(),
     );
     f.pass(
-        "ledger.run_id",
+        CheckId::LedgerRunId,
         format!(
             "every entry belongs to run {:?}.",
             run_id.unwrap_or_default()
         ),
     );
     f.pass(
-        "ledger.read",
+        CheckId::LedgerRead,
         format!("{} read, {n} lines.", path.display()),
     );
-    f.pass("run.start", "the first entry is the only RUN_START.".into());
+    f.pass(
+        CheckId::RunStart,
+        "the first entry is the only RUN_START.".into(),
+    );
     Some(fold)
 }
 
 fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
     // The receipt checks after `receipt.read`, which cannot be made without a receipt.
-    let after_read = CHECKS.iter().skip_while(|n| **n != "receipt.read").skip(1);
+    let after_read = CheckId::RUN
+        .into_iter()
+        .skip_while(|&n| n != CheckId::ReceiptRead)
+        .skip(1);
     let unknown_rest = |f: &mut Findings, why: &str| {
-        for &n in after_read.clone() {
+        for n in after_read.clone() {
             f.add(n, Verdict::Unknown, format!("not checked: {why}"));
         }
     };
@@ -919,7 +872,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         Ok(b) => b,
         Err(e) => {
             f.add(
-                "receipt.read",
+                CheckId::ReceiptRead,
                 Verdict::Unknown,
                 format!(
                     "cannot read {}: {e}; without it a removed tail cannot be ruled out.",
@@ -934,7 +887,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         Ok(r) => r,
         Err(e) => {
             f.add(
-                "receipt.read",
+                CheckId::ReceiptRead,
                 Verdict::Unknown,
                 format!("{} is not a run receipt: {e}.", path.display()),
             );
@@ -942,15 +895,15 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
             return;
         }
     };
-    if !receipt_core::jcs::is_canonical(&bytes) {
+    if !receipt_primitives::jcs::is_canonical(&bytes) {
         f.add(
-            "receipt.read",
+            CheckId::ReceiptRead,
             Verdict::Fail,
             format!("{} is not canonical RFC 8785 JSON.", path.display()),
         );
     } else if claimed.schema != crate::receipt::RECEIPT_SCHEMA {
         f.add(
-            "receipt.read",
+            CheckId::ReceiptRead,
             Verdict::Fail,
             format!(
                 "{}: field \"schema\" is {:?}.",
@@ -959,7 +912,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
             ),
         );
     } else {
-        f.pass("receipt.read", format!("{} read.", path.display()));
+        f.pass(CheckId::ReceiptRead, format!("{} read.", path.display()));
     }
     let Some(a) = fold.ledger_summary() else {
         unknown_rest(f, "the ledger has no entries to compare with.");
@@ -967,7 +920,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
     };
     let run_id = fold.run_id().unwrap_or_default();
     let trajectory = fold.trajectory();
-    let mut cmp = |name: &'static str, same: bool, what: String, ok: String| {
+    let mut cmp = |name: CheckId, same: bool, what: String, ok: String| {
         if same {
             f.pass(name, ok);
         } else {
@@ -976,7 +929,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
     };
     let c = &claimed.ledger;
     cmp(
-        "receipt.run_id",
+        CheckId::ReceiptRunId,
         claimed.run_id == run_id,
         format!(
             "the receipt is for run {:?} but the ledger holds run {run_id:?}.",
@@ -985,7 +938,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         format!("receipt and ledger are for run {run_id:?}."),
     );
     cmp(
-        "receipt.count",
+        CheckId::ReceiptCount,
         c.entries == a.entries && c.first_seq == a.first_seq && c.last_seq == a.last_seq,
         format!(
             "the receipt records {} entries (seq {}..={}) but the ledger has {} (seq {}..={}).",
@@ -997,7 +950,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         ),
     );
     cmp(
-        "receipt.last_hash",
+        CheckId::ReceiptLastHash,
         c.last_entry_sha256 == a.last_entry_sha256,
         format!(
             "the receipt's last entry hash {} differs from the ledger's {}.",
@@ -1006,7 +959,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         "the receipt's last entry hash is the ledger's.".into(),
     );
     cmp(
-        "receipt.merkle_root",
+        CheckId::ReceiptMerkleRoot,
         c.merkle_root == a.merkle_root,
         format!(
             "the receipt's Merkle root {} differs from the root over the ledger's entries, {}.",
@@ -1015,7 +968,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         "the Merkle root over the entry hashes matches the receipt.".into(),
     );
     cmp(
-        "receipt.trajectory",
+        CheckId::ReceiptTrajectory,
         claimed.trajectory_sha256 == trajectory,
         format!(
             "the receipt's trajectory digest {} differs from the ledger's, {trajectory}.",
@@ -1025,7 +978,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
     );
     let Some(actual) = fold.receipt() else {
         f.add(
-            "receipt.summary",
+            CheckId::ReceiptSummary,
             Verdict::Unknown,
             "not checked: the ledger lacks its RUN_START or RUN_FINALIZE.".into(),
         );
@@ -1037,7 +990,7 @@ fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         && claimed.finished_at == actual.finished_at
         && claimed.stages == actual.stages
         && claimed.resources == actual.resources;
-    cmp("receipt.summary", summary_same,
+    cmp(CheckId::ReceiptSummary, summary_same,
         "the receipt's program, status, times, stage summary or resource totals differ from what the ledger records.".into(),
         format!("status {:?}, {} stages, {} failures, {} violations: as the ledger records.", actual.status, actual.stages.count, actual.stages.failures, actual.stages.violations));
 }

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crossbeam_channel::Receiver;
-use receipt_core::fsutil;
+use receipt_primitives::fsutil;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -401,7 +401,7 @@ fn typed_bytes(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     write(out);
     debug_assert!(
-        receipt_core::jcs::is_canonical(&out[start..]),
+        receipt_primitives::jcs::is_canonical(&out[start..]),
         "payload is not canonical: {}",
         String::from_utf8_lossy(&out[start..])
     );
@@ -564,7 +564,8 @@ pub(crate) fn start_payload(
     durability: Durability,
     sample_io: bool,
 ) -> Value {
-    let argv_sha256 = receipt_core::jcs::sha256(argv).map_or(Value::Null, |d| json!(d.to_hex()));
+    let argv_sha256 =
+        receipt_primitives::jcs::sha256(argv).map_or(Value::Null, |d| json!(d.to_hex()));
     let cpus = std::thread::available_parallelism().map_or(Value::Null, |n| json!(n.get()));
     let mut unmeasured = Map::new();
     if !sample_io {
@@ -997,7 +998,7 @@ impl Writer {
             last_entry_sha256: last,
             merkle_root: self.fold.merkle_root(),
         };
-        receipt_core::jcs::to_vec(&head)
+        receipt_primitives::jcs::to_vec(&head)
             .map(Some)
             .map_err(|e| WriterError::Io {
                 path: head_path(&self.path),
@@ -1052,7 +1053,7 @@ impl Writer {
             .receipt()
             .ok_or_else(|| WriterError::Stopped(self.path.clone()))?;
         let rpath = receipt_path(&self.path);
-        let bytes = receipt_core::jcs::to_vec(&receipt).map_err(|e| WriterError::Io {
+        let bytes = receipt_primitives::jcs::to_vec(&receipt).map_err(|e| WriterError::Io {
             path: rpath.clone(),
             message: e.to_string(),
         })?;
@@ -1134,7 +1135,7 @@ mod tests {
             String::from_utf8_lossy(written),
             String::from_utf8_lossy(&reference)
         );
-        prop_assert!(receipt_core::jcs::is_canonical(written));
+        prop_assert!(receipt_primitives::jcs::is_canonical(written));
         Ok(())
     }
 
@@ -1329,7 +1330,7 @@ mod tests {
         }
         let input = match i % 3 {
             0 => None,
-            1 => Some(Ok(receipt_core::Digest::of(&i.to_le_bytes()).to_hex())),
+            1 => Some(Ok(receipt_primitives::Digest::of(&i.to_le_bytes()).to_hex())),
             _ => Some(Err(format!("argument {i} has no \"hash\"\n"))),
         };
         recs.push(Record::Enter {
@@ -1392,7 +1393,8 @@ mod tests {
             io: (i % 2 == 1).then(|| (Measure::Value(i), unavailable.clone())),
             outcome,
             error,
-            output: (i.is_multiple_of(2)).then(|| Ok(receipt_core::Digest::of(b"out").to_hex())),
+            output: (i.is_multiple_of(2))
+                .then(|| Ok(receipt_primitives::Digest::of(b"out").to_hex())),
         });
         recs.push(Record::Enter {
             stage: "b",
@@ -1447,7 +1449,7 @@ mod tests {
             let start = start_payload(
                 "mixed",
                 &["mixed".to_owned()],
-                &receipt_core::Timestamp::now().to_string(),
+                &receipt_primitives::Timestamp::now().to_string(),
                 &graph,
                 crate::graph::ViolationPolicy::Record,
                 durability,
@@ -1473,7 +1475,7 @@ mod tests {
             let payload = json!({
                 "status": "ok",
                 "t_ns": 1,
-                "finished_at": receipt_core::Timestamp::now().to_string(),
+                "finished_at": receipt_primitives::Timestamp::now().to_string(),
                 "totals": totals,
             });
             tx.send(Record::Finalize { payload, done }).expect("queued");

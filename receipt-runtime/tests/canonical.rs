@@ -29,7 +29,7 @@ fn value() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn canonical_matches_reference(v in value()) {
-        let reference = receipt_core::jcs::to_vec(&v);
+        let reference = receipt_primitives::jcs::to_vec(&v);
         let ours = receipt_runtime::entry::canonical(&v);
         prop_assert_eq!(reference.ok(), ours.ok());
     }
@@ -48,7 +48,7 @@ proptest! {
         .seal()
         .unwrap();
         let line = sealed.line.strip_suffix(b"\n").unwrap();
-        prop_assert!(receipt_core::jcs::is_canonical(line));
+        prop_assert!(receipt_primitives::jcs::is_canonical(line));
         let raw = parse_raw(line).unwrap();
         prop_assert_eq!(raw.hash, sealed.hash);
         prop_assert_eq!(raw.seq, seq);

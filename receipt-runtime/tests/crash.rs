@@ -6,7 +6,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use receipt_runtime::ledger::{Head, LedgerError, head_path, recover};
-use receipt_runtime::verify::{Verdict, verify_run};
+use receipt_runtime::verify::{CheckId, Verdict, verify_run};
 use receipt_runtime::{Durability, ReceiptLayer, receipt};
 use tracing_subscriber::prelude::*;
 
@@ -111,17 +111,20 @@ fn killed_writer_is_recovered_without_losing_fsynced_entries() {
     // The recovered chain verifies, but the run is visibly unfinished.
     let report = verify_run(&ledger, None);
     for c in [
-        "ledger.hash",
-        "ledger.chain",
-        "ledger.seq",
-        "ledger.canonical",
-        "ledger.head",
+        CheckId::LedgerHash,
+        CheckId::LedgerChain,
+        CheckId::LedgerSeq,
+        CheckId::LedgerCanonical,
+        CheckId::LedgerHead,
     ] {
         assert_eq!(report.check(c).unwrap().verdict, Verdict::Pass, "{report}");
     }
-    assert_eq!(report.check("run.finalize").unwrap().verdict, Verdict::Fail);
     assert_eq!(
-        report.check("receipt.read").unwrap().verdict,
+        report.check(CheckId::RunFinalize).unwrap().verdict,
+        Verdict::Fail
+    );
+    assert_eq!(
+        report.check(CheckId::ReceiptRead).unwrap().verdict,
         Verdict::Unknown
     );
     assert!(!report.ok());

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use receipt_runtime::entry::ParsedEntry;
 use receipt_runtime::graph::{StageGraph, ViolationPolicy};
-use receipt_runtime::verify::{Verdict, verify_run};
+use receipt_runtime::verify::{CheckId, Verdict, verify_run};
 use receipt_runtime::{Durability, ReceiptLayer, RunOutcome, receipt};
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
@@ -71,7 +71,8 @@ fn nested_stages_record_parent_depth_hashes_and_events() {
     assert_eq!(tok["args"], serde_json::json!(["text"]));
     assert_eq!(tok["after"], "read");
     // hash(text) is SHA-256 of the canonical {"text": …}.
-    let want = receipt_core::jcs::sha256(&serde_json::json!({ "text": common::TEXT })).unwrap();
+    let want =
+        receipt_primitives::jcs::sha256(&serde_json::json!({ "text": common::TEXT })).unwrap();
     assert_eq!(tok["input"], want.to_hex());
     let tok_exit = exits(&es, "tokenize")[0];
     assert_eq!(tok_exit["outcome"], "ok");
@@ -247,9 +248,9 @@ fn methods_generics_and_async_are_stages() {
         .iter()
         .find(|e| e.stage.as_deref() == Some("store.sum") && e.kind == "STAGE_ENTER")
         .unwrap();
-    let want = receipt_core::jcs::sha256(&serde_json::json!({ "self": [2, 3] })).unwrap();
+    let want = receipt_primitives::jcs::sha256(&serde_json::json!({ "self": [2, 3] })).unwrap();
     assert_eq!(sum_enter.payload["input"], want.to_hex());
-    let want_out = receipt_core::jcs::sha256(&5).unwrap();
+    let want_out = receipt_primitives::jcs::sha256(&5).unwrap();
     assert_eq!(exits(&es, "store.sum")[0]["output"], want_out.to_hex());
     assert_eq!(exits(&es, "generic.len")[0]["outcome"], "ok");
     // Async stages nest under the awaiting stage.
@@ -310,7 +311,7 @@ fn illegal_transition_fails_hard_by_default_naming_both_stages() {
     assert_eq!(out.receipt.stages.count, 3);
     let report = verify_run(&out.ledger, None);
     assert_eq!(
-        report.check("run.transitions").unwrap().verdict,
+        report.check(CheckId::RunTransitions).unwrap().verdict,
         Verdict::Warn
     );
     assert!(report.ok(), "{report}");
@@ -336,7 +337,7 @@ fn record_policy_only_records_and_unrecorded_violations_fail_verification() {
     common::reseal(&t, |seq, _, _| seq != 3);
     let report = verify_run(&t, None);
     assert_eq!(
-        report.check("run.transitions").unwrap().verdict,
+        report.check(CheckId::RunTransitions).unwrap().verdict,
         Verdict::Fail,
         "{report}"
     );
@@ -407,12 +408,12 @@ fn receipt_and_head_pin_the_rfc6962_root_of_the_entry_hashes() {
                 }
             },
         );
-        let leaves: Vec<receipt_core::Digest> = entries(&out.ledger)
+        let leaves: Vec<receipt_primitives::Digest> = entries(&out.ledger)
             .iter()
-            .map(|e| receipt_core::merkle::leaf_hash(&e.hash.0))
+            .map(|e| receipt_primitives::merkle::leaf_hash(&e.hash.0))
             .collect();
         assert_eq!(leaves.len() as u64, 2 * calls + 2);
-        let expected = receipt_core::merkle::root(&leaves);
+        let expected = receipt_primitives::merkle::root(&leaves);
         assert_eq!(out.receipt.ledger.merkle_root, expected, "{calls} calls");
         let head =
             receipt_runtime::ledger::Head::read(&receipt_runtime::ledger::head_path(&out.ledger))

@@ -6,14 +6,14 @@ use std::path::Path;
 
 use common::{copy_run, lines, reseal, run_pipeline, write_lines};
 use receipt_runtime::Durability;
-use receipt_runtime::verify::{Verdict, verify_run};
+use receipt_runtime::verify::{CheckId, Verdict, verify_run};
 
-fn verdict(ledger: &Path, check: &str) -> Verdict {
+fn verdict(ledger: &Path, check: CheckId) -> Verdict {
     let report = verify_run(ledger, None);
     report.check(check).unwrap().verdict
 }
 
-fn assert_caught(ledger: &Path, check: &str, want: Verdict) {
+fn assert_caught(ledger: &Path, check: CheckId, want: Verdict) {
     let report = verify_run(ledger, None);
     let c = report.check(check).unwrap();
     assert_eq!(c.verdict, want, "{check}: {}\n{report}", c.detail);
@@ -26,7 +26,11 @@ fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
     let report = verify_run(&out.ledger, None);
     assert!(report.ok(), "{report}");
     assert!(
-        report.checks.iter().all(|c| c.verdict == Verdict::Pass),
+        report
+            .report
+            .checks
+            .iter()
+            .all(|c| c.verdict == Verdict::Pass),
         "{report}"
     );
     (dir, out.ledger)
@@ -42,7 +46,7 @@ fn one_flipped_byte_fails_the_entry_hash() {
     let pos = line.windows(7).position(|w| w == b"\"t_ns\":").unwrap() + 7;
     line[pos] = if line[pos] == b'1' { b'2' } else { b'1' };
     write_lines(&t, &ls);
-    assert_caught(&t, "ledger.hash", Verdict::Fail);
+    assert_caught(&t, CheckId::LedgerHash, Verdict::Fail);
 }
 
 #[test]
@@ -52,9 +56,9 @@ fn deleted_middle_line_breaks_seq_and_chain() {
     let mut ls = lines(&t);
     ls.remove(4);
     write_lines(&t, &ls);
-    assert_caught(&t, "ledger.seq", Verdict::Fail);
-    assert_eq!(verdict(&t, "ledger.chain"), Verdict::Fail);
-    assert_eq!(verdict(&t, "receipt.count"), Verdict::Fail);
+    assert_caught(&t, CheckId::LedgerSeq, Verdict::Fail);
+    assert_eq!(verdict(&t, CheckId::LedgerChain), Verdict::Fail);
+    assert_eq!(verdict(&t, CheckId::ReceiptCount), Verdict::Fail);
 }
 
 #[test]
@@ -66,12 +70,12 @@ fn deleted_last_lines_are_caught_by_finalize_head_and_receipt() {
         ls.truncate(ls.len() - cut);
         write_lines(&t, &ls);
         // The remaining prefix is a perfectly valid chain: only the tail anchors show it.
-        assert_eq!(verdict(&t, "ledger.chain"), Verdict::Pass);
-        assert_caught(&t, "receipt.count", Verdict::Fail);
-        assert_eq!(verdict(&t, "receipt.merkle_root"), Verdict::Fail);
-        assert_eq!(verdict(&t, "ledger.head"), Verdict::Fail);
+        assert_eq!(verdict(&t, CheckId::LedgerChain), Verdict::Pass);
+        assert_caught(&t, CheckId::ReceiptCount, Verdict::Fail);
+        assert_eq!(verdict(&t, CheckId::ReceiptMerkleRoot), Verdict::Fail);
+        assert_eq!(verdict(&t, CheckId::LedgerHead), Verdict::Fail);
         if cut == 1 {
-            assert_eq!(verdict(&t, "run.finalize"), Verdict::Fail);
+            assert_eq!(verdict(&t, CheckId::RunFinalize), Verdict::Fail);
         }
     }
 }
@@ -83,8 +87,8 @@ fn swapped_lines_break_seq_and_chain() {
     let mut ls = lines(&t);
     ls.swap(3, 4);
     write_lines(&t, &ls);
-    assert_caught(&t, "ledger.seq", Verdict::Fail);
-    assert_eq!(verdict(&t, "ledger.chain"), Verdict::Fail);
+    assert_caught(&t, CheckId::LedgerSeq, Verdict::Fail);
+    assert_eq!(verdict(&t, CheckId::LedgerChain), Verdict::Fail);
 }
 
 #[test]
@@ -100,12 +104,17 @@ fn rewritten_history_with_recomputed_hashes_is_caught_by_the_receipt() {
     });
     let report = verify_run(&t, None);
     // The forged chain is internally consistent …
-    for c in ["ledger.hash", "ledger.chain", "ledger.seq", "ledger.head"] {
+    for c in [
+        CheckId::LedgerHash,
+        CheckId::LedgerChain,
+        CheckId::LedgerSeq,
+        CheckId::LedgerHead,
+    ] {
         assert_eq!(report.check(c).unwrap().verdict, Verdict::Pass, "{report}");
     }
     // … but the receipt pins the real one.
-    assert_caught(&t, "receipt.merkle_root", Verdict::Fail);
-    assert_eq!(verdict(&t, "receipt.last_hash"), Verdict::Fail);
+    assert_caught(&t, CheckId::ReceiptMerkleRoot, Verdict::Fail);
+    assert_eq!(verdict(&t, CheckId::ReceiptLastHash), Verdict::Fail);
 }
 
 #[test]
@@ -118,8 +127,8 @@ fn forged_removal_of_an_entry_is_caught_by_the_receipt_count() {
         .position(|l| l.windows(14).any(|w| w == b"\"type\":\"EVENT\""))
         .unwrap() as u64;
     reseal(&t, |seq, _, _| seq != event_seq);
-    assert_caught(&t, "receipt.count", Verdict::Fail);
-    assert_eq!(verdict(&t, "ledger.chain"), Verdict::Pass);
+    assert_caught(&t, CheckId::ReceiptCount, Verdict::Fail);
+    assert_eq!(verdict(&t, CheckId::LedgerChain), Verdict::Pass);
 }
 
 #[test]
@@ -136,7 +145,7 @@ fn respelled_bytes_fail_the_canonical_check() {
         let pos = line.windows(from.len()).position(|w| w == from).unwrap();
         line.splice(pos..pos + from.len(), to.iter().copied());
         write_lines(&t, &ls);
-        assert_caught(&t, "ledger.canonical", Verdict::Fail);
+        assert_caught(&t, CheckId::LedgerCanonical, Verdict::Fail);
     }
 }
 
@@ -151,14 +160,14 @@ fn mislabelled_run_id_is_caught() {
         }
         true
     });
-    assert_caught(&t, "ledger.run_id", Verdict::Fail);
+    assert_caught(&t, CheckId::LedgerRunId, Verdict::Fail);
     // Every entry relabelled and re-chained from a new genesis: the receipt names the run.
     let t = copy_run(&ledger, "label-all.jsonl");
     reseal(&t, |_, run_id, _| {
         *run_id = "someone-else".into();
         true
     });
-    assert_caught(&t, "receipt.run_id", Verdict::Fail);
+    assert_caught(&t, CheckId::ReceiptRunId, Verdict::Fail);
     // Relabelling without recomputing the hashes: every relabelled entry's hash fails.
     let t = copy_run(&ledger, "label-raw.jsonl");
     let text = std::fs::read_to_string(&t).unwrap();
@@ -166,7 +175,7 @@ fn mislabelled_run_id_is_caught() {
         .unwrap()
         .run_id;
     std::fs::write(&t, text.replace(&id, "x")).unwrap();
-    assert_caught(&t, "ledger.hash", Verdict::Fail);
+    assert_caught(&t, CheckId::LedgerHash, Verdict::Fail);
 }
 
 #[test]
@@ -175,24 +184,24 @@ fn unreadable_evidence_is_unknown_never_pass() {
     let missing = d.path().join("nope.jsonl");
     let report = verify_run(&missing, None);
     assert_eq!(
-        report.check("ledger.read").unwrap().verdict,
+        report.check(CheckId::LedgerRead).unwrap().verdict,
         Verdict::Unknown
     );
     assert!(!report.ok());
 
     let t = copy_run(&ledger, "noreceipt.jsonl");
     std::fs::remove_file(receipt_runtime::ledger::receipt_path(&t)).unwrap();
-    assert_caught(&t, "receipt.read", Verdict::Unknown);
+    assert_caught(&t, CheckId::ReceiptRead, Verdict::Unknown);
 
     let t = copy_run(&ledger, "garbage.jsonl");
     let mut ls = lines(&t);
     ls[2] = b"this is not json\n".to_vec();
     write_lines(&t, &ls);
-    assert_caught(&t, "ledger.parse", Verdict::Unknown);
+    assert_caught(&t, CheckId::LedgerParse, Verdict::Unknown);
 
     let t = copy_run(&ledger, "badreceipt.jsonl");
     std::fs::write(receipt_runtime::ledger::receipt_path(&t), b"{\"schema\":1}").unwrap();
-    assert_caught(&t, "receipt.read", Verdict::Unknown);
+    assert_caught(&t, CheckId::ReceiptRead, Verdict::Unknown);
 }
 
 /// A ledger several read buffers long (the verifier reads 4 MiB at a time), so lines
@@ -221,7 +230,7 @@ fn ledger_longer_than_the_read_buffer_verifies_and_late_tampering_is_caught() {
     let report = verify_run(&path, None);
     assert!(report.ok(), "{report}");
     assert_eq!(
-        report.check("receipt.count").unwrap().verdict,
+        report.check(CheckId::ReceiptCount).unwrap().verdict,
         Verdict::Pass
     );
     // Same length, one digit of a late entry's input hash changed.
@@ -234,7 +243,7 @@ fn ledger_longer_than_the_read_buffer_verifies_and_late_tampering_is_caught() {
         + 9;
     lines[n][at] = if lines[n][at] == b'0' { b'1' } else { b'0' };
     common::write_lines(&path, &lines);
-    assert_caught(&path, "ledger.hash", Verdict::Fail);
+    assert_caught(&path, CheckId::LedgerHash, Verdict::Fail);
 }
 
 /// Tens of thousands of tiny lines in one read buffer, and a torn last line: every line is
@@ -254,7 +263,7 @@ fn assert_parse_problems(text: &str, problems: usize) {
     let path = dir.path().join("raw.jsonl");
     std::fs::write(&path, text).unwrap();
     let report = verify_run(&path, None);
-    let c = report.check("ledger.parse").unwrap();
+    let c = report.check(CheckId::LedgerParse).unwrap();
     assert_eq!(c.verdict, Verdict::Unknown, "{report}");
     let more = format!("({} more problems of this kind)", problems - 1);
     assert!(

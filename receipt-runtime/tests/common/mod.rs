@@ -7,7 +7,7 @@ pub mod pipeline;
 
 use std::path::{Path, PathBuf};
 
-use receipt_core::Digest;
+use receipt_primitives::Digest;
 use receipt_runtime::entry::{ParsedEntry, Unsealed, genesis, kind, parse_line};
 use receipt_runtime::{Durability, ReceiptLayer, RunOutcome};
 use serde_json::Value;
@@ -115,10 +115,10 @@ pub fn reseal(ledger: &Path, mut edit: impl FnMut(u64, &mut String, &mut Value) 
     }
     write_lines(ledger, &out);
     if let Some((run_id, hash)) = last {
-        let mut acc = receipt_core::merkle::MerkleAccumulator::new();
+        let mut acc = receipt_primitives::merkle::MerkleAccumulator::new();
         for l in &out {
             let e = parse_line(l.strip_suffix(b"\n").unwrap()).unwrap();
-            acc.push(receipt_core::merkle::leaf_hash(&e.hash.0));
+            acc.push(receipt_primitives::merkle::leaf_hash(&e.hash.0));
         }
         let head = receipt_runtime::ledger::Head {
             schema: receipt_runtime::ledger::HEAD_SCHEMA.into(),
@@ -129,7 +129,7 @@ pub fn reseal(ledger: &Path, mut edit: impl FnMut(u64, &mut String, &mut Value) 
         };
         std::fs::write(
             receipt_runtime::ledger::head_path(ledger),
-            receipt_core::jcs::to_vec(&head).unwrap(),
+            receipt_primitives::jcs::to_vec(&head).unwrap(),
         )
         .unwrap();
     }

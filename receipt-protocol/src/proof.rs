@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
-use crate::merkle::{self, ProofError};
 use crate::tracked::{FileKind, TrackedFile, tracked_leaf_hash};
+use receipt_primitives::digest::Digest;
+use receipt_primitives::merkle::{self, ProofError};
 
 /// The schema id every file proof carries.
 pub const PROOF_SCHEMA: &str = "tau-crystal.tracked-proof/1";
@@ -192,7 +192,7 @@ impl FileProof {
     /// The proof as RFC 8785 canonical JSON, without a trailing newline.
     pub fn to_json_bytes(&self) -> Vec<u8> {
         // Strings, integers and digests only: canonicalization cannot fail.
-        crate::jcs::to_vec(self).expect("a file proof always has a canonical form")
+        receipt_primitives::jcs::to_vec(self).expect("a file proof always has a canonical form")
     }
 
     /// Parses a proof document: canonical JSON of exactly the fields above, with the known

@@ -1,5 +1,5 @@
 //! The hashing engine of a scan: every thread keeps two files in flight and hashes them in
-//! the two interleaved lanes of [`crate::sha256x2`], taking the next path as a lane frees.
+//! the two interleaved lanes of [`receipt_primitives::sha256x2`], taking the next path as a lane frees.
 //!
 //! One SHA-256 stream leaves most of a core's SHA unit idle (its rounds are latency-bound),
 //! so two streams per thread hash close to twice as many bytes per CPU-second. Paths are
@@ -13,8 +13,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::digest::Digest;
-use crate::sha256x2::{Lane, update2};
+use receipt_primitives::digest::Digest;
+use receipt_primitives::sha256x2::{Lane, update2};
 
 use super::mapped::{self, Mapped};
 
@@ -251,7 +251,7 @@ mod tests {
     use std::io;
 
     use super::{Job, Step, hand_out_order, run};
-    use crate::digest::Digest;
+    use receipt_primitives::digest::Digest;
 
     fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
         (0..len)

@@ -1,14 +1,14 @@
-//! Single-core throughput of the two-lane SHA-256 (`receipt_core::sha256x2`) against
+//! Single-core throughput of the two-lane SHA-256 (`receipt_primitives::sha256x2`) against
 //! single-stream `sha2::Sha256`, on two large buffers and on many pairs of small messages.
 //!
-//! Run: `cargo bench -p receipt-core --bench sha256x2`. Knobs: `RECEIPT_BENCH_MIB` (size of
+//! Run: `cargo bench -p receipt-primitives --bench sha256x2`. Knobs: `RECEIPT_BENCH_MIB` (size of
 //! each of the two buffers, 64), `RECEIPT_BENCH_SMALL` (small message size in bytes, 4096),
 //! `RECEIPT_BENCH_REPS` (repetitions per measurement, best kept; 3). MB = 10^6 bytes.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use receipt_core::sha256x2::{Lane, interleaved_available, update2};
+use receipt_primitives::sha256x2::{Lane, interleaved_available, update2};
 use sha2::{Digest as _, Sha256};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

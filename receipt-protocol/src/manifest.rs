@@ -10,8 +10,8 @@
 //! `S` a JSON string in minimal-escape form, `H` 64 lowercase hex characters, `T`
 //! `YYYY-MM-DDTHH:MM:SSZ`; no whitespace, no BOM, no trailing newline.
 
-use crate::digest::{Digest, HexError};
-use crate::time::{Timestamp, TimestampError};
+use receipt_primitives::digest::{Digest, HexError};
+use receipt_primitives::time::{Timestamp, TimestampError};
 
 /// A v1.2 manifest. Its only byte form is [`Manifest::to_bytes`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,119 +2,29 @@
 //! verdict with a plain sentence, and never a pass for a check that could not be made.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::fs;
 use std::path::Path;
 
 use receipt_graph::CanonicalGraph;
-use serde::Serialize;
+pub use receipt_primitives::check::{Check, CheckId, Report, Verdict};
+use receipt_primitives::{Digest, jcs};
 
-use crate::digest::Digest;
-use crate::jcs;
 use crate::ledger::{
     CHAIN_HEAD, GRAPH_FILE, HeadLine, MANIFEST_FILE, RECEIPT_FILE, RECEIPTS_DIR, parse_head,
 };
 use crate::manifest::Manifest;
 use crate::receipt::{Receipt, Section};
 
-/// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Verdict {
-    /// The property holds.
-    Pass,
-    /// Something is off that does not break the protocol (e.g. a crash remnant).
-    Warn,
-    /// The property does not hold.
-    Fail,
-    /// The check could not be made (missing or unreadable input); counts as a failure.
-    Unknown,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Pass => "PASS",
-            Verdict::Warn => "WARN",
-            Verdict::Fail => "FAIL",
-            Verdict::Unknown => "UNKNOWN",
-        })
-    }
-}
-
-/// One named check and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// Stable identifier, e.g. `head-hash`.
-    pub name: String,
-    /// The outcome.
-    pub verdict: Verdict,
-    /// One plain sentence.
-    pub detail: String,
-    /// The file the check is about, relative to the verified directory, when there is one.
-    pub file: Option<String>,
-}
-
-impl fmt::Display for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<7} {:<17} {}", self.verdict, self.name, self.detail)
-    }
-}
-
-/// A list of checks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// The checks, in the order they were made.
-    pub checks: Vec<Check>,
-}
-
-impl Report {
-    /// Whether nothing failed: no `FAIL` and no `UNKNOWN`.
-    pub fn ok(&self) -> bool {
-        self.checks
-            .iter()
-            .all(|c| matches!(c.verdict, Verdict::Pass | Verdict::Warn))
-    }
-
-    /// Adds a check.
-    pub fn push(
-        &mut self,
-        name: &str,
-        verdict: Verdict,
-        file: Option<&str>,
-        detail: impl Into<String>,
-    ) {
-        self.checks.push(Check {
-            name: name.to_owned(),
-            verdict,
-            detail: detail.into(),
-            file: file.map(str::to_owned),
-        });
-    }
-
-    /// The checks that failed (`FAIL` or `UNKNOWN`).
-    pub fn failures(&self) -> impl Iterator<Item = &Check> {
-        self.checks
-            .iter()
-            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Unknown))
-    }
-
-    /// Appends the checks of `other`.
-    pub fn extend(&mut self, other: Report) {
-        self.checks.extend(other.checks);
-    }
-}
-
 /// Collects the outcome of one named check over many receipts: one PASS line when every
 /// instance held, else one line per failing instance.
 struct Tally {
-    name: &'static str,
+    name: CheckId,
     passed: usize,
     failures: Vec<Check>,
 }
 
 impl Tally {
-    fn new(name: &'static str) -> Self {
+    fn new(name: CheckId) -> Self {
         Tally {
             name,
             passed: 0,
@@ -128,7 +38,7 @@ impl Tally {
 
     fn fail(&mut self, verdict: Verdict, file: &str, detail: String) {
         self.failures.push(Check {
-            name: self.name.to_owned(),
+            id: self.name,
             verdict,
             detail,
             file: Some(file.to_owned()),
@@ -183,7 +93,7 @@ pub fn verify_dir(root: &Path) -> Report {
         Ok(b) => b,
         Err(e) => {
             report.push(
-                "chain-head",
+                CheckId::ChainHead,
                 Verdict::Unknown,
                 Some(CHAIN_HEAD),
                 format!("{CHAIN_HEAD} cannot be read ({e}), so there is no chain to verify"),
@@ -194,7 +104,7 @@ pub fn verify_dir(root: &Path) -> Report {
     let lines = match parse_head(&head_bytes) {
         Ok(l) if l.is_empty() => {
             report.push(
-                "chain-head",
+                CheckId::ChainHead,
                 Verdict::Fail,
                 Some(CHAIN_HEAD),
                 format!("{CHAIN_HEAD} is empty"),
@@ -203,12 +113,17 @@ pub fn verify_dir(root: &Path) -> Report {
         }
         Ok(l) => l,
         Err(e) => {
-            report.push("chain-head", Verdict::Fail, Some(CHAIN_HEAD), e.to_string());
+            report.push(
+                CheckId::ChainHead,
+                Verdict::Fail,
+                Some(CHAIN_HEAD),
+                e.to_string(),
+            );
             return report;
         }
     };
     report.push(
-        "chain-head",
+        CheckId::ChainHead,
         Verdict::Pass,
         Some(CHAIN_HEAD),
         format!(
@@ -221,7 +136,7 @@ pub fn verify_dir(root: &Path) -> Report {
     // Head line hash == SHA-256 of the named file, and the file is a canonical receipt.
     let mut entries = Vec::with_capacity(lines.len());
     {
-        let mut t = Tally::new("head-hash");
+        let mut t = Tally::new(CheckId::ChainHeadHash);
         for (i, line) in lines.iter().enumerate() {
             let dir = entry_dir(&line.path);
             let bytes = match fs::read(root.join(&line.path)) {
@@ -271,7 +186,7 @@ pub fn verify_dir(root: &Path) -> Report {
         );
     }
     {
-        let mut t = Tally::new("receipt-form");
+        let mut t = Tally::new(CheckId::ChainReceiptForm);
         for e in &mut entries {
             let Some(b) = &e.receipt_bytes else { continue };
             match Receipt::parse(b) {
@@ -300,7 +215,7 @@ pub fn verify_dir(root: &Path) -> Report {
 }
 
 fn verify_prev_links(report: &mut Report, entries: &[Entry]) {
-    let mut t = Tally::new("prev-links");
+    let mut t = Tally::new(CheckId::ChainPrevLinks);
     for (i, e) in entries.iter().enumerate() {
         let Some(r) = &e.receipt else {
             t.fail(
@@ -346,7 +261,7 @@ fn verify_prev_links(report: &mut Report, entries: &[Entry]) {
 fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
     // Grammar first, then the two bindings, each its own named check.
     {
-        let mut t = Tally::new("manifest-grammar");
+        let mut t = Tally::new(CheckId::ManifestGrammar);
         for e in entries.iter_mut() {
             let path = join(&e.dir, MANIFEST_FILE);
             match fs::read(root.join(&path)) {
@@ -366,7 +281,7 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
         }
         t.finish(report, "every manifest is canonical v1.2");
     }
-    let mut binding = Tally::new("manifest-binding");
+    let mut binding = Tally::new(CheckId::ManifestBinding);
     for e in entries.iter() {
         let path = join(&e.dir, MANIFEST_FILE);
         match (&e.receipt, &e.manifest) {
@@ -389,7 +304,7 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
         }
     }
     binding.finish(report, "every receipt names its manifest's SHA-256");
-    let mut root_eq = Tally::new("merkle-root");
+    let mut root_eq = Tally::new(CheckId::ManifestMerkleRoot);
     for e in entries.iter() {
         match (&e.receipt, &e.manifest) {
             (Some(r), Some((_, m))) if r.reflective.merkle_root == m.merkle_root => root_eq.pass(),
@@ -412,7 +327,7 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
         report,
         "every receipt's reflective.merkle_root equals its manifest's merkle_root",
     );
-    let mut ingress = Tally::new("ingress");
+    let mut ingress = Tally::new(CheckId::ManifestIngress);
     for e in entries.iter() {
         let (Some(r), Some((_, m))) = (&e.receipt, &e.manifest) else {
             continue;
@@ -441,7 +356,7 @@ fn verify_manifests(root: &Path, report: &mut Report, entries: &mut [Entry]) {
 }
 
 fn verify_graphs(root: &Path, report: &mut Report, entries: &[Entry]) {
-    let mut t = Tally::new("graph-digest");
+    let mut t = Tally::new(CheckId::GraphDigest);
     for e in entries {
         let Some(r) = &e.receipt else { continue };
         let Section::Available(g) = &r.graph else {
@@ -477,7 +392,7 @@ fn verify_graphs(root: &Path, report: &mut Report, entries: &[Entry]) {
 /// Parses each graph file and recomputes τ and the rank report from it, seeded by the
 /// manifest, comparing them with what the receipt records.
 fn verify_fingerprints(root: &Path, report: &mut Report, entries: &[Entry]) {
-    let mut form = Tally::new("graph-form");
+    let mut form = Tally::new(CheckId::GraphForm);
     let mut graphs = Vec::new();
     for e in entries {
         let Some(r) = &e.receipt else { continue };
@@ -512,8 +427,8 @@ fn verify_fingerprints(root: &Path, report: &mut Report, entries: &[Entry]) {
         report,
         "every graph file is a canonical graph with the recorded node and edge counts",
     );
-    let mut tau_t = Tally::new("tau");
-    let mut rank_t = Tally::new("rank");
+    let mut tau_t = Tally::new(CheckId::GraphTau);
+    let mut rank_t = Tally::new(CheckId::GraphRank);
     for (e, cg) in &graphs {
         let Some(r) = &e.receipt else { continue };
         let Some((_, m)) = &e.manifest else {
@@ -527,7 +442,7 @@ fn verify_fingerprints(root: &Path, report: &mut Report, entries: &[Entry]) {
             );
             continue;
         };
-        let (tau, rank) = crate::sections::fingerprints(cg, m);
+        let (tau, rank) = crate::assemble::fingerprints(cg, m);
         compare_section(&mut tau_t, &r.tau, tau, &e.line.path, "τ");
         compare_section(&mut rank_t, &r.rank, rank, &e.line.path, "the rank report");
     }
@@ -584,7 +499,7 @@ fn verify_view(root: &Path, report: &mut Report, entries: &[Entry]) {
         Ok(b) => b,
         Err(e) => {
             report.push(
-                "view",
+                CheckId::ChainView,
                 Verdict::Unknown,
                 Some(RECEIPT_FILE),
                 format!("{RECEIPT_FILE} cannot be read ({e})"),
@@ -596,7 +511,7 @@ fn verify_view(root: &Path, report: &mut Report, entries: &[Entry]) {
     if view_hash != last.line.sha256 {
         match entries.iter().position(|e| e.line.sha256 == view_hash) {
             Some(i) => report.push(
-                "view",
+                CheckId::ChainView,
                 Verdict::Warn,
                 Some(RECEIPT_FILE),
                 format!(
@@ -606,7 +521,7 @@ fn verify_view(root: &Path, report: &mut Report, entries: &[Entry]) {
                 ),
             ),
             None => report.push(
-                "view",
+                CheckId::ChainView,
                 Verdict::Fail,
                 Some(RECEIPT_FILE),
                 format!(
@@ -626,7 +541,7 @@ fn verify_view(root: &Path, report: &mut Report, entries: &[Entry]) {
     }
     if bad.is_empty() {
         report.push(
-            "view",
+            CheckId::ChainView,
             Verdict::Pass,
             None,
             format!(
@@ -637,7 +552,7 @@ fn verify_view(root: &Path, report: &mut Report, entries: &[Entry]) {
     } else {
         for f in bad {
             report.push(
-                "view",
+                CheckId::ChainView,
                 Verdict::Fail,
                 Some(f),
                 format!(
@@ -665,7 +580,7 @@ fn verify_orphans(root: &Path, report: &mut Report, entries: &[Entry]) {
     orphans.sort();
     for o in orphans {
         report.push(
-            "orphans",
+            CheckId::ChainOrphans,
             Verdict::Warn,
             Some(&o),
             format!("{o} is not on the chain; an interrupted build left it, and the next build replaces it"),

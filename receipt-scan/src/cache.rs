@@ -14,7 +14,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::digest::Digest;
+use receipt_primitives::digest::Digest;
 
 const MAGIC: &[u8; 8] = b"RCPTDC\0\x01";
 
@@ -356,7 +356,7 @@ pub(super) fn store<'a>(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
-    crate::fsutil::atomic_write(path, &encode(&root_id(root), entries))
+    receipt_primitives::fsutil::atomic_write(path, &encode(&root_id(root), entries))
 }
 
 #[cfg(test)]

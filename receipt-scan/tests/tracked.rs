@@ -5,11 +5,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use receipt_core::Digest;
-use receipt_core::merkle;
-use receipt_core::tracked::{
+use receipt_primitives::Digest;
+use receipt_primitives::merkle;
+use receipt_protocol::tracked::tracked_leaf_hash;
+use receipt_scan::{
     CacheStatus, FileKind, ScanOptions, TrackError, TrackMode, TrackedFile, TrackedTree, scan,
-    scan_with_stats, tracked_leaf_hash,
+    scan_with_stats,
 };
 
 fn write(root: &Path, rel: &str, content: &str) {
@@ -667,7 +668,8 @@ fn excluded_prefixes_are_left_out_in_both_modes_even_when_git_does_not_ignore_th
 /// Files of many sizes around the SHA-256 block, the read chunk (128 KiB) and its multiples,
 /// and around the size from which files are memory-mapped instead of read (1 MiB), hashed
 /// two at a time per thread in interleaved lanes: every digest equals a plain one-file
-/// SHA-256 of the bytes, whatever the number of threads.
+/// SHA-256 of the bytes, whatever the number of threads, and whether or not large files
+/// are mapped.
 #[test]
 fn interleaved_lanes_give_each_file_its_own_digest() {
     let dir = tempfile::tempdir().unwrap();
@@ -694,7 +696,11 @@ fn interleaved_lanes_give_each_file_its_own_digest() {
         fs::write(root.join(&name), &bytes).unwrap();
         expected.push((name, Digest::of(&bytes), bytes.len() as u64));
     }
-    for threads in [1, 2, 3] {
+    // Read first (this test binary has not installed the guard yet), then mapped.
+    for (mapped, threads) in [(false, 1), (false, 2), (true, 1), (true, 2), (true, 3)] {
+        if mapped {
+            assert!(receipt_scan::install_sigbus_guard());
+        }
         let opts = ScanOptions {
             threads: Some(threads),
             ..ScanOptions::default()

@@ -13,7 +13,7 @@ use std::io;
 
 use super::FileKind;
 use super::cache::StatKey;
-use crate::digest::Digest;
+use receipt_primitives::digest::Digest;
 
 /// What `lstat` says about a path that is a regular file or a symlink.
 #[derive(Debug, Clone, Copy)]
@@ -88,9 +88,9 @@ mod imp {
     use rustix::io::Errno;
 
     use super::{Content, Lstat, Opened, present};
-    use crate::digest::Digest;
-    use crate::tracked::FileKind;
-    use crate::tracked::cache::StatKey;
+    use crate::FileKind;
+    use crate::cache::StatKey;
+    use receipt_primitives::digest::Digest;
 
     /// Bumped by every scan, so no thread reuses a directory opened by an earlier scan
     /// (the directory may have been replaced since).
@@ -154,13 +154,13 @@ mod imp {
     }
 
     /// Marks the start of a scan: directories opened before it are not reused.
-    pub(in crate::tracked) fn begin_scan() -> u64 {
+    pub(crate) fn begin_scan() -> u64 {
         GENERATION.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// Closes the directories each thread of the current pool kept open, so no descriptor
     /// outlives the scan.
-    pub(in crate::tracked) fn end_scan() {
+    pub(crate) fn end_scan() {
         rayon::broadcast(|_| DIRS.with(|d| d.borrow_mut().take()));
     }
 
@@ -223,11 +223,7 @@ mod imp {
     }
 
     /// `lstat` of `root/rel`; `None` when it is missing or neither a file nor a symlink.
-    pub(in crate::tracked) fn lstat(
-        generation: u64,
-        root: &Path,
-        rel: &str,
-    ) -> io::Result<Option<Lstat>> {
+    pub(crate) fn lstat(generation: u64, root: &Path, rel: &str) -> io::Result<Option<Lstat>> {
         let st = present(in_dir(generation, root, rel, |dir, name| {
             Ok(rustix::fs::statat(
                 dir.as_fd(),
@@ -244,11 +240,7 @@ mod imp {
     }
 
     /// Opens `root/rel`; `None` when it is missing or neither a file nor a symlink.
-    pub(in crate::tracked) fn open(
-        generation: u64,
-        root: &Path,
-        rel: &str,
-    ) -> io::Result<Option<Opened>> {
+    pub(crate) fn open(generation: u64, root: &Path, rel: &str) -> io::Result<Option<Opened>> {
         present(in_dir(generation, root, rel, |dir, name| {
             // Never follow a final symlink; never block on a FIFO that replaced a file.
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -293,15 +285,15 @@ mod imp {
     use std::path::Path;
 
     use super::{Content, Lstat, Opened, present};
-    use crate::digest::Digest;
-    use crate::tracked::FileKind;
-    use crate::tracked::cache::StatKey;
+    use crate::FileKind;
+    use crate::cache::StatKey;
+    use receipt_primitives::digest::Digest;
 
-    pub(in crate::tracked) fn begin_scan() -> u64 {
+    pub(crate) fn begin_scan() -> u64 {
         0
     }
 
-    pub(in crate::tracked) fn end_scan() {}
+    pub(crate) fn end_scan() {}
 
     fn key_of(md: &Metadata) -> StatKey {
         let t = md
@@ -323,7 +315,7 @@ mod imp {
         }
     }
 
-    pub(in crate::tracked) fn lstat(_: u64, root: &Path, rel: &str) -> io::Result<Option<Lstat>> {
+    pub(crate) fn lstat(_: u64, root: &Path, rel: &str) -> io::Result<Option<Lstat>> {
         let md = present(fs::symlink_metadata(root.join(rel)))?;
         Ok(md.and_then(|md| {
             Some(Lstat {
@@ -333,7 +325,7 @@ mod imp {
         }))
     }
 
-    pub(in crate::tracked) fn open(_: u64, root: &Path, rel: &str) -> io::Result<Option<Opened>> {
+    pub(crate) fn open(_: u64, root: &Path, rel: &str) -> io::Result<Option<Opened>> {
         let full = root.join(rel);
         let Some(md) = present(fs::symlink_metadata(&full))? else {
             return Ok(None);

@@ -5,12 +5,12 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use receipt_core::ledger::{AppendStep, BuildRecord, Ledger};
-use receipt_core::manifest::Manifest;
-use receipt_core::receipt::{GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
-use receipt_core::verify::{Report, Verdict, verify_dir};
-use receipt_core::{Digest, Timestamp, jcs};
 use receipt_graph::{CanonicalGraph, TauSeed, rank, tau};
+use receipt_primitives::{Digest, Timestamp, jcs};
+use receipt_protocol::ledger::{AppendStep, BuildRecord, Ledger};
+use receipt_protocol::manifest::Manifest;
+use receipt_protocol::receipt::{GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
+use receipt_protocol::verify::{Report, Verdict, verify_dir};
 
 fn record(n: u64) -> BuildRecord {
     // A small real graph, different for each build, with its real fingerprint.
@@ -87,7 +87,7 @@ fn show(r: &Report) -> String {
 /// The failures of a report, as (check name, file).
 fn failed(r: &Report) -> Vec<(String, Option<String>)> {
     r.failures()
-        .map(|c| (c.name.clone(), c.file.clone()))
+        .map(|c| (c.id.as_str().to_owned(), c.file.clone()))
         .collect()
 }
 
@@ -103,21 +103,24 @@ fn a_fresh_chain_verifies_with_every_check_passing() {
         show(&r)
     );
     for name in [
-        "chain-head",
-        "head-hash",
-        "receipt-form",
-        "prev-links",
-        "manifest-grammar",
-        "manifest-binding",
-        "merkle-root",
-        "ingress",
-        "graph-digest",
-        "graph-form",
-        "tau",
-        "rank",
-        "view",
+        "chain.head",
+        "chain.head_hash",
+        "chain.receipt_form",
+        "chain.prev_links",
+        "manifest.grammar",
+        "manifest.binding",
+        "manifest.merkle_root",
+        "manifest.ingress",
+        "graph.digest",
+        "graph.form",
+        "graph.tau",
+        "graph.rank",
+        "chain.view",
     ] {
-        assert!(r.checks.iter().any(|c| c.name == name), "no {name} check");
+        assert!(
+            r.checks.iter().any(|c| c.id.as_str() == name),
+            "no {name} check"
+        );
     }
     let head = l.head().unwrap();
     assert_eq!(head.len(), 3);
@@ -188,7 +191,7 @@ fn deleting_the_last_head_line_is_detected_and_names_the_file() {
     let r = verify_dir(t.path());
     assert!(!r.ok());
     assert!(
-        failed(&r).contains(&("view".into(), Some("receipt.json".into()))),
+        failed(&r).contains(&("chain.view".into(), Some("receipt.json".into()))),
         "{}",
         show(&r)
     );
@@ -207,7 +210,7 @@ fn reordering_two_head_lines_is_detected() {
     let f = failed(&r);
     assert!(
         f.contains(&(
-            "prev-links".into(),
+            "chain.prev_links".into(),
             Some("receipts/000002/receipt.json".into())
         )),
         "{}",
@@ -228,7 +231,7 @@ fn replacing_a_receipt_with_an_older_one_is_detected() {
     assert!(!r.ok());
     assert!(
         failed(&r).contains(&(
-            "head-hash".into(),
+            "chain.head_hash".into(),
             Some("receipts/000002/receipt.json".into())
         )),
         "{}",
@@ -253,7 +256,7 @@ fn a_missing_file_is_a_failure_never_a_pass() {
 
 #[test]
 fn the_head_reader_refuses_crlf_tabs_trailing_spaces_and_uppercase() {
-    use receipt_core::ledger::parse_head;
+    use receipt_protocol::ledger::parse_head;
     let h = Digest::of(b"x").to_hex();
     assert_eq!(
         parse_head(format!("{h} a/b.json\n").as_bytes())

@@ -21,10 +21,10 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::digest::Digest;
-use crate::fsutil::{atomic_write, create_synced, sync_dir};
 use crate::manifest::Manifest;
 use crate::receipt::{PrevLink, Receipt, ReceiptError, Section};
+use receipt_primitives::digest::Digest;
+use receipt_primitives::fsutil::{atomic_write, create_synced, sync_dir};
 
 /// File name of the chain head in a ledger root.
 pub const CHAIN_HEAD: &str = "chain.head";
@@ -412,7 +412,7 @@ fn check_record(
         (Section::Unavailable { .. }, None) => {}
     }
     let ingress = match &receipt.ingress {
-        Section::Available(v) => Some(crate::jcs::sha256(v).map_err(|e| {
+        Section::Available(v) => Some(receipt_primitives::jcs::sha256(v).map_err(|e| {
             LedgerError::Inconsistent(format!("the ingress preimage has no canonical form: {e}"))
         })?),
         Section::Unavailable { .. } => None,

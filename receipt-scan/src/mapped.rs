@@ -8,19 +8,22 @@
 //! ones are read: unmapping costs more than copying them).
 //!
 //! A mapping outlives the file's length if another process truncates the file, and touching
-//! a page past the new end raises `SIGBUS`. Git and `b3sum` accept that crash; a scan
-//! instead installs, once, a `SIGBUS` handler that recognises a fault inside a mapping of
-//! the faulting thread, maps zero pages over the rest of that mapping, flags it and returns:
+//! a page past the new end raises `SIGBUS`. Git and `b3sum` accept that crash. Here a
+//! program opts in by calling [`crate::install_sigbus_guard`] (the `cargo-receipt` and
+//! `lake-receipt` binaries do, first thing in `main`; a library never installs a signal
+//! handler behind its caller's back): that installs, once, a process-wide `SIGBUS` handler
+//! that recognises a fault inside a mapping of the faulting thread, maps zero pages over the rest of that mapping, flags it and returns:
 //! the hash goes on over zeros and the lane, seeing the flag, hashes the file again by
 //! reading it. A fault anywhere else goes to the handler that was installed before (Rust's
 //! stack-overflow handler, say) or to the default action, so it still ends the process.
+//! Without the handler nothing is mapped: every file is read.
 
 use std::fs::File;
 
 /// Files of at least this many bytes are mapped rather than read.
 pub(super) const MAP_AT_LEAST: u64 = 1 << 20;
 
-pub(super) use imp::Mapped;
+pub(super) use imp::{Mapped, install};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod imp {
@@ -63,8 +66,13 @@ mod imp {
     /// `None` when installing failed, in which case nothing is mapped.
     static PREVIOUS: OnceLock<Option<libc::sigaction>> = OnceLock::new();
 
-    /// Installs the handler once; whether mapping is safe to use.
+    /// Whether the handler is installed, so mapping is safe to use.
     fn installed() -> bool {
+        matches!(PREVIOUS.get(), Some(Some(_)))
+    }
+
+    /// Installs the handler once; whether it is installed.
+    pub(crate) fn install() -> bool {
         PREVIOUS
             .get_or_init(|| {
                 // SAFETY: plain libc calls with valid, zero-initialised out-parameters; the
@@ -159,7 +167,7 @@ mod imp {
 
     /// A read-only mapping of a file's first `len` bytes, guarded against truncation.
     #[derive(Debug)]
-    pub(in crate::tracked) struct Mapped {
+    pub(crate) struct Mapped {
         ptr: *mut c_void,
         len: usize,
         slot: usize,
@@ -168,7 +176,7 @@ mod imp {
     impl Mapped {
         /// Maps `len` bytes of `file`; `None` when the file should be read instead (no
         /// free guard slot on this thread, the handler or the mapping unavailable).
-        pub(in crate::tracked) fn of(file: &File, len: u64) -> Option<Mapped> {
+        pub(crate) fn of(file: &File, len: u64) -> Option<Mapped> {
             let len = usize::try_from(len).ok().filter(|&l| l > 0)?;
             if !installed() {
                 return None;
@@ -203,7 +211,7 @@ mod imp {
 
         /// The mapped bytes. Past a truncation they read as zeros and [`Self::truncated`]
         /// turns true.
-        pub(in crate::tracked) fn bytes(&self) -> &[u8] {
+        pub(crate) fn bytes(&self) -> &[u8] {
             // SAFETY: `len` bytes mapped readable at `ptr` until Drop. Another process may
             // change the file under the mapping, as under any read; the lane then hashes
             // some mix of old and new bytes, which the file's changed stat key makes the
@@ -212,7 +220,7 @@ mod imp {
         }
 
         /// Whether the file turned out shorter than mapped while it was read.
-        pub(in crate::tracked) fn truncated(&self) -> bool {
+        pub(crate) fn truncated(&self) -> bool {
             GUARDS.with(|g| g[self.slot].faulted.get())
         }
     }
@@ -235,18 +243,23 @@ mod imp {
 
     /// Never made on this platform: every file is read.
     #[derive(Debug)]
-    pub(in crate::tracked) struct Mapped(std::convert::Infallible);
+    pub(crate) struct Mapped(std::convert::Infallible);
+
+    /// No handler on this platform, so nothing is ever mapped.
+    pub(crate) fn install() -> bool {
+        false
+    }
 
     impl Mapped {
-        pub(in crate::tracked) fn of(_: &File, _: u64) -> Option<Mapped> {
+        pub(crate) fn of(_: &File, _: u64) -> Option<Mapped> {
             None
         }
 
-        pub(in crate::tracked) fn bytes(&self) -> &[u8] {
+        pub(crate) fn bytes(&self) -> &[u8] {
             match self.0 {}
         }
 
-        pub(in crate::tracked) fn truncated(&self) -> bool {
+        pub(crate) fn truncated(&self) -> bool {
             match self.0 {}
         }
     }
@@ -265,11 +278,12 @@ mod tests {
     use std::fs::{self, File, OpenOptions};
     use std::os::fd::AsRawFd;
 
-    use super::{MAP_AT_LEAST, Mapped, map_for_hashing};
+    use super::{MAP_AT_LEAST, Mapped, install, map_for_hashing};
 
     const MIB: usize = 1 << 20;
 
     fn file_of(len: usize) -> (tempfile::TempDir, File) {
+        assert!(install(), "the SIGBUS guard installs");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
@@ -332,7 +346,7 @@ mod tests {
         const CHILD: &str = "RECEIPT_TEST_FOREIGN_SIGBUS";
         if std::env::var_os(CHILD).is_some() {
             let (_dir, file) = file_of(2 * MIB);
-            // Installs the handler.
+            assert!(install());
             drop(Mapped::of(&file, MIB as u64).expect("mapped"));
             // SAFETY: a mapping of our own, deliberately read past the file's end.
             unsafe {
@@ -355,7 +369,7 @@ mod tests {
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "tracked::mapped::tests::a_fault_outside_guarded_mappings_still_kills_with_sigbus",
+                "mapped::tests::a_fault_outside_guarded_mappings_still_kills_with_sigbus",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use receipt_core::tracked::{ScanOptions, scan_with_stats};
+use receipt_scan::{ScanOptions, scan_with_stats};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -247,7 +247,7 @@ fn sha2_rate() -> f64 {
     let t = Instant::now();
     let mut hashed = 0u64;
     while t.elapsed() < Duration::from_secs(3) {
-        std::hint::black_box(receipt_core::Digest::of(&buf));
+        std::hint::black_box(receipt_primitives::Digest::of(&buf));
         hashed += buf.len() as u64;
     }
     hashed as f64 / t.elapsed().as_secs_f64()
@@ -305,6 +305,8 @@ fn drop_caches() {
 }
 
 fn main() {
+    // As the binaries do: large files are hashed from guarded memory mappings.
+    assert!(receipt_scan::install_sigbus_guard());
     // `cargo bench` passes `--bench`; accept and ignore libtest-style arguments.
     let default_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tracked-bench");
     let dir = std::env::var_os("RECEIPT_BENCH_DIR").map_or(default_dir, PathBuf::from);

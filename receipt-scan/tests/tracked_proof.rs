@@ -4,9 +4,9 @@
 use std::fs;
 use std::path::Path;
 
-use receipt_core::Digest;
-use receipt_core::proof::{FileProof, FileProofError, PROOF_SCHEMA};
-use receipt_core::tracked::{FileKind, ScanOptions, TrackedTree, scan};
+use receipt_primitives::Digest;
+use receipt_protocol::proof::{FileProof, FileProofError, PROOF_SCHEMA};
+use receipt_scan::{FileKind, ScanOptions, TrackedTree, scan};
 
 /// A walk-mode tree of 37 files (not a power of two, so audit paths have uneven lengths),
 /// one executable and one symlink.
@@ -61,7 +61,7 @@ fn proofs_round_trip_through_canonical_json() {
     let (_dir, tree) = scanned();
     let proof = tree.proof("tool.sh").unwrap();
     let bytes = proof.to_json_bytes();
-    assert!(receipt_core::jcs::is_canonical(&bytes));
+    assert!(receipt_primitives::jcs::is_canonical(&bytes));
     let text = std::str::from_utf8(&bytes).unwrap();
     assert!(text.starts_with(r#"{"audit_path":[""#), "{text}");
     assert!(text.contains(r#""kind":"x""#), "{text}");
@@ -70,14 +70,14 @@ fn proofs_round_trip_through_canonical_json() {
     // Unknown fields, another schema, and non-canonical spelling are refused.
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     v["extra"] = 1.into();
-    let extra = receipt_core::jcs::to_vec(&v).unwrap();
+    let extra = receipt_primitives::jcs::to_vec(&v).unwrap();
     assert!(matches!(
         FileProof::from_json_bytes(&extra),
         Err(FileProofError::Json(m)) if m.contains("extra")
     ));
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     v["schema"] = "tau-crystal.tracked-proof/2".into();
-    let other = receipt_core::jcs::to_vec(&v).unwrap();
+    let other = receipt_primitives::jcs::to_vec(&v).unwrap();
     assert!(matches!(
         FileProof::from_json_bytes(&other),
         Err(FileProofError::Schema(_))

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::receipt::{GitInfo, Section};
+use receipt_protocol::receipt::{GitInfo, Section};
 
 /// Runs git in `root`; `None` when git cannot run or fails.
 fn git(root: &Path, args: &[&str]) -> Option<String> {

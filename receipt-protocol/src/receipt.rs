@@ -8,8 +8,8 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::digest::Digest;
-use crate::jcs;
+use receipt_primitives::digest::Digest;
+use receipt_primitives::jcs;
 
 /// The schema id every receipt carries.
 pub const RECEIPT_SCHEMA: &str = "tau-crystal.receipt/1";

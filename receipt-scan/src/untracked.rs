@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use super::cache::{Cursor, StatKey};
 use super::gitindex::{ConfigText, Repo};
-use crate::digest::Digest;
+use receipt_primitives::digest::Digest;
 
 /// A recorded key is trusted only if its mtime and ctime are at least this much older than
 /// the moment it was taken.
@@ -341,7 +341,7 @@ impl Record {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
-        crate::fsutil::atomic_write(path, &encode(self, &super::cache::root_id(root)))
+        receipt_primitives::fsutil::atomic_write(path, &encode(self, &super::cache::root_id(root)))
     }
 }
 
@@ -586,7 +586,7 @@ mod tests {
     }
 
     use crate::testutil::git;
-    use crate::tracked::{ScanOptions, scan_with_stats};
+    use crate::{ScanOptions, scan_with_stats};
 
     fn write(root: &Path, rel: &str, content: &str) {
         let p = root.join(rel);
@@ -670,7 +670,7 @@ mod tests {
     /// kind of change makes the next scan ask git again, and every scan's set is git's.
     #[test]
     fn the_record_is_used_only_while_nothing_the_listing_depends_on_changed() {
-        if !crate::tracked::gitindex::env_allows(std::env::vars_os().map(|(k, _)| k)) {
+        if !crate::gitindex::env_allows(std::env::vars_os().map(|(k, _)| k)) {
             // This environment points git elsewhere: no record is ever made.
             return;
         }

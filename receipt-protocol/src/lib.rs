@@ -1,0 +1,19 @@
+//! The build-receipt protocol (docs/SPEC.md §2–§7): the v1.2 manifest, the tracked set's
+//! leaf model and file proofs, the receipt, its assembly from a producer's facts, the
+//! hash-chained ledger and every check of its verification.
+//!
+//! Each module names the SPEC section it implements. The primitives (digests, canonical
+//! JSON, Merkle trees, timestamps, the check vocabulary) are `receipt-primitives`; scanning
+//! a source tree is `receipt-scan`.
+#![deny(missing_docs)]
+
+pub mod assemble;
+pub mod exit;
+pub mod ledger;
+pub mod manifest;
+pub mod proof;
+pub mod receipt;
+pub mod tracked;
+pub mod verify;
+
+pub use receipt_primitives::{Digest, Timestamp};
