@@ -34,11 +34,6 @@ pub const TRACKED_CACHE: &str = ".receipt-cache/tracked-v1";
 /// The output directory inside the target directory when `--out` is not given.
 pub const DEFAULT_OUT: &str = "receipt";
 
-/// The producer string of manifests written by this version.
-pub fn producer() -> String {
-    format!("cargo-receipt {}", env!("CARGO_PKG_VERSION"))
-}
-
 /// The `cargo` receipt extension.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,7 +176,7 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
     let artifacts = crate::artifacts::hash_artifacts(&run.artifact_files, &target_dir)?;
     let record = assemble(BuildFacts {
         kind: KIND,
-        producer: producer(),
+        producer: crate::producer(),
         timestamp,
         ingress,
         tree: &tree,

@@ -16,6 +16,17 @@ pub fn cargo_program() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
+/// What cargo's closing `build-finished` message said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// `"success": true`.
+    Succeeded,
+    /// `"success": false`: the build failed even if cargo exits 0.
+    Failed,
+    /// No such message (older cargo, or cargo stopped early).
+    NotReported,
+}
+
 /// What one `cargo build` did.
 #[derive(Debug, Clone)]
 pub struct BuildRun {
@@ -23,8 +34,8 @@ pub struct BuildRun {
     pub exit_code: Option<i32>,
     /// The signal that killed cargo, if one did.
     pub signal: Option<i32>,
-    /// The `build-finished` message's verdict, when cargo sent one.
-    pub finished_success: Option<bool>,
+    /// What cargo's `build-finished` message said.
+    pub finished: Finished,
     /// Every file named by a `compiler-artifact` message (absolute, as cargo reports them),
     /// in message order, with duplicates.
     pub artifact_files: Vec<PathBuf>,
@@ -40,7 +51,7 @@ pub struct BuildRun {
 impl BuildRun {
     /// Whether the build succeeded.
     pub fn success(&self) -> bool {
-        self.exit_code == Some(0) && self.finished_success != Some(false)
+        self.exit_code == Some(0) && self.finished != Finished::Failed
     }
 }
 
@@ -75,7 +86,7 @@ pub fn run_cargo_build(args: &[String]) -> Result<BuildRun, Error> {
         .take()
         .ok_or_else(|| Error::Usage("cargo's stdout was not captured".into()))?;
     let mut artifact_files = Vec::new();
-    let mut finished_success = None;
+    let mut finished = Finished::NotReported;
     let mut out = std::io::stdout().lock();
     let mut read_error = None;
     for msg in Message::parse_stream(BufReader::new(stdout)) {
@@ -83,7 +94,13 @@ pub fn run_cargo_build(args: &[String]) -> Result<BuildRun, Error> {
             Ok(Message::CompilerArtifact(a)) => {
                 artifact_files.extend(a.filenames.into_iter().map(PathBuf::from));
             }
-            Ok(Message::BuildFinished(f)) => finished_success = Some(f.success),
+            Ok(Message::BuildFinished(f)) => {
+                finished = if f.success {
+                    Finished::Succeeded
+                } else {
+                    Finished::Failed
+                }
+            }
             Ok(Message::TextLine(line)) => {
                 // A closed stdout (e.g. `| head`) must not abort the build.
                 let _ = writeln!(out, "{line}");
@@ -109,7 +126,7 @@ pub fn run_cargo_build(args: &[String]) -> Result<BuildRun, Error> {
     Ok(BuildRun {
         exit_code: status.code(),
         signal,
-        finished_success,
+        finished,
         artifact_files,
         wall_ms,
         cpu_ms: usage.map(|u| u.cpu_ms),

@@ -77,7 +77,7 @@ pub fn key(args: &BuildArgs, target: &str, rustc_vv: &str) -> Option<Digest> {
         .collect();
     env.sort();
     let doc = KeyDoc {
-        producer: crate::build::producer(),
+        producer: crate::producer(),
         args: args.forwarded(),
         metadata_flags: args.metadata_feature_flags(),
         target,

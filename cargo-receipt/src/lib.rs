@@ -31,6 +31,11 @@ use clap::Parser;
 use crate::cli::{Cargo, Command, ProjectArgs};
 use crate::exit::Error;
 
+/// The producer string of manifests written by this version.
+pub fn producer() -> String {
+    format!("cargo-receipt {}", env!("CARGO_PKG_VERSION"))
+}
+
 /// Parses `args` (the program name first) and runs the command; the binary's whole body.
 pub fn main_with_args<I, T>(args: I) -> ExitCode
 where

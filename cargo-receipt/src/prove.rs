@@ -20,9 +20,9 @@ pub fn prove(dir: &Path, path: &str) -> Result<Vec<u8>, Error> {
         .latest()?
         .ok_or_else(|| Error::Usage(format!("{} holds no receipt yet", dir.display())))?;
     let receipt_path = dir.join(&line.path);
-    let tree = listing_of(&receipt).map_err(|what| Error::BadFile {
+    let tree = listing_of(&receipt).map_err(|e| Error::BadFile {
         path: receipt_path.clone(),
-        what,
+        what: e.to_string(),
     })?;
     if tree.root() != manifest.merkle_root {
         return Err(Error::BadFile {

@@ -52,26 +52,43 @@ pub fn verify(dir: &Path, opts: &Options) -> Report {
     report
 }
 
+/// Why a receipt's tracked listing cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListingError {
+    /// The receipt has no `cargo` extension.
+    #[error("the receipt has no `{EXTENSION}` extension")]
+    NoExtension,
+    /// The extension does not have the documented shape.
+    #[error("the receipt's `{EXTENSION}` extension is malformed: {0}")]
+    Malformed(String),
+    /// `source.tracked.mode` is neither `git` nor `walk`.
+    #[error("the receipt's field source.tracked.mode {0:?} is unknown")]
+    UnknownMode(String),
+    /// The source section is unavailable.
+    #[error("the receipt's source section is unavailable")]
+    NoSource,
+}
+
 /// The tracked listing of a receipt's `cargo` extension.
 ///
 /// # Errors
-/// One sentence saying why the listing is missing or malformed.
-pub fn listing_of(receipt: &Receipt) -> Result<TrackedTree, String> {
+/// [`ListingError`] saying why the listing is missing or malformed.
+pub fn listing_of(receipt: &Receipt) -> Result<TrackedTree, ListingError> {
     let ext = receipt
         .extensions
         .get(EXTENSION)
-        .ok_or_else(|| format!("the receipt has no `{EXTENSION}` extension"))?;
+        .ok_or(ListingError::NoExtension)?;
     let ext: CargoExtension = serde_json::from_value(ext.clone())
-        .map_err(|e| format!("the receipt's `{EXTENSION}` extension is malformed: {e}"))?;
+        .map_err(|e| ListingError::Malformed(receipt_primitives::check::echo(&e.to_string())))?;
     let mode = match receipt.source.get().map(|s| s.tracked.mode.as_str()) {
         Some("git") => TrackMode::Git,
         Some("walk") => TrackMode::Walk,
         Some(m) => {
-            return Err(format!(
-                "the receipt's source.tracked.mode {m:?} is unknown"
-            ));
+            return Err(ListingError::UnknownMode(receipt_primitives::check::echo(
+                m,
+            )));
         }
-        None => return Err("the receipt's source section is unavailable".into()),
+        None => return Err(ListingError::NoSource),
     };
     Ok(TrackedTree {
         mode,

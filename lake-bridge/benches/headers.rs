@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
     let opts = BuildOptions {
         project: dir.path().to_path_buf(),
         out: Some(out.path().to_path_buf()),
-        lake: Err("benchmark".into()),
+        lake: lake_bridge::LakeProgram::NotRun("benchmark".into()),
         lake_args: Vec::new(),
         timestamp: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
     };

@@ -15,7 +15,7 @@ use receipt_primitives::Timestamp;
 use receipt_protocol::exit::{USAGE_OR_IO, VERIFY_FAILED, build_failure};
 use receipt_protocol::verify::verify_dir;
 
-use crate::emit::{BuildOptions, DEFAULT_OUT_DIR, build};
+use crate::emit::{BuildOptions, DEFAULT_OUT_DIR, LakeProgram, build};
 use crate::error::Error;
 use crate::lake::find_lake;
 
@@ -100,12 +100,15 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
 
 fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
     let lake = if a.no_lake {
-        Err("lake was not run: --no-lake was given".to_owned())
+        LakeProgram::NotRun("lake was not run: --no-lake was given".to_owned())
     } else {
-        find_lake(std::env::var_os("PATH").as_deref()).ok_or_else(|| {
-            "lake is not on PATH, so nothing was built; the receipt covers the sources and the module graph"
-                .to_owned()
-        })
+        find_lake(std::env::var_os("PATH").as_deref()).map_or_else(
+            || LakeProgram::NotRun(
+                "lake is not on PATH, so nothing was built; the receipt covers the sources and the module graph"
+                    .to_owned(),
+            ),
+            LakeProgram::Run,
+        )
     };
     let opts = BuildOptions {
         project: a.project,

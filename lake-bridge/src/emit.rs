@@ -45,11 +45,20 @@ pub struct BuildOptions {
     /// The ledger directory; `None` is `<project>/.lake/receipt`.
     pub out: Option<PathBuf>,
     /// The `lake` program to run, or why it is not run.
-    pub lake: Result<PathBuf, String>,
+    pub lake: LakeProgram,
     /// Arguments forwarded to `lake build`.
     pub lake_args: Vec<OsString>,
     /// The build's timestamp (from `SOURCE_DATE_EPOCH` when set, in the command line tool).
     pub timestamp: Timestamp,
+}
+
+/// Whether `lake build` runs, and with which program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeProgram {
+    /// Run this `lake` executable.
+    Run(PathBuf),
+    /// Do not run lake, for this reason (one sentence, recorded in the receipt).
+    NotRun(String),
 }
 
 /// What a build did.
@@ -127,7 +136,7 @@ fn lake_extension(
     excludes: &[String],
     run: Option<&LakeRun>,
     outputs: Option<&BuildOutputs>,
-    lake: &Result<PathBuf, String>,
+    lake: &LakeProgram,
 ) -> Value {
     let root_manifest = project.root_package().manifest.as_ref();
     let manifest = match root_manifest {
@@ -199,7 +208,7 @@ fn lake_extension(
             "exit_code": run.work.exit_code,
             "traces": out.traces,
         })),
-        (_, _, Err(reason)) => Section::unavailable(reason.clone()),
+        (_, _, LakeProgram::NotRun(reason)) => Section::unavailable(reason.clone()),
         _ => Section::unavailable("lake was not run"),
     };
     let per_package: BTreeMap<&str, usize> =
@@ -244,19 +253,19 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
     let project = Project::load(&opts.project)?;
     let graph = ModuleGraph::build(&project)?;
     let (run, outputs) = match &opts.lake {
-        Ok(program) => {
+        LakeProgram::Run(program) => {
             let run = run_lake_build(program, &project.root, &opts.lake_args)?;
             let outputs = collect_outputs(&project.root)?;
             (Some(run), Some(outputs))
         }
-        Err(_) => (None, None),
+        LakeProgram::NotRun(_) => (None, None),
     };
     let excludes = tracked_excludes(&project);
     let tree = tracked_tree(&project, &excludes)?;
     let canonical: CanonicalGraph = graph.canonical()?;
     let not_run = || match &opts.lake {
-        Err(reason) => reason.clone(),
-        Ok(_) => "lake was not run".to_owned(),
+        LakeProgram::NotRun(reason) => reason.clone(),
+        LakeProgram::Run(_) => "lake was not run".to_owned(),
     };
     let work: Section<Work> = match &run {
         Some(r) => Section::Available(r.work.clone()),

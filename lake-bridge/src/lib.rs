@@ -12,7 +12,7 @@
 //! let outcome = build(&BuildOptions {
 //!     project: "my-lean-project".into(),
 //!     out: None,
-//!     lake: Err("not running lake in this example".into()),
+//!     lake: lake_bridge::LakeProgram::NotRun("not running lake in this example".into()),
 //!     lake_args: Vec::new(),
 //!     timestamp: receipt_primitives::Timestamp::now_or_source_date_epoch()?,
 //! })?;
@@ -34,4 +34,5 @@ pub mod name;
 pub mod project;
 
 pub use cli::{LakeCommand, run, run_cli};
+pub use emit::LakeProgram;
 pub use error::Error;

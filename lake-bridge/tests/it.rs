@@ -34,7 +34,7 @@ fn options(root: &Path) -> BuildOptions {
     BuildOptions {
         project: root.to_path_buf(),
         out: None,
-        lake: Err("lake is not on PATH in this test".into()),
+        lake: lake_bridge::LakeProgram::NotRun("lake is not on PATH in this test".into()),
         lake_args: Vec::new(),
         timestamp: Timestamp::parse("2026-01-02T03:04:05Z").unwrap(),
     }

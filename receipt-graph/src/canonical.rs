@@ -303,7 +303,7 @@ impl CanonicalGraph {
 
     /// The graph digest as 64 lowercase hex digits.
     pub fn digest_hex(&self) -> String {
-        crate::hex_lower(&self.digest())
+        receipt_primitives::Digest(self.digest()).to_hex()
     }
 }
 

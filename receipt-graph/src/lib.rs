@@ -21,14 +21,3 @@ pub use tau::{
     TAU_DEGREE, TAU_RECIPE, TauReport, TauSeed, chebyshev_moments, damped_partial_sums,
     first_divergence, seed_vector, tau,
 };
-
-/// Lowercase hex of a byte string.
-fn hex_lower(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}

@@ -59,7 +59,7 @@ impl KernelRun {
         PrimeRank {
             p: self.p,
             rank: self.pivots.len() as u64,
-            transcript_sha256: crate::hex_lower(&hasher.finalize()),
+            transcript_sha256: receipt_primitives::Digest(hasher.finalize().into()).to_hex(),
         }
     }
 }

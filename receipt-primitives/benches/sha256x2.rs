@@ -8,6 +8,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
 use receipt_primitives::sha256x2::{Lane, interleaved_available, update2};
 use sha2::{Digest as _, Sha256};
 
@@ -18,17 +20,9 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// splitmix64 filler, so the buffers are not trivially compressible or zero pages.
+/// SplitMix64 bytes, so the buffers are not trivially compressible or zero pages.
 fn fill(buf: &mut [u8], seed: u64) {
-    let mut s = seed;
-    for chunk in buf.chunks_mut(8) {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
-    }
+    SplitMix64::seed_from_u64(seed).fill_bytes(buf);
 }
 
 /// Best wall time of `reps` runs of `f`.

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
 use receipt_scan::{ScanOptions, scan_with_stats};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -24,25 +26,15 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// splitmix64: a tiny deterministic generator, so the tree is the same on every machine.
-struct Rng(u64);
+/// SplitMix64 with a fixed seed, so the tree is the same on every machine.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next_u64() % n
     }
     fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
+        self.0.fill_bytes(buf);
     }
 }
 
@@ -104,7 +96,7 @@ fn generate(dir: &Path, files: usize, total: u64) {
         fs::remove_dir_all(dir).unwrap();
     }
     fs::create_dir_all(dir).unwrap();
-    let mut rng = Rng(0x7265_6365_6970_7421);
+    let mut rng = Rng(SplitMix64::seed_from_u64(0x7265_6365_6970_7421));
     let sizes = sizes(files, total, &mut rng);
     let mut buf = vec![0u8; 1 << 20];
     for (i, &size) in sizes.iter().enumerate() {
@@ -243,7 +235,7 @@ fn openssl_rate(processes: Option<usize>, seconds: u32) -> Option<f64> {
 /// over three seconds as `openssl speed -seconds 3` does.
 fn sha2_rate() -> f64 {
     let mut buf = vec![0u8; 16 << 20];
-    Rng(1).fill(&mut buf);
+    Rng(SplitMix64::seed_from_u64(1)).fill(&mut buf);
     let t = Instant::now();
     let mut hashed = 0u64;
     while t.elapsed() < Duration::from_secs(3) {

@@ -392,9 +392,13 @@ struct Examined {
     outcome: Outcome,
 }
 
-/// What the hashing lanes must remember of a file they hash: kind, stat key, and whether
-/// its cache entry was racy.
-type Remember = (FileKind, cache::StatKey, bool);
+/// What the hashing lanes must remember of a file they hash.
+struct Remember {
+    kind: FileKind,
+    key: cache::StatKey,
+    /// Whether its cache entry matched but was racy.
+    racy: bool,
+}
 
 /// Files at least this large by git's index are hashed first, largest first.
 const LARGE_FILE: u64 = 1 << 20;
@@ -423,7 +427,7 @@ fn examine_all(
                 let (i, racy) = to_read[k];
                 prepare(generation, root, &candidates[i], racy).map_err(|e| read_err(i, e))
             },
-            |k, (kind, key, racy), read| {
+            |k, Remember { kind, key, racy }, read| {
                 let (digest, size) = read.map_err(|e| read_err(to_read[k].0, e))?;
                 Ok(Some(Examined {
                     kind,
@@ -570,7 +574,7 @@ fn prepare(
                 file,
                 expected: key.size,
             },
-            (kind, key, racy),
+            Remember { kind, key, racy },
         ),
     }
 }

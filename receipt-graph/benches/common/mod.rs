@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng as _};
 use receipt_graph::{
     CanonicalGraph, TAU_DEGREE, TauSeed, chebyshev_moments, damped_partial_sums, seed_vector,
 };
@@ -12,27 +14,23 @@ pub const SEED: TauSeed<'static> = TauSeed {
     merkle_root: "0000000000000000000000000000000000000000000000000000000000000000",
 };
 
-/// SplitMix64: a fixed-seed generator so every run builds the same graphs.
-struct SplitMix(u64);
+/// A fixed-seed SplitMix64, so every run builds the same graphs.
+struct SplitMix(SplitMix64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Self {
+        SplitMix(SplitMix64::seed_from_u64(seed))
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next_u64() % n
     }
 }
 
 /// `edges` edges over `edges / 10` crates that all depend on one hub, plus random edges among the crates.
 pub fn hub_graph(edges: usize, seed: u64) -> CanonicalGraph {
     let crates = edges / 10;
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix::new(seed);
     let mut pairs: Vec<(u32, u32)> = (0..crates as u32).map(|c| (c, crates as u32)).collect();
     let mut seen: std::collections::BTreeSet<(u32, u32)> = pairs.iter().copied().collect();
     while pairs.len() < edges {
@@ -60,10 +58,10 @@ pub fn hub_graph(edges: usize, seed: u64) -> CanonicalGraph {
 
 /// A random DAG whose node keys are unrelated to its topological order.
 pub fn shuffled_dag(nodes: usize, edges: usize, seed: u64) -> CanonicalGraph {
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix::new(seed);
     // Key of topological position i: a hash, so sorting by key scrambles the order.
     let keys: Vec<String> = (0..nodes)
-        .map(|_| format!("m{:016x}", rng.next()))
+        .map(|_| format!("m{:016x}", rng.0.next_u64()))
         .collect();
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < edges {
