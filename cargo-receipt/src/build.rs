@@ -191,7 +191,7 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
         extensions: extensions(&graph, args, &target, &tree)?,
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
-    let ledger = Ledger::open(&out)?;
+    let ledger = Ledger::create(&out)?;
     let appended = ledger.append(record)?;
     Ok((out, appended.seq))
 }

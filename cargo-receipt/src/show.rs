@@ -14,7 +14,7 @@ use crate::exit::Error;
 /// [`Error::Usage`] when the directory holds no receipt, [`Error::Ledger`] when the latest
 /// one cannot be read.
 pub fn show(dir: &Path) -> Result<String, Error> {
-    let ledger = Ledger::open(dir)?;
+    let ledger = Ledger::existing(dir)?;
     let chain = ledger.head()?.len();
     let (line, manifest, r) = ledger
         .latest()?

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use receipt_primitives::check::{CheckId, Report, Verdict};
+use receipt_primitives::check::{CheckId, Report, Verdict, echo};
+use receipt_primitives::confine;
 use receipt_protocol::ledger::{HeadLine, Ledger};
 use receipt_protocol::manifest::Manifest;
 use receipt_protocol::receipt::{Receipt, Section};
@@ -26,7 +27,7 @@ pub struct Options {
 /// Every check of `dir`: the core protocol checks, then the Cargo ones on the latest entry.
 pub fn verify(dir: &Path, opts: &Options) -> Report {
     let mut report = verify_dir(dir);
-    let latest = match Ledger::open(dir).and_then(|l| l.latest()) {
+    let latest = match Ledger::existing(dir).and_then(|l| l.latest()) {
         Ok(Some(l)) => l,
         Ok(None) => return report,
         Err(e) => {
@@ -47,6 +48,7 @@ pub fn verify(dir: &Path, opts: &Options) -> Report {
         check_artifacts(&mut report, &line, &receipt, target_dir);
     }
     if let Some((root, target_dir)) = &opts.source_tree {
+        check_commit(&mut report, &receipt, root);
         check_source(&mut report, &manifest, listing.as_ref(), root, target_dir);
     }
     report
@@ -107,7 +109,21 @@ fn tracked_listing(
     match listing_of(receipt) {
         Ok(tree) => {
             let root = tree.root();
-            if root == manifest.merkle_root {
+            let recorded = receipt.source.get().map(|s| s.tracked.files);
+            if recorded != Some(tree.files.len() as u64) {
+                report.push(
+                    CheckId::SourceListing,
+                    Verdict::Fail,
+                    file,
+                    format!(
+                        "{} lists {} tracked files, but its source.tracked.files is {}",
+                        line.path,
+                        tree.files.len(),
+                        recorded.map_or_else(|| "unavailable".to_owned(), |n| n.to_string())
+                    ),
+                );
+                None
+            } else if root == manifest.merkle_root {
                 report.push(
                     CheckId::SourceListing,
                     Verdict::Pass,
@@ -144,8 +160,11 @@ fn tracked_listing(
     }
 }
 
-/// `artifacts`: every recorded artifact present in the target directory has its recorded
-/// hash and size; absent ones are a warning (a cleaned or other machine's target dir).
+/// `artifacts.hashes`: every recorded artifact present in the target directory has its
+/// recorded size and hash; absent ones are a warning (a cleaned or other machine's target
+/// dir). Artifact paths are read through [`confine`]: a path that breaks the path rule or
+/// goes through a symlink is a FAIL and is never opened, a FIFO or device is never read,
+/// and no file is hashed past its recorded size.
 fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, target_dir: &Path) {
     let Section::Available(arts) = &receipt.artifacts else {
         report.push(
@@ -160,33 +179,44 @@ fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, targ
     let mut missing = Vec::new();
     let mut failed = false;
     for a in &arts.files {
-        let path = target_dir.join(&a.path);
-        let shown = format!("{}/{}", arts.root, a.path);
-        match crate::artifacts::hash_file(&path) {
-            Ok(d) if d == a.sha256 => checked += 1,
-            Ok(d) => {
-                failed = true;
-                report.push(
-                    CheckId::ArtifactsHashes,
-                    Verdict::Fail,
-                    Some(&shown),
-                    format!(
-                        "{shown} has SHA-256 {d}, but {} records {}",
-                        line.path, a.sha256
-                    ),
-                );
+        let shown = format!("{}/{}", echo(&arts.root), echo(&a.path));
+        let outcome = confine::open_under(target_dir, &a.path).and_then(|f| {
+            let size = f.size;
+            if size != a.size {
+                return Ok(Err(format!(
+                    "{shown} has {size} bytes, but {} records {}",
+                    line.path, a.size
+                )));
             }
-            Err(_) if !path.exists() => missing.push(shown),
-            Err(e) => {
-                failed = true;
-                report.push(
-                    CheckId::ArtifactsHashes,
-                    Verdict::Unknown,
-                    Some(&shown),
-                    format!("{shown} cannot be read: {e}"),
-                );
+            let (d, n) = f.sha256_bounded(&shown, a.size)?;
+            Ok(if n != a.size {
+                Err(format!("{shown} changed size while it was read"))
+            } else if d != a.sha256 {
+                Err(format!(
+                    "{shown} has SHA-256 {d}, but {} records {}",
+                    line.path, a.sha256
+                ))
+            } else {
+                Ok(())
+            })
+        });
+        let (verdict, detail) = match outcome {
+            Ok(Ok(())) => {
+                checked += 1;
+                continue;
             }
-        }
+            Err(e) if e.is_missing() => {
+                missing.push(shown);
+                continue;
+            }
+            Ok(Err(why)) => (Verdict::Fail, why),
+            Err(e @ confine::ReadError::Io { .. }) => (Verdict::Unknown, e.to_string()),
+            Err(e @ confine::ReadError::Path { .. }) => (Verdict::Fail, format!("artifact {e}")),
+            // The reader names the path relative to the target directory.
+            Err(e) => (Verdict::Fail, format!("{}/{e}", echo(&arts.root))),
+        };
+        failed = true;
+        report.push(CheckId::ArtifactsHashes, verdict, Some(&shown), detail);
     }
     if !missing.is_empty() {
         report.push(
@@ -216,6 +246,45 @@ fn check_artifacts(report: &mut Report, line: &HeadLine, receipt: &Receipt, targ
             None,
             "the receipt records no artifacts",
         );
+    }
+}
+
+/// `source.commit`: a commit recorded in the receipt is the work tree's `HEAD`.
+fn check_commit(report: &mut Report, receipt: &Receipt, root: &Path) {
+    let recorded = receipt
+        .source
+        .get()
+        .and_then(|s| s.git.get())
+        .and_then(|g| g.commit.clone());
+    let Some(recorded) = recorded else {
+        return;
+    };
+    let now = receipt_scan::git::git_info(root);
+    match now.get().and_then(|g| g.commit.as_deref()) {
+        Some(head) if head == recorded => report.push(
+            CheckId::SourceCommit,
+            Verdict::Pass,
+            None,
+            format!("the work tree's HEAD is the recorded commit {head}"),
+        ),
+        Some(head) => report.push(
+            CheckId::SourceCommit,
+            Verdict::Fail,
+            None,
+            format!(
+                "the receipt records commit {}, but the work tree's HEAD is {head}",
+                echo(&recorded)
+            ),
+        ),
+        None => report.push(
+            CheckId::SourceCommit,
+            Verdict::Unknown,
+            None,
+            format!(
+                "the receipt records commit {}, but the work tree's HEAD cannot be read",
+                echo(&recorded)
+            ),
+        ),
     }
 }
 

@@ -608,3 +608,189 @@ fn verify_run_passes_a_real_run_ledger_and_fails_a_tampered_one() {
         text(&o)
     );
 }
+
+// --- attacks found with the release binaries, each pinned by a test named after it --------
+
+/// A simple fixture built once, in a git work tree so the receipt records a commit.
+fn built_fixture() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    simple(dir, "pub fn f() -> u32 {\n    7\n}\n");
+    write(dir, "README.md", "one\n");
+    write(dir, "notes.txt", "two\n");
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "fixture"]);
+    ok(run(dir, &["build"], &[("SOURCE_DATE_EPOCH", EPOCH)]));
+    tmp
+}
+
+#[test]
+fn artifact_paths_outside_the_target_dir_are_never_read_even_when_their_hash_matches() {
+    let tmp = built_fixture();
+    let dir = tmp.path();
+    let passwd = fs::read("/etc/passwd").unwrap();
+    for path in ["../../../../etc/passwd", "/etc/passwd", "debug/../../x"] {
+        let copy = dir.join(format!("target/case-{}", path.len()));
+        copy_dir(&out_dir(dir), &copy);
+        receipt_testkit::reseal_last(&copy, |r| {
+            r["artifacts"]["files"] = serde_json::json!([{
+                "path": path,
+                "sha256": receipt_primitives::Digest::of(&passwd).to_hex(),
+                "size": passwd.len(),
+            }]);
+        });
+        let o = run(dir, &["verify", copy.to_str().unwrap(), "--artifacts"], &[]);
+        assert_eq!(o.status.code(), Some(1), "{path}: {}", text(&o));
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(s.contains("FAIL    build.artifacts"), "{path}: {s}");
+        assert!(s.contains("FAIL    artifacts.hashes"), "{path}: {s}");
+        assert!(!s.contains("have their recorded SHA-256"), "{path}: {s}");
+    }
+}
+
+#[test]
+fn an_artifact_that_is_dev_zero_or_a_fifo_is_not_hashed_forever() {
+    let tmp = built_fixture();
+    let dir = tmp.path();
+    let target = dir.join("target");
+    std::os::unix::fs::symlink("/dev/zero", target.join("debug/zero")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        target.join("debug/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let h = receipt_primitives::Digest::of(b"").to_hex();
+    receipt_testkit::reseal_last(&out_dir(dir), |r| {
+        r["artifacts"]["files"] = serde_json::json!([
+            {"path": "debug/fifo", "sha256": h, "size": 0},
+            {"path": "debug/zero", "sha256": h, "size": 0},
+        ]);
+    });
+    let o = run(dir, &["verify", "--artifacts"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("target/debug/fifo") && s.contains("a FIFO"),
+        "{s}"
+    );
+    assert!(
+        s.contains("target/debug/zero") && s.contains("symbolic link"),
+        "{s}"
+    );
+}
+
+#[test]
+fn verify_proof_against_a_chain_whose_manifest_was_edited_fails() {
+    let tmp = built_fixture();
+    let dir = tmp.path();
+    // A proof for a file that was never built, under a root of the attacker's choosing...
+    let content = b"never built\n";
+    let forged = receipt_protocol::tracked::TrackedTree {
+        mode: receipt_protocol::tracked::TrackMode::Git,
+        files: vec![receipt_protocol::tracked::TrackedFile {
+            path: "evil.rs".into(),
+            kind: receipt_protocol::tracked::FileKind::File,
+            size: content.len() as u64,
+            content_sha256: receipt_primitives::Digest::of(content),
+        }],
+    };
+    let proof = forged.proof("evil.rs").unwrap();
+    fs::write(dir.join("evil.rs"), content).unwrap();
+    fs::write(dir.join("proof.json"), proof.to_json_bytes()).unwrap();
+    // ...and only the entry's manifest edited to that root.
+    let m = out_dir(dir).join("receipts/000001/manifest.json");
+    let mut manifest = receipt_protocol::manifest::Manifest::parse(&fs::read(&m).unwrap()).unwrap();
+    manifest.merkle_root = forged.root();
+    fs::write(&m, manifest.to_bytes()).unwrap();
+    let o = run(
+        dir,
+        &[
+            "verify-proof",
+            "proof.json",
+            "--file",
+            "evil.rs",
+            "--against",
+            "target/receipt",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("does not verify"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_relabelled_proof_position_fails_against_the_chain() {
+    let tmp = built_fixture();
+    let dir = tmp.path();
+    let proof = ok(run(dir, &["prove", "notes.txt"], &[]));
+    let mut p: Value = serde_json::from_slice(&proof.stdout).unwrap();
+    let (index, size) = (
+        p["leaf_index"].as_u64().unwrap(),
+        p["tree_size"].as_u64().unwrap(),
+    );
+    fs::write(dir.join("genuine.json"), &proof.stdout).unwrap();
+    ok(run(
+        dir,
+        &[
+            "verify-proof",
+            "genuine.json",
+            "--file",
+            "notes.txt",
+            "--against",
+            "target/receipt",
+        ],
+        &[],
+    ));
+    // The same audit path, relabelled to another position of a larger tree.
+    for (i, n) in [(index + 2, size + 2), (index, size + 1)] {
+        p["leaf_index"] = i.into();
+        p["tree_size"] = n.into();
+        let bytes = receipt_primitives::jcs::to_vec(&p).unwrap();
+        fs::write(dir.join("relabelled.json"), &bytes).unwrap();
+        let o = run(
+            dir,
+            &[
+                "verify-proof",
+                "relabelled.json",
+                "--file",
+                "notes.txt",
+                "--against",
+                "target/receipt",
+            ],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1), "leaf {i} of {n}: {}", text(&o));
+    }
+}
+
+#[test]
+fn verify_of_a_nonexistent_directory_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nonexistent");
+    let o = run(tmp.path(), &["verify", missing.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!missing.exists());
+    assert!(!missing.join("receipts").exists());
+}
+
+#[test]
+fn a_recorded_commit_other_than_head_fails_verify_source() {
+    let tmp = built_fixture();
+    let dir = tmp.path();
+    ok(run(dir, &["verify", "--source"], &[]));
+    receipt_testkit::reseal_last(&out_dir(dir), |r| {
+        r["source"]["git"]["commit"] = "0".repeat(40).into();
+    });
+    let o = run(dir, &["verify", "--source"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("FAIL    source.commit"), "{s}");
+}

@@ -313,7 +313,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, Error> {
         .out
         .clone()
         .unwrap_or_else(|| opts.project.join(DEFAULT_OUT_DIR));
-    let appended = Ledger::open(&out_dir)?.append(prepared.record)?;
+    let appended = Ledger::create(&out_dir)?.append(prepared.record)?;
     Ok(BuildOutcome {
         out_dir,
         appended,

@@ -14,6 +14,10 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+    /// A file of the project could not be read safely (a symlink, a FIFO, too large, a
+    /// path outside the project).
+    #[error("{0}")]
+    Read(#[from] receipt_primitives::confine::ReadError),
     /// The directory has neither `lakefile.lean` nor `lakefile.toml`.
     #[error("{dir}: no lakefile.lean or lakefile.toml, so this is not a Lake package")]
     NoConfig {

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
+
+use receipt_primitives::confine;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -111,6 +113,11 @@ pub struct BuildOutputs {
 /// # Errors
 /// [`Error::Io`] naming the file that cannot be read.
 pub fn collect_outputs(root: &Path) -> Result<BuildOutputs, Error> {
+    // The build directory is reached without symlinks, and inside it only regular files
+    // are listed (symlinks and special files are skipped by the walk).
+    if !confine::dir_under(root, BUILD_DIR)? {
+        return Ok(BuildOutputs::default());
+    }
     let base = root.join(BUILD_DIR);
     let mut paths = Vec::new();
     walk(&base, "", &mut paths)?;
@@ -118,20 +125,38 @@ pub fn collect_outputs(root: &Path) -> Result<BuildOutputs, Error> {
     let mut out = BuildOutputs::default();
     for rel in paths {
         let shown = format!("{BUILD_DIR}/{rel}");
-        let bytes = fs::read(base.join(&rel)).map_err(Error::io(&shown))?;
-        if rel.ends_with(".trace")
-            && let Some(v) = trace_value(&bytes)
-        {
-            out.traces.insert(rel.clone(), v);
+        let file = confine::open_under(root, &shown)?;
+        let size = file.size;
+        if rel.ends_with(".trace") {
+            let bytes = file.read_bounded(&shown, TRACE_BYTES, "a Lake trace file")?;
+            if let Some(v) = trace_value(&bytes) {
+                out.traces.insert(rel.clone(), v);
+            }
+            out.files.push(Artifact {
+                path: rel,
+                sha256: Digest::of(&bytes),
+                size: bytes.len() as u64,
+            });
+            continue;
+        }
+        let (sha256, read) = file.sha256_bounded(&shown, size)?;
+        if read != size {
+            return Err(Error::Io {
+                path: shown,
+                source: io::Error::other("the file changed size while it was hashed"),
+            });
         }
         out.files.push(Artifact {
             path: rel,
-            sha256: Digest::of(&bytes),
-            size: bytes.len() as u64,
+            sha256,
+            size,
         });
     }
     Ok(out)
 }
+
+/// The largest `*.trace` file read for its trace value.
+pub const TRACE_BYTES: u64 = 16 << 20;
 
 fn trace_value(bytes: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(bytes).ok()?.trim();

@@ -2,8 +2,8 @@
 //! libraries, header parsing of every module reachable from the root package's targets, and
 //! the importer → imported edges.
 
+use receipt_primitives::confine;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 
 use rayon::prelude::*;
 
@@ -82,6 +82,8 @@ enum Resolved {
     Source(String, usize),
     Missing(String),
     External(ExternalReason),
+    /// The module's file is reached through a symlink or breaks the path rule.
+    Unreadable(Error),
 }
 
 impl<'p> Resolver<'p> {
@@ -124,10 +126,10 @@ impl<'p> Resolver<'p> {
             };
             if claims {
                 let path = self.path_in(*home, m);
-                return if self.project.root.join(&path).is_file() {
-                    Resolved::Source(path, home.package)
-                } else {
-                    Resolved::Missing(path)
+                return match is_source(self.project, &path) {
+                    Ok(true) => Resolved::Source(path, home.package),
+                    Ok(false) => Resolved::Missing(path),
+                    Err(e) => Resolved::Unreadable(e),
                 };
             }
         }
@@ -139,8 +141,22 @@ impl<'p> Resolver<'p> {
     }
 }
 
+/// The largest Lean source file read.
+pub const SOURCE_BYTES: u64 = 64 << 20;
+
+/// Whether `path` is a module source: a regular file under the project root, reached
+/// without symlinks. A symlinked module (or one below a symlinked directory) is an error,
+/// never read: its content would not be what the tracked set's leaf describes.
+fn is_source(project: &Project, path: &str) -> Result<bool, Error> {
+    match confine::kind_under(&project.root, path) {
+        Ok(Some(None)) => Ok(true),
+        Ok(_) => Ok(false),
+        Err(e) => Err(Error::Read(e)),
+    }
+}
+
 fn parse_file(project: &Project, path: &str) -> Result<Header, Error> {
-    let bytes = fs::read(project.root.join(path)).map_err(Error::io(path))?;
+    let bytes = confine::read_under(&project.root, path, SOURCE_BYTES, "a Lean source file")?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::NotUtf8 {
         file: path.to_owned(),
     })?;
@@ -168,8 +184,14 @@ fn target_modules(project: &Project, r: &Resolver<'_>) -> Result<Vec<(ModName, S
             package: 0,
             src_dir: &l.src_dir,
         };
-        let src_abs = project.root.join(join_dir(".", &l.src_dir));
+        let src_rel = join_dir(".", &l.src_dir);
+        // The source directory itself is reached without symlinks, or not walked at all.
+        let walkable = src_rel == "." || confine::dir_under(&project.root, &src_rel)?;
+        let src_abs = project.root.join(&src_rel);
         for g in &l.globs {
+            if !walkable {
+                continue;
+            }
             let mods = g
                 .expand(&src_abs)
                 .map_err(Error::io(join_dir(".", &l.src_dir)))?;
@@ -177,7 +199,7 @@ fn target_modules(project: &Project, r: &Resolver<'_>) -> Result<Vec<(ModName, S
                 let path = r.path_in(home, &m);
                 // Submodules were found as files by the directory walk; only the glob's own
                 // name may lack a file.
-                if &m != g.name() || project.root.join(&path).is_file() {
+                if &m != g.name() || is_source(project, &path)? {
                     out.push((m, path));
                 } else if matches!(g, crate::glob::Glob::One(_)) {
                     return Err(missing(format!("lean_lib {}", l.name), &m, path));
@@ -193,7 +215,7 @@ fn target_modules(project: &Project, r: &Resolver<'_>) -> Result<Vec<(ModName, S
             },
             &x.root,
         );
-        if !project.root.join(&path).is_file() {
+        if !is_source(project, &path)? {
             return Err(missing(format!("lean_exe {}", x.name), &x.root, path));
         }
         out.push((x.root.clone(), path));
@@ -284,6 +306,7 @@ impl ModuleGraph {
                         Resolved::External(reason) => {
                             g.external.insert(tkey, reason);
                         }
+                        Resolved::Unreadable(e) => return Err(e),
                     }
                 }
                 if let Some(m) = g.sources.get_mut(&key) {

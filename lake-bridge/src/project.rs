@@ -3,11 +3,11 @@
 //! directory, with the package graph between them.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::{LakeConfig, join_dir, read_config};
+use receipt_primitives::confine;
+
+use crate::config::{LakeConfig, config_dir, join_dir, read_config};
 use crate::error::Error;
 use crate::lake_manifest::{
     EntrySource, LAKE_MANIFEST, LakeManifest, PackageEntry, parse_manifest,
@@ -62,17 +62,21 @@ pub struct Project {
     pub packages: Vec<Package>,
 }
 
-fn read_optional(path: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
-    match fs::read(path) {
+/// The largest `lake-manifest.json` or `lean-toolchain` read.
+pub const PROJECT_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads `root/rel` safely (no symlink, regular, bounded); `None` when it is absent.
+fn read_optional(root: &Path, rel: &str, what: &'static str) -> Result<Option<Vec<u8>>, Error> {
+    match confine::read_under(root, rel, PROJECT_FILE_BYTES, what) {
         Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(rel)(e)),
+        Err(e) if e.is_missing() => Ok(None),
+        Err(e) => Err(Error::Read(e)),
     }
 }
 
-fn read_manifest(dir: &Path, rel: &str) -> Result<(Option<Vec<u8>>, Option<LakeManifest>), Error> {
+fn read_manifest(root: &Path, rel: &str) -> Result<(Option<Vec<u8>>, Option<LakeManifest>), Error> {
     let file = join_dir(rel, LAKE_MANIFEST);
-    match read_optional(&dir.join(LAKE_MANIFEST), &file)? {
+    match read_optional(root, &file, "a lake-manifest.json")? {
         Some(bytes) => {
             let m = parse_manifest(&file, &bytes)?;
             Ok((Some(bytes), Some(m)))
@@ -118,18 +122,25 @@ impl Project {
         let config = read_config(root, ".")?.ok_or_else(|| Error::NoConfig {
             dir: root.display().to_string(),
         })?;
-        let toolchain = read_optional(&root.join(LEAN_TOOLCHAIN), LEAN_TOOLCHAIN)?
+        let toolchain = read_optional(root, LEAN_TOOLCHAIN, "a lean-toolchain file")?
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned());
         let (manifest_bytes, manifest) = read_manifest(root, ".")?;
         let (packages_dir, packages_dir_from) = match (&config.packages_dir, &manifest) {
-            (Some(d), _) => (join_dir(".", d), "config"),
+            (Some(d), _) => (d.clone(), "config"),
             (
                 None,
                 Some(LakeManifest {
                     packages_dir: Some(d),
                     ..
                 }),
-            ) => (join_dir(".", d), "manifest"),
+            ) => (
+                config_dir(d).map_err(|why| Error::Manifest {
+                    file: LAKE_MANIFEST.to_owned(),
+                    field: "packagesDir".to_owned(),
+                    why,
+                })?,
+                "manifest",
+            ),
             _ => (DEFAULT_PACKAGES_DIR.to_owned(), "default"),
         };
         let root_name = config
@@ -152,24 +163,47 @@ impl Project {
             requires,
             requires_from,
         }];
+        let mut outside = Vec::new();
         for entry in entries {
+            // A dependency is read only when its directory lies inside the project and is
+            // reached without symlinks: the receipt covers only what is under the root.
             let dir = match &entry.source {
-                EntrySource::Path { dir } => join_dir(".", dir),
-                EntrySource::Git { sub_dir, .. } => join_dir(
-                    &join_dir(&packages_dir, &entry.name),
-                    sub_dir.as_deref().unwrap_or("."),
-                ),
+                EntrySource::Path { dir } => config_dir(dir),
+                EntrySource::Git { sub_dir, .. } => config_dir(&entry.name).and_then(|name| {
+                    config_dir(sub_dir.as_deref().unwrap_or("."))
+                        .map(|sub| join_dir(&join_dir(&packages_dir, &name), &sub))
+                }),
             };
-            let abs = root.join(&dir);
-            let config = if abs.is_dir() {
-                read_config(&abs, &dir)?
-            } else {
-                None
+            let readable = match &dir {
+                Ok(d) => match confine::dir_under(root, d) {
+                    Ok(present) => Ok(present),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(why) => Err(format!("its directory {why}")),
             };
-            let manifest = if config.is_some() {
-                read_manifest(&abs, &dir)?.1
-            } else {
-                None
+            let (dir, config, manifest) = match readable {
+                Ok(true) => {
+                    let d = dir.unwrap_or_default();
+                    let config = read_config(root, &d)?;
+                    let manifest = if config.is_some() {
+                        read_manifest(root, &d)?.1
+                    } else {
+                        None
+                    };
+                    (d, config, manifest)
+                }
+                Ok(false) => (dir.unwrap_or_default(), None, None),
+                Err(why) => {
+                    outside.push(format!(
+                        "dependency {}: {why}; it is treated as not present",
+                        receipt_primitives::check::echo(&entry.name)
+                    ));
+                    let declared = match &entry.source {
+                        EntrySource::Path { dir } => dir.clone(),
+                        EntrySource::Git { .. } => format!("{packages_dir}/{}", entry.name),
+                    };
+                    (receipt_primitives::check::echo(&declared), None, None)
+                }
             };
             let (requires, requires_from) = direct_requires(config.as_ref(), manifest.as_ref());
             packages.push(Package {
@@ -181,6 +215,9 @@ impl Project {
                 requires,
                 requires_from,
             });
+        }
+        if let Some(cfg) = packages[0].config.as_mut() {
+            cfg.notes.extend(outside);
         }
         Ok(Project {
             root: root.to_path_buf(),

@@ -673,3 +673,128 @@ fn first_bad_import_in_file_order_is_reported_across_traversal_levels() {
         "Demo/A.lean:1: bad import 'Demo.Missing2': no such file Demo/Missing2.lean"
     );
 }
+
+// --- attacks found with the release binaries, each pinned by a test named after it --------
+
+#[test]
+fn a_planted_receipts_symlink_is_refused_and_nothing_is_deleted() {
+    let d = small_project();
+    let elsewhere = d.path().join("elsewhere");
+    fs::create_dir_all(elsewhere.join("000001")).unwrap();
+    fs::write(elsewhere.join("000001/precious.txt"), "keep me").unwrap();
+    fs::create_dir_all(d.path().join(".lake/receipt")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, d.path().join(".lake/receipt/receipts")).unwrap();
+    let out = run_bin(d.path(), BASE_PATH, &["build"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a symbolic link"));
+    assert_eq!(
+        fs::read_to_string(elsewhere.join("000001/precious.txt")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 1);
+    assert_eq!(fs::read_dir(elsewhere.join("000001")).unwrap().count(), 1);
+}
+
+#[test]
+fn a_src_dir_outside_the_project_is_refused_naming_file_and_field() {
+    let outer = tempfile::tempdir().unwrap();
+    write_tree(
+        outer.path(),
+        &[
+            ("outside/Secret.lean", ""),
+            (
+                "proj/lakefile.toml",
+                "name = \"demo\"\nsrcDir = \"../outside\"\n[[lean_lib]]\nname = \"Secret\"\n",
+            ),
+        ],
+    );
+    let e = build(&options(&outer.path().join("proj")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("lakefile.toml: field `srcDir` \"../outside\" has a `..` component"),
+        "{e}"
+    );
+    for (field, toml) in [
+        (
+            "lean_lib[0].srcDir",
+            "[[lean_lib]]\nname = \"A\"\nsrcDir = \"/etc\"\n",
+        ),
+        (
+            "lean_exe[0].srcDir",
+            "[[lean_exe]]\nname = \"A\"\nsrcDir = \"a/../../b\"\n",
+        ),
+        ("packagesDir", "packagesDir = \"../pkgs\"\n"),
+    ] {
+        let p = project(&[("lakefile.toml", &format!("name = \"demo\"\n{toml}"))]);
+        let e = build(&options(p.path())).unwrap_err().to_string();
+        assert!(e.contains(&format!("field `{field}`")), "{field}: {e}");
+    }
+    let lean = project(&[(
+        "lakefile.lean",
+        "import Lake\nopen Lake DSL\n\npackage demo where\n  srcDir := \"../outside\"\n",
+    )]);
+    let e = build(&options(lean.path())).unwrap_err().to_string();
+    assert!(e.contains("srcDir") && e.contains("`..` component"), "{e}");
+}
+
+#[test]
+fn a_module_symlinked_to_etc_passwd_is_not_parsed() {
+    let d = project(&[
+        (
+            "lakefile.toml",
+            "name = \"demo\"\n[[lean_lib]]\nname = \"Demo\"\n",
+        ),
+        ("Demo.lean", "import Demo.Leak\n"),
+    ]);
+    fs::create_dir(d.path().join("Demo")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", d.path().join("Demo/Leak.lean")).unwrap();
+    let e = build(&options(d.path())).unwrap_err().to_string();
+    assert!(
+        e.contains("Demo/Leak.lean is reached through the symbolic link Demo/Leak.lean"),
+        "{e}"
+    );
+    // A symlinked source directory is not walked either.
+    let d = project(&[(
+        "lakefile.toml",
+        "name = \"demo\"\n[[lean_lib]]\nname = \"Demo\"\nsrcDir = \"src\"\nglobs = [\"Demo.*\"]\n",
+    )]);
+    std::os::unix::fs::symlink("/etc", d.path().join("src")).unwrap();
+    let e = build(&options(d.path())).unwrap_err().to_string();
+    assert!(e.contains("symbolic link src"), "{e}");
+}
+
+#[test]
+fn a_dependency_outside_the_project_is_not_read() {
+    let outer = tempfile::tempdir().unwrap();
+    write_tree(
+        outer.path(),
+        &[
+            (
+                "dep/lakefile.toml",
+                "name = \"dep\"\n[[lean_lib]]\nname = \"Dep\"\n",
+            ),
+            ("dep/Dep.lean", ""),
+            (
+                "proj/lakefile.toml",
+                "name = \"demo\"\n[[lean_lib]]\nname = \"Demo\"\n[[require]]\nname = \"dep\"\npath = \"../dep\"\n",
+            ),
+            ("proj/Demo.lean", "import Dep\n"),
+            (
+                "proj/lake-manifest.json",
+                &manifest_v7(
+                    r#"{"type": "path", "name": "dep", "dir": "../dep", "inherited": false, "configFile": "lakefile.toml", "manifestFile": "lake-manifest.json", "scope": ""}"#,
+                ),
+            ),
+        ],
+    );
+    let out = build_ok(&outer.path().join("proj"));
+    let ext = lake_ext(&out);
+    let notes = ext["config"]["notes"].to_string();
+    assert!(
+        notes.contains("dependency dep") && notes.contains("`..` component"),
+        "{notes}"
+    );
+    assert_eq!(ext["packages"][1]["present"], false);
+    assert!(external(&out).contains(&("Dep".to_owned(), "not-present".to_owned())));
+}

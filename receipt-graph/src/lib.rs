@@ -15,7 +15,10 @@ mod tau;
 
 pub use canonical::{CanonicalGraph, GRAPH_SCHEMA};
 pub use error::GraphError;
-pub use rank::{KernelRun, PrimeRank, RANK_PRIMES, RankReport, rank, rank_kernel};
+pub use rank::{
+    KernelRun, PrimeRank, RANK_PRIMES, RankBudgetExceeded, RankLimits, RankReport, rank,
+    rank_kernel, rank_within,
+};
 pub use round::format_fixed6;
 pub use tau::{
     TAU_DEGREE, TAU_RECIPE, TauReport, TauSeed, chebyshev_moments, damped_partial_sums,

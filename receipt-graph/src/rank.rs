@@ -64,6 +64,104 @@ impl KernelRun {
     }
 }
 
+/// What the rank kernel may spend (see [`rank_within`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RankLimits {
+    /// Work units: accumulator entries scanned plus basis-row entries added or combined,
+    /// summed over the three primes. Bounds time.
+    pub work: u64,
+    /// Entries (columns, or 64-bit words of a packed GF(2) row) held by the basis of one
+    /// prime at once. Bounds memory (about 8 bytes an entry).
+    pub basis_entries: u64,
+}
+
+/// The rank kernel stopped at one of its [`RankLimits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RankBudgetExceeded {
+    /// The work budget ran out.
+    #[error("the rank recomputation stopped after {0} work units, its budget")]
+    Work(u64),
+    /// The basis outgrew its memory budget.
+    #[error("the rank recomputation stopped when its basis reached {0} entries, its memory budget")]
+    Basis(u64),
+}
+
+/// What the kernel has left to spend.
+struct Budget {
+    left: u64,
+    limits: RankLimits,
+    held: u64,
+}
+
+impl Budget {
+    fn new(limits: RankLimits) -> Self {
+        Budget {
+            left: limits.work,
+            limits,
+            held: 0,
+        }
+    }
+
+    fn unbounded() -> Self {
+        Budget::new(RankLimits {
+            work: u64::MAX,
+            basis_entries: u64::MAX,
+        })
+    }
+
+    /// Starts a new prime: its basis starts empty.
+    fn next_prime(&mut self) {
+        self.held = 0;
+    }
+
+    fn spend(&mut self, work: u64) -> Result<(), RankBudgetExceeded> {
+        match self.left.checked_sub(work) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(RankBudgetExceeded::Work(self.limits.work)),
+        }
+    }
+
+    /// Records `entries` more held by the basis.
+    fn hold(&mut self, entries: u64) -> Result<(), RankBudgetExceeded> {
+        self.held = self.held.saturating_add(entries);
+        if self.held > self.limits.basis_entries {
+            return Err(RankBudgetExceeded::Basis(self.limits.basis_entries));
+        }
+        self.spend(entries)
+    }
+
+    fn spent(&self) -> u64 {
+        self.limits.work - self.left
+    }
+}
+
+/// [`rank`], stopping with [`RankBudgetExceeded`] at the first of `limits`; on success also
+/// the work spent. A verifier uses it so a hostile graph cannot make it run for hours or
+/// exhaust memory.
+///
+/// # Errors
+/// [`RankBudgetExceeded`] when a limit is reached.
+pub fn rank_within(
+    graph: &CanonicalGraph,
+    limits: RankLimits,
+) -> Result<(RankReport, u64), RankBudgetExceeded> {
+    let rows = AdjacencyRows::new(graph);
+    let mut budget = Budget::new(limits);
+    let mut runs = Vec::with_capacity(3);
+    runs.push(eliminate_gf2(&rows, &mut budget)?);
+    budget.next_prime();
+    runs.push(eliminate_mod::<65_521>(&rows, &mut budget)?);
+    budget.next_prime();
+    runs.push(eliminate_mod::<2_147_483_647>(&rows, &mut budget)?);
+    let report = RankReport {
+        primes: runs.iter().map(KernelRun::prime_rank).collect(),
+    };
+    Ok((report, budget.spent()))
+}
+
 /// Computes the rank signature of `graph` over the three primes.
 ///
 /// # Examples
@@ -87,10 +185,11 @@ pub fn rank(graph: &CanonicalGraph) -> RankReport {
 /// Runs the kernel over each prime of [`RANK_PRIMES`] and returns the pivots and fill-in.
 pub fn rank_kernel(graph: &CanonicalGraph) -> Vec<KernelRun> {
     let rows = AdjacencyRows::new(graph);
+    let all = "an unbounded budget is never exceeded";
     vec![
-        eliminate_gf2(&rows),
-        eliminate_mod::<65_521>(&rows),
-        eliminate_mod::<2_147_483_647>(&rows),
+        eliminate_gf2(&rows, &mut Budget::unbounded()).expect(all),
+        eliminate_mod::<65_521>(&rows, &mut Budget::unbounded()).expect(all),
+        eliminate_mod::<2_147_483_647>(&rows, &mut Budget::unbounded()).expect(all),
     ]
 }
 
@@ -135,7 +234,10 @@ impl<'g> AdjacencyRows<'g> {
 const NO_PIVOT: u32 = u32::MAX;
 
 /// Leading-column elimination over GF(P) with sparse basis rows and a dense accumulator.
-fn eliminate_mod<const P: u64>(rows: &AdjacencyRows<'_>) -> KernelRun {
+fn eliminate_mod<const P: u64>(
+    rows: &AdjacencyRows<'_>,
+    budget: &mut Budget,
+) -> Result<KernelRun, RankBudgetExceeded> {
     let n = rows.len();
     let mut acc = vec![0u64; n];
     // basis_of[c] indexes the basis row whose leading column is c.
@@ -154,14 +256,17 @@ fn eliminate_mod<const P: u64>(rows: &AdjacencyRows<'_>) -> KernelRun {
         let mut c = first as usize;
         // The leading column only moves right, so one forward scan finds each next lead.
         loop {
+            let from = c;
             while c <= hi && acc[c] == 0 {
                 c += 1;
             }
+            budget.spend((c - from) as u64 + 1)?;
             if c > hi {
                 break; // The row reduced to zero: it depends on earlier rows.
             }
             let slot = basis_of[c];
             if slot == NO_PIVOT {
+                budget.spend((hi + 1 - c) as u64)?;
                 let inverse = inverse_mod::<P>(acc[c]);
                 let mut new_row = SparseRow::default();
                 for (j, value) in acc.iter_mut().enumerate().take(hi + 1).skip(c) {
@@ -171,6 +276,7 @@ fn eliminate_mod<const P: u64>(rows: &AdjacencyRows<'_>) -> KernelRun {
                         *value = 0;
                     }
                 }
+                budget.hold(new_row.cols.len() as u64)?;
                 run.pivots.push((i as u32, c as u32));
                 run.basis_nonzeros += new_row.cols.len() as u64;
                 basis_of[c] = basis.len() as u32;
@@ -178,6 +284,7 @@ fn eliminate_mod<const P: u64>(rows: &AdjacencyRows<'_>) -> KernelRun {
                 break;
             }
             let b = &basis[slot as usize];
+            budget.spend(b.cols.len() as u64)?;
             let factor = P - acc[c];
             for (&j, &v) in b.cols.iter().zip(&b.vals) {
                 let a = &mut acc[j as usize];
@@ -188,7 +295,7 @@ fn eliminate_mod<const P: u64>(rows: &AdjacencyRows<'_>) -> KernelRun {
             c += 1;
         }
     }
-    run
+    Ok(run)
 }
 
 /// A basis row over GF(P): sorted columns and their values, the first value 1.
@@ -213,7 +320,10 @@ fn inverse_mod<const P: u64>(a: u64) -> u64 {
 
 /// Leading-column elimination over GF(2): a bit-packed accumulator, and basis rows
 /// bit-packed or as column lists, whichever is smaller.
-fn eliminate_gf2(rows: &AdjacencyRows<'_>) -> KernelRun {
+fn eliminate_gf2(
+    rows: &AdjacencyRows<'_>,
+    budget: &mut Budget,
+) -> Result<KernelRun, RankBudgetExceeded> {
     let n = rows.len();
     let mut acc = vec![0u64; n.div_ceil(64)];
     let mut basis_of = vec![NO_PIVOT; n];
@@ -230,21 +340,26 @@ fn eliminate_gf2(rows: &AdjacencyRows<'_>) -> KernelRun {
         let mut hi_word = last as usize / 64;
         let mut c = first as usize;
         while let Some(lead) = next_set_bit(&acc, c, hi_word) {
+            budget.spend(((lead - c) / 64) as u64 + 1)?;
             c = lead;
             let slot = basis_of[c];
             if slot == NO_PIVOT {
+                budget.spend((hi_word + 1 - c / 64) as u64)?;
                 let row = BitRow::take(&mut acc, c / 64, hi_word);
+                budget.hold(row.len())?;
                 run.basis_nonzeros += row.ones();
                 run.pivots.push((i as u32, c as u32));
                 basis_of[c] = basis.len() as u32;
                 basis.push(row);
                 break;
             }
-            hi_word = hi_word.max(basis[slot as usize].xor_into(&mut acc));
+            let b = &basis[slot as usize];
+            budget.spend(b.len())?;
+            hi_word = hi_word.max(b.xor_into(&mut acc));
             run.eliminations += 1;
         }
     }
-    run
+    Ok(run)
 }
 
 /// A basis row over GF(2), bit-packed where dense and a column list where sparse,
@@ -281,6 +396,14 @@ impl BitRow {
         };
         window.fill(0);
         row
+    }
+
+    /// Words or columns stored: the work of adding the row.
+    fn len(&self) -> u64 {
+        match self {
+            Self::Packed { words, .. } => words.len() as u64,
+            Self::Sparse(cols) => cols.len() as u64,
+        }
     }
 
     fn ones(&self) -> u64 {

@@ -6,7 +6,9 @@ mod reference;
 use common::{build, edge_list};
 
 use proptest::prelude::*;
-use receipt_graph::{CanonicalGraph, RANK_PRIMES, rank, rank_kernel};
+use receipt_graph::{
+    CanonicalGraph, RANK_PRIMES, RankBudgetExceeded, RankLimits, rank, rank_kernel, rank_within,
+};
 use sha2::{Digest, Sha256};
 
 fn graph(edges: &[(&str, &str)]) -> CanonicalGraph {
@@ -138,4 +140,58 @@ proptest! {
             }
         }
     }
+}
+
+/// A dense random graph: every ordered pair an edge with probability one half.
+fn dense(n: u32) -> CanonicalGraph {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut edges = Vec::new();
+    for a in 0..n {
+        for b in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if a != b && x & 1 == 0 {
+                edges.push((format!("n{a:04}"), format!("n{b:04}")));
+            }
+        }
+    }
+    CanonicalGraph::new(Vec::<String>::new(), edges).unwrap()
+}
+
+/// A hostile dense graph costs the verifier a bounded amount of work and memory: the
+/// kernel stops at its limits instead of running for minutes (a forged 2,400-node graph
+/// took 20 s before limits existed).
+#[test]
+fn a_dense_forged_graph_stops_at_the_rank_budget() {
+    let g = dense(300);
+    let unbounded = RankLimits {
+        work: u64::MAX,
+        basis_entries: u64::MAX,
+    };
+    let (report, spent) = rank_within(&g, unbounded).unwrap();
+    assert_eq!(report, rank(&g));
+    assert!(spent > 0);
+    let tight = RankLimits {
+        work: spent - 1,
+        basis_entries: u64::MAX,
+    };
+    assert_eq!(
+        rank_within(&g, tight).unwrap_err(),
+        RankBudgetExceeded::Work(spent - 1)
+    );
+    let small_basis = RankLimits {
+        work: u64::MAX,
+        basis_entries: 1_000,
+    };
+    assert_eq!(
+        rank_within(&g, small_basis).unwrap_err(),
+        RankBudgetExceeded::Basis(1_000)
+    );
+    // Exactly enough work succeeds with the same report.
+    let exact = RankLimits {
+        work: spent,
+        basis_entries: u64::MAX,
+    };
+    assert_eq!(rank_within(&g, exact).unwrap().0, report);
 }

@@ -115,11 +115,25 @@ check_ids! {
     GraphTau => "graph.tau",
     /// The rank report recomputed from every graph equals the receipt's.
     GraphRank => "graph.rank",
+    /// No manifest's timestamp is earlier than the one before it on the chain.
+    ManifestTimestampOrder => "manifest.timestamp_order",
+    /// Every receipt's `kind` is a known producer family.
+    BuildKind => "build.kind",
+    /// Every receipt's `producer` is its manifest's.
+    BuildProducer => "build.producer",
+    /// Every source section agrees with the manifest; a recorded commit is a commit id.
+    BuildSource => "build.source",
+    /// Every work section's status agrees with its exit code.
+    BuildWork => "build.work",
+    /// Every artifact path is valid, listed once, in byte order.
+    BuildArtifacts => "build.artifacts",
     // --- producer checks on the latest entry (§8.7) ---------------------------------------
     /// The receipt's tracked listing hashes to the manifest's `merkle_root`.
     SourceListing => "source.listing",
     /// The current work tree hashes to the manifest's `merkle_root`.
     SourceTree => "source.tree",
+    /// The recorded commit is the work tree's `HEAD`.
+    SourceCommit => "source.commit",
     /// Every recorded artifact has its recorded SHA-256.
     ArtifactsHashes => "artifacts.hashes",
     // --- run ledgers (§10.8) --------------------------------------------------------------

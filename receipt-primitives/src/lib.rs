@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod confine;
 pub mod digest;
 pub mod fsutil;
 pub mod jcs;

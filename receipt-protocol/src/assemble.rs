@@ -111,12 +111,24 @@ fn graph(kind: &str, graph: &CanonicalGraph) -> (Section<GraphSummary>, Vec<u8>)
 }
 
 /// τ of `graph` seeded by the manifest's producer, timestamp and Merkle root, and the rank
-/// report, as receipt sections. Producers and the verifier both call this, so what is
-/// recorded and what is recomputed cannot drift apart.
+/// report, as receipt sections. Producers call this; the verifier recomputes each with
+/// [`tau_section`] and the same kernel, so what is recorded and what is recomputed cannot
+/// drift apart.
 pub fn fingerprints(
     graph: &CanonicalGraph,
     manifest: &Manifest,
 ) -> (Section<Value>, Section<Value>) {
+    (
+        tau_section(graph, manifest),
+        as_section(
+            serde_json::to_value(receipt_graph::rank(graph)),
+            "rank report",
+        ),
+    )
+}
+
+/// The τ section of `graph`, seeded by the manifest's producer, timestamp and Merkle root.
+pub fn tau_section(graph: &CanonicalGraph, manifest: &Manifest) -> Section<Value> {
     let timestamp = manifest.timestamp.to_string();
     let merkle_root = manifest.merkle_root.to_hex();
     let seed = TauSeed {
@@ -124,18 +136,15 @@ pub fn fingerprints(
         timestamp: &timestamp,
         merkle_root: &merkle_root,
     };
-    let as_section = |v: Result<Value, serde_json::Error>, what: &str| match v {
+    as_section(
+        serde_json::to_value(receipt_graph::tau(graph, &seed)),
+        "τ report",
+    )
+}
+
+fn as_section(v: Result<Value, serde_json::Error>, what: &str) -> Section<Value> {
+    match v {
         Ok(v) => Section::Available(v),
         Err(e) => Section::unavailable(format!("the {what} has no JSON form: {e}")),
-    };
-    (
-        as_section(
-            serde_json::to_value(receipt_graph::tau(graph, &seed)),
-            "τ report",
-        ),
-        as_section(
-            serde_json::to_value(receipt_graph::rank(graph)),
-            "rank report",
-        ),
-    )
+    }
 }

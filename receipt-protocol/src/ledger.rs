@@ -21,10 +21,13 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::manifest::Manifest;
-use crate::receipt::{PrevLink, Receipt, ReceiptError, Section};
+use receipt_primitives::confine::{self, ReadError};
 use receipt_primitives::digest::Digest;
 use receipt_primitives::fsutil::{atomic_write, create_synced, sync_dir};
+
+use crate::limits;
+use crate::manifest::Manifest;
+use crate::receipt::{PrevLink, Receipt, ReceiptError, Section};
 
 /// File name of the chain head in a ledger root.
 pub const CHAIN_HEAD: &str = "chain.head";
@@ -57,32 +60,33 @@ impl HeadLine {
 
 /// Why a chain head file is not well formed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line} of chain.head {why}")]
+#[error("{}", match line { 0 => format!("chain.head {why}"), n => format!("line {n} of chain.head {why}") })]
 pub struct HeadError {
-    /// 1-based line number.
+    /// 1-based line number; 0 when the file as a whole is at fault.
     pub line: usize,
     /// What is wrong, as the end of a sentence.
     pub why: String,
 }
 
-/// Whether `path` is a ledger-relative path the chain may name: `/`-separated components,
-/// none empty, `.` or `..`, no backslash, space, tab or control character.
-pub fn is_ledger_path(path: &str) -> bool {
-    !path.is_empty()
-        && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
-        && !path
-            .chars()
-            .any(|c| c == '\\' || c == ' ' || c.is_control())
+/// The path of entry `seq` (1-based) of a ledger, as the chain head names it:
+/// `receipts/NNNNNN/receipt.json`.
+pub fn entry_path(seq: u64) -> String {
+    format!("{RECEIPTS_DIR}/{seq:06}/{RECEIPT_FILE}")
 }
 
 /// Parses a chain head strictly: LF-terminated lines of `<64 lowercase hex> <path>`, a single
-/// space, no CR, tab, trailing space, uppercase, or empty line.
+/// space, no CR, tab, trailing space, uppercase, or empty line, no byte order mark, and
+/// line N naming entry N, `receipts/NNNNNN/receipt.json`.
 ///
 /// # Errors
 /// [`HeadError`] naming the first bad line.
 pub fn parse_head(bytes: &[u8]) -> Result<Vec<HeadLine>, HeadError> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(HeadError {
+            line: 0,
+            why: "starts with a byte order mark (U+FEFF); it is plain UTF-8 without one".into(),
+        });
+    }
     let text = std::str::from_utf8(bytes).map_err(|e| HeadError {
         line: bytes[..e.valid_up_to()]
             .iter()
@@ -127,9 +131,11 @@ pub fn parse_head(bytes: &[u8]) -> Result<Vec<HeadLine>, HeadError> {
         };
         let sha256 = Digest::from_hex(hash)
             .map_err(|e| bad(&format!("has a hash that is not lowercase 64-hex ({e})")))?;
-        if !is_ledger_path(path) {
+        let want = entry_path(n as u64);
+        if path != want {
             return Err(bad(&format!(
-                "names {path:?}, which is not a relative ledger path (`/`-separated, no `..`, no spaces)"
+                "names {:?}, but line {n} names entry {n}, {want}",
+                receipt_primitives::check::echo(path)
             )));
         }
         out.push(HeadLine {
@@ -140,7 +146,7 @@ pub fn parse_head(bytes: &[u8]) -> Result<Vec<HeadLine>, HeadError> {
     Ok(out)
 }
 
-/// Why an append failed. Nothing on the chain changed when it did.
+/// Why a ledger could not be read or extended. Nothing on the chain changed when it did.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// A file of the ledger could not be read or written.
@@ -151,13 +157,36 @@ pub enum LedgerError {
         /// The I/O error.
         source: io::Error,
     },
-    /// The existing chain head is malformed; the ledger refuses to extend a broken chain.
-    #[error("{path}: {source}; refusing to extend a broken chain")]
+    /// A file of the ledger could not be read safely (a symlink, a FIFO, too large…).
+    #[error("{}: {source}", root.display())]
+    Read {
+        /// The ledger root.
+        root: PathBuf,
+        /// What went wrong, naming the file.
+        source: ReadError,
+    },
+    /// The existing chain head is malformed, so the chain is not extended.
+    #[error("{}: {source}", root.display())]
     Head {
-        /// The chain head file.
-        path: PathBuf,
+        /// The ledger root.
+        root: PathBuf,
         /// What is wrong with it.
         source: HeadError,
+    },
+    /// Something in the output directory is not what this tool writes there, so it
+    /// neither writes through it nor deletes it.
+    #[error("{}: {what}", path.display())]
+    Foreign {
+        /// The path.
+        path: PathBuf,
+        /// One sentence.
+        what: String,
+    },
+    /// The directory is not a ledger (it has no chain head).
+    #[error("{} holds no chain.head, so it is not a receipt directory", root.display())]
+    NotALedger {
+        /// The directory.
+        root: PathBuf,
     },
     /// The record contradicts itself (for example a graph digest that is not the graph's).
     #[error("{0}")]
@@ -195,6 +224,17 @@ pub struct Appended {
     pub receipt: Receipt,
 }
 
+/// The files an entry directory may hold: what [`Ledger::append`] writes, and the
+/// envelopes signing adds. Only these are ever deleted from an entry that is not on the
+/// chain.
+pub const ENTRY_FILES: [&str; 5] = [
+    MANIFEST_FILE,
+    RECEIPT_FILE,
+    GRAPH_FILE,
+    "receipt.dsse.json",
+    "provenance.intoto.jsonl",
+];
+
 /// A ledger root directory.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -202,14 +242,58 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating if needed) the ledger at `root`.
+    /// Opens the ledger at `root` for writing, creating it (and `receipts/`) when needed.
+    /// Refuses a root or `receipts/` that is a symbolic link, and a `chain.head`,
+    /// `chain.lock` or view file that is not a regular file: a writer never writes through
+    /// something it did not create.
     ///
     /// # Errors
-    /// [`LedgerError::Io`] when the directory cannot be created.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Ledger, LedgerError> {
+    /// [`LedgerError::Io`] when the directory cannot be created, [`LedgerError::Foreign`]
+    /// for a symlink or special file in the way.
+    pub fn create(root: impl Into<PathBuf>) -> Result<Ledger, LedgerError> {
         let root = root.into();
-        fs::create_dir_all(root.join(RECEIPTS_DIR)).map_err(io_err(&root))?;
-        Ok(Ledger { root })
+        refuse_symlink(&root)?;
+        fs::create_dir_all(&root).map_err(io_err(&root))?;
+        refuse_symlink(&root)?;
+        let receipts = root.join(RECEIPTS_DIR);
+        refuse_symlink(&receipts)?;
+        match fs::create_dir(&receipts) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(io_err(&receipts)(e)),
+            _ => {}
+        }
+        refuse_symlink(&receipts)?;
+        if !fs::symlink_metadata(&receipts)
+            .map_err(io_err(&receipts))?
+            .is_dir()
+        {
+            return Err(LedgerError::Foreign {
+                path: receipts,
+                what: "is not a directory".into(),
+            });
+        }
+        let ledger = Ledger { root };
+        for f in [
+            CHAIN_HEAD,
+            CHAIN_LOCK,
+            MANIFEST_FILE,
+            RECEIPT_FILE,
+            GRAPH_FILE,
+        ] {
+            ledger.refuse_special(f)?;
+        }
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger for reading; creates and changes nothing.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotALedger`] when `root` has no `chain.head`.
+    pub fn existing(root: impl Into<PathBuf>) -> Result<Ledger, LedgerError> {
+        let ledger = Ledger { root: root.into() };
+        match confine::kind_under(&ledger.root, CHAIN_HEAD) {
+            Ok(Some(_)) | Err(_) => Ok(ledger),
+            Ok(None) => Err(LedgerError::NotALedger { root: ledger.root }),
+        }
     }
 
     /// The root directory.
@@ -217,21 +301,48 @@ impl Ledger {
         &self.root
     }
 
+    /// Refuses `name` in the root when it is a symlink, FIFO, device or directory.
+    fn refuse_special(&self, name: &str) -> Result<(), LedgerError> {
+        match confine::kind_under(&self.root, name) {
+            Ok(None | Some(None)) => Ok(()),
+            Ok(Some(Some(kind))) => Err(LedgerError::Foreign {
+                path: self.root.join(name),
+                what: format!(
+                    "is {kind}, not a file this tool wrote; refusing to write through it"
+                ),
+            }),
+            Err(source) => Err(LedgerError::Foreign {
+                path: self.root.join(name),
+                what: source.to_string(),
+            }),
+        }
+    }
+
+    /// Reads a ledger file safely (no symlink, regular, at most `limit` bytes).
+    fn read(&self, rel: &str, limit: u64, what: &'static str) -> Result<Vec<u8>, LedgerError> {
+        confine::read_under(&self.root, rel, limit, what).map_err(|source| LedgerError::Read {
+            root: self.root.clone(),
+            source,
+        })
+    }
+
     /// Reads the chain head (an absent file is an empty chain).
     ///
     /// # Errors
     /// [`LedgerError`] when it cannot be read or is malformed.
     pub fn head(&self) -> Result<Vec<HeadLine>, LedgerError> {
-        let path = self.root.join(CHAIN_HEAD);
-        match fs::read(&path) {
-            Ok(b) => parse_head(&b).map_err(|source| LedgerError::Head { path, source }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err(path)(e)),
+        match self.read(CHAIN_HEAD, limits::CHAIN_HEAD_BYTES, "a chain head") {
+            Ok(b) => parse_head(&b).map_err(|source| LedgerError::Head {
+                root: self.root.clone(),
+                source,
+            }),
+            Err(LedgerError::Read { source, .. }) if source.is_missing() => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
     }
 
     /// The latest entry on the chain: its head line, manifest and receipt, or `None` for an
-    /// empty chain. The files are read as stored and checked only for form; use
+    /// empty chain. The files are read safely and checked only for form; use
     /// [`crate::verify::verify_dir`] to check the chain.
     ///
     /// # Errors
@@ -240,14 +351,23 @@ impl Ledger {
         let Some(line) = self.head()?.pop() else {
             return Ok(None);
         };
-        let receipt_path = self.root.join(&line.path);
-        let bytes = fs::read(&receipt_path).map_err(io_err(&receipt_path))?;
-        let receipt = Receipt::parse(&bytes)?;
-        let manifest_path = receipt_path.with_file_name(MANIFEST_FILE);
-        let mbytes = fs::read(&manifest_path).map_err(io_err(&manifest_path))?;
-        let manifest = Manifest::parse(&mbytes)
-            .map_err(|e| LedgerError::Inconsistent(format!("{}: {e}", manifest_path.display())))?;
+        let (manifest, receipt) = self.entry(&line)?;
         Ok(Some((line, manifest, receipt)))
+    }
+
+    /// The manifest and receipt of the entry a head line names, read safely and checked
+    /// only for form.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when a file cannot be read or parsed.
+    pub fn entry(&self, line: &HeadLine) -> Result<(Manifest, Receipt), LedgerError> {
+        let bytes = self.read(&line.path, limits::RECEIPT_BYTES, "a receipt")?;
+        let receipt = Receipt::parse(&bytes)?;
+        let manifest_path = sibling(&line.path, MANIFEST_FILE);
+        let mbytes = self.read(&manifest_path, limits::MANIFEST_BYTES, "a manifest")?;
+        let manifest = Manifest::parse(&mbytes)
+            .map_err(|e| LedgerError::Inconsistent(format!("{manifest_path}: {e}")))?;
+        Ok((manifest, receipt))
     }
 
     /// Appends one build: crash-safe, and serialized against other writers by an exclusive
@@ -272,18 +392,14 @@ impl Ledger {
             mut receipt,
             graph_json,
         } = record;
-        let lock_path = self.root.join(CHAIN_LOCK);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
-        lock.lock().map_err(io_err(&lock_path))?;
+        let lock = self.lock()?;
         at(AppendStep::Locked);
 
         let head = self.head()?;
         let seq = head.len() as u64 + 1;
+        if let Some(last) = head.last() {
+            self.check_order(last, &manifest)?;
+        }
         receipt.prev = head.last().map(|l| PrevLink {
             sha256: l.sha256,
             path: l.path.clone(),
@@ -299,16 +415,14 @@ impl Ledger {
         let receipts = self.root.join(RECEIPTS_DIR);
         let name = format!("{seq:06}");
         let entry = receipts.join(&name);
-        if entry.exists() {
-            // Left by a writer that crashed before its head line: not on the chain, so no
-            // one can rely on it.
-            fs::remove_dir_all(&entry).map_err(io_err(&entry))?;
-        }
+        // Left by a writer that crashed before its head line: not on the chain, so no one
+        // can rely on it; removed only when it holds nothing but files this tool writes.
+        remove_own_dir(&entry)?;
         // Temp directories of writers that crashed mid-entry; the lock says none is live.
         for d in fs::read_dir(&receipts).map_err(io_err(&receipts))? {
             let d = d.map_err(io_err(&receipts))?;
-            if d.file_name().to_string_lossy().starts_with(".tmp-") {
-                fs::remove_dir_all(d.path()).map_err(io_err(d.path()))?;
+            if is_own_temp_name(&d.file_name().to_string_lossy()) {
+                remove_own_dir(&d.path())?;
             }
         }
         let tmp = receipts.join(format!(".tmp-{name}-{}", std::process::id()));
@@ -333,7 +447,7 @@ impl Ledger {
         // 2. The commit point: the chain head with one more line, replaced atomically.
         let line = HeadLine {
             sha256: Digest::of(&receipt_bytes),
-            path: format!("{RECEIPTS_DIR}/{name}/{RECEIPT_FILE}"),
+            path: entry_path(seq),
         };
         let head_path = self.root.join(CHAIN_HEAD);
         let mut text: String = head.iter().map(HeadLine::to_line).collect();
@@ -341,12 +455,14 @@ impl Ledger {
         atomic_write(&head_path, text.as_bytes()).map_err(io_err(&head_path))?;
         at(AppendStep::HeadWritten);
 
-        // 3. The view of the latest build.
+        // 3. The view of the latest build (each rename replaces the name, never writes
+        // through it).
         for (f, bytes) in &files {
             let p = self.root.join(f);
             atomic_write(&p, bytes).map_err(io_err(&p))?;
         }
         if graph_json.is_none() {
+            self.refuse_special(GRAPH_FILE)?;
             let p = self.root.join(GRAPH_FILE);
             match fs::remove_file(&p) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(p)(e)),
@@ -361,6 +477,124 @@ impl Ledger {
             receipt,
         })
     }
+
+    /// Refuses a manifest whose timestamp is earlier than the chain's latest entry's: a
+    /// chain records builds in the order they happened, and verification fails a chain
+    /// whose timestamps go back (a build of an older commit with `SOURCE_DATE_EPOCH` from
+    /// that commit belongs in another output directory).
+    fn check_order(&self, last: &HeadLine, manifest: &Manifest) -> Result<(), LedgerError> {
+        let path = sibling(&last.path, MANIFEST_FILE);
+        let bytes = self.read(&path, limits::MANIFEST_BYTES, "a manifest")?;
+        let latest = Manifest::parse(&bytes).map_err(|e| {
+            LedgerError::Inconsistent(format!("{path}: {e}, so the chain is not extended"))
+        })?;
+        if manifest.timestamp < latest.timestamp {
+            return Err(LedgerError::Inconsistent(format!(
+                "the new manifest's timestamp {} is earlier than {} of the chain's latest entry ({path}); a chain records builds in order, so write this build to another output directory",
+                manifest.timestamp, latest.timestamp
+            )));
+        }
+        Ok(())
+    }
+
+    /// Takes the exclusive writer lock on `chain.lock`, never following a symlink there.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when the lock file cannot be opened or locked.
+    pub fn lock(&self) -> Result<File, LedgerError> {
+        let lock_path = self.root.join(CHAIN_LOCK);
+        let mut opts = File::options();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let lock = opts.open(&lock_path).map_err(io_err(&lock_path))?;
+        if !lock.metadata().map_err(io_err(&lock_path))?.is_file() {
+            return Err(LedgerError::Foreign {
+                path: lock_path,
+                what: "is not a regular file; refusing to use it as the lock".into(),
+            });
+        }
+        lock.lock().map_err(io_err(&lock_path))?;
+        Ok(lock)
+    }
+}
+
+/// `path`'s sibling `file` (same directory).
+pub fn sibling(path: &str, file: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((d, _)) => format!("{d}/{file}"),
+        None => file.to_owned(),
+    }
+}
+
+/// Refuses `path` when it is a symbolic link.
+fn refuse_symlink(path: &Path) -> Result<(), LedgerError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(LedgerError::Foreign {
+            path: path.to_path_buf(),
+            what: "is a symbolic link; the output directory and its receipts/ are never written through one".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `name` is a temp directory name this tool makes: `.tmp-NNNNNN-PID`.
+fn is_own_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(".tmp-") else {
+        return false;
+    };
+    let Some((seq, pid)) = rest.split_once('-') else {
+        return false;
+    };
+    seq.len() == 6
+        && seq.bytes().all(|b| b.is_ascii_digit())
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Removes an entry (or temp) directory left by a crashed writer, when it is a real
+/// directory holding only regular files named in [`ENTRY_FILES`]; anything else there is
+/// not ours, and is refused rather than deleted.
+fn remove_own_dir(dir: &Path) -> Result<(), LedgerError> {
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    let foreign = |what: String| LedgerError::Foreign {
+        path: dir.to_path_buf(),
+        what,
+    };
+    if !meta.is_dir() {
+        return Err(foreign(format!(
+            "is in the way of a new entry and is not a directory this tool wrote ({}); move it away",
+            if meta.file_type().is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a directory"
+            }
+        )));
+    }
+    let mut ours = Vec::new();
+    for d in fs::read_dir(dir).map_err(io_err(dir))? {
+        let d = d.map_err(io_err(dir))?;
+        let name = d.file_name().to_string_lossy().into_owned();
+        let kind = d.file_type().map_err(io_err(d.path()))?;
+        if !kind.is_file() || !ENTRY_FILES.contains(&name.as_str()) {
+            return Err(foreign(format!(
+                "is not on the chain but holds {}, which this tool did not write; move it away",
+                receipt_primitives::check::echo(&name)
+            )));
+        }
+        ours.push(d.path());
+    }
+    for f in ours {
+        fs::remove_file(&f).map_err(io_err(&f))?;
+    }
+    fs::remove_dir(dir).map_err(io_err(dir))
 }
 
 /// The points of an append, in order; see [`Ledger::append_with`].

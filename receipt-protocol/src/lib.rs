@@ -10,6 +10,7 @@
 pub mod assemble;
 pub mod exit;
 pub mod ledger;
+pub mod limits;
 pub mod manifest;
 pub mod proof;
 pub mod receipt;

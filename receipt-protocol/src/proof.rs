@@ -159,7 +159,15 @@ impl FileProof {
     /// [`FileProofError::Content`] when the content differs, otherwise as
     /// [`FileProof::verify`].
     pub fn verify_content(&self, content: &[u8]) -> Result<(), FileProofError> {
-        let actual = Digest::of(content);
+        self.verify_content_sha256(&Digest::of(content))
+    }
+
+    /// [`FileProof::verify_content`] given the content's SHA-256 (hashed by streaming).
+    ///
+    /// # Errors
+    /// As [`FileProof::verify_content`].
+    pub fn verify_content_sha256(&self, actual: &Digest) -> Result<(), FileProofError> {
+        let actual = *actual;
         if actual != self.content_sha256 {
             return Err(FileProofError::Content {
                 actual,

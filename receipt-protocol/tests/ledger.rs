@@ -1,95 +1,15 @@
 //! The build ledger under attack: tampering, crashes at every step, and racing writers.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 
-use receipt_graph::{CanonicalGraph, TauSeed, rank, tau};
-use receipt_primitives::{Digest, Timestamp, jcs};
-use receipt_protocol::ledger::{AppendStep, BuildRecord, Ledger};
-use receipt_protocol::manifest::Manifest;
-use receipt_protocol::receipt::{GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section, Work};
-use receipt_protocol::verify::{Report, Verdict, verify_dir};
-
-fn record(n: u64) -> BuildRecord {
-    // A small real graph, different for each build, with its real fingerprint.
-    let edges: Vec<(String, String)> = (0..=n % 4 + 1)
-        .map(|i| (format!("pkg{i}@1.0.{n}"), format!("pkg{}@1.0.{n}", i + 1)))
-        .collect();
-    let g = CanonicalGraph::new(Vec::<String>::new(), edges).unwrap();
-    let graph = g.to_json_bytes();
-    let ingress = serde_json::json!({ "args": ["build", n.to_string()] });
-    let manifest = Manifest {
-        producer: "ledger-test 1.0".into(),
-        ingress_preimage_sha256: Some(jcs::sha256(&ingress).unwrap()),
-        timestamp: Timestamp::from_unix(1_700_000_000 + n as i64).unwrap(),
-        merkle_root: Digest::of(&n.to_be_bytes()),
-    };
-    let (ts, root) = (
-        manifest.timestamp.to_string(),
-        manifest.merkle_root.to_hex(),
-    );
-    let seed = TauSeed {
-        producer: &manifest.producer,
-        timestamp: &ts,
-        merkle_root: &root,
-    };
-    let receipt = Receipt {
-        schema: RECEIPT_SCHEMA.into(),
-        kind: "cargo".into(),
-        producer: String::new(),
-        manifest_sha256: Digest::default(),
-        reflective: Reflective {
-            merkle_root: Digest::default(),
-        },
-        prev: None,
-        source: Section::unavailable("not recorded by this test"),
-        ingress: Section::Available(ingress),
-        graph: Section::Available(GraphSummary {
-            kind: "cargo".into(),
-            nodes: g.node_count() as u64,
-            edges: g.edge_count() as u64,
-            digest: Digest::of(&graph),
-            path: "graph.json".into(),
-        }),
-        tau: Section::Available(serde_json::to_value(tau(&g, &seed)).unwrap()),
-        rank: Section::Available(serde_json::to_value(rank(&g)).unwrap()),
-        work: Section::Available(Work {
-            status: "success".into(),
-            exit_code: Some(0),
-            wall_ms: n,
-            cpu_ms: None,
-            peak_rss_kb: None,
-        }),
-        artifacts: Section::unavailable("not recorded by this test"),
-        extensions: BTreeMap::new(),
-    };
-    BuildRecord {
-        manifest,
-        receipt,
-        graph_json: Some(graph),
-    }
-}
-
-fn ledger_with(dir: &Path, n: u64) -> Ledger {
-    let l = Ledger::open(dir).unwrap();
-    for i in 1..=n {
-        l.append(record(i)).unwrap();
-    }
-    l
-}
-
-fn show(r: &Report) -> String {
-    r.checks.iter().map(|c| format!("{c}\n")).collect()
-}
-
-/// The failures of a report, as (check name, file).
-fn failed(r: &Report) -> Vec<(String, Option<String>)> {
-    r.failures()
-        .map(|c| (c.id.as_str().to_owned(), c.file.clone()))
-        .collect()
-}
+use common::{failed, ledger_with, record, record_at, show};
+use receipt_primitives::Digest;
+use receipt_protocol::ledger::{AppendStep, Ledger};
+use receipt_protocol::receipt::Receipt;
+use receipt_protocol::verify::{Verdict, verify_dir};
 
 #[test]
 fn a_fresh_chain_verifies_with_every_check_passing() {
@@ -209,10 +129,7 @@ fn reordering_two_head_lines_is_detected() {
     assert!(!r.ok());
     let f = failed(&r);
     assert!(
-        f.contains(&(
-            "chain.prev_links".into(),
-            Some("receipts/000002/receipt.json".into())
-        )),
+        f.contains(&("chain.head".into(), Some("chain.head".into()))),
         "{}",
         show(&r)
     );
@@ -254,27 +171,35 @@ fn a_missing_file_is_a_failure_never_a_pass() {
     assert_eq!(r.checks[0].verdict, Verdict::Unknown);
 }
 
+const E1: &str = "receipts/000001/receipt.json";
+const E2: &str = "receipts/000002/receipt.json";
+
 #[test]
 fn the_head_reader_refuses_crlf_tabs_trailing_spaces_and_uppercase() {
     use receipt_protocol::ledger::parse_head;
     let h = Digest::of(b"x").to_hex();
     assert_eq!(
-        parse_head(format!("{h} a/b.json\n").as_bytes())
+        parse_head(format!("{h} {E1}\n{h} {E2}\n").as_bytes())
             .unwrap()
             .len(),
-        1
+        2
     );
     for bad in [
-        format!("{h} a/b.json\r\n"),
-        format!("{h}\ta/b.json\n"),
-        format!("{h} a/b.json \n"),
-        format!("{h}  a/b.json\n"),
-        format!("{} a/b.json\n", h.to_uppercase()),
-        format!("{h} a/b.json"),
+        format!("{h} {E1}\r\n"),
+        format!("{h}\t{E1}\n"),
+        format!("{h} {E1} \n"),
+        format!("{h}  {E1}\n"),
+        format!("{} {E1}\n", h.to_uppercase()),
+        format!("{h} {E1}"),
         format!("{h} /abs/b.json\n"),
         format!("{h} ../b.json\n"),
-        format!("{h} a/b.json\n\n"),
-        format!("{} a/b.json\n", &h[1..]),
+        format!("{h} {E1}\n\n"),
+        format!("{} {E1}\n", &h[1..]),
+        // Line N names entry N.
+        format!("{h} {E2}\n"),
+        format!("{h} {E1}\n{h} {E1}\n"),
+        format!("{h} receipt.json\n"),
+        format!("\u{feff}{h} {E1}\n"),
     ] {
         assert!(parse_head(bad.as_bytes()).is_err(), "{bad:?}");
     }
@@ -307,6 +232,7 @@ const STEPS: [(&str, AppendStep); 5] = [
 /// Runs only as a child of the crash test: appends, and kills itself with SIGKILL at the
 /// step named in the environment.
 #[test]
+#[ignore = "child process of a_kill_at_any_step_leaves_a_valid_chain_and_the_next_append_heals, which runs it"]
 fn crash_child() {
     let (Ok(dir), Ok(step)) = (
         std::env::var("LEDGER_CRASH_DIR"),
@@ -315,7 +241,7 @@ fn crash_child() {
         return;
     };
     let target = STEPS.iter().find(|(n, _)| *n == step).unwrap().1;
-    let l = Ledger::open(&dir).unwrap();
+    let l = Ledger::create(&dir).unwrap();
     l.append_with(record(3), &mut |s| {
         if s == target {
             // SAFETY: plain libc calls with valid arguments.
@@ -334,7 +260,13 @@ fn a_kill_at_any_step_leaves_a_valid_chain_and_the_next_append_heals() {
         let t = tempfile::tempdir().unwrap();
         let l = ledger_with(t.path(), 2);
         let status = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("LEDGER_CRASH_DIR", t.path())
             .env("LEDGER_CRASH_STEP", name)
             .status()
@@ -345,7 +277,19 @@ fn a_kill_at_any_step_leaves_a_valid_chain_and_the_next_append_heals() {
             "child at {name}: {status:?}"
         );
         let r = verify_dir(t.path());
-        assert!(r.ok(), "after a kill at {name}:\n{}", show(&r));
+        if step == AppendStep::HeadWritten {
+            // The chain has the new entry but the view is one behind: a reader of the
+            // view would see another build than the chain's last, so it fails until the
+            // next append refreshes it.
+            assert_eq!(
+                failed(&r),
+                [("chain.view".to_owned(), Some("receipt.json".to_owned()))],
+                "after a kill at {name}:\n{}",
+                show(&r)
+            );
+        } else {
+            assert!(r.ok(), "after a kill at {name}:\n{}", show(&r));
+        }
         let committed = matches!(step, AppendStep::HeadWritten | AppendStep::ViewWritten);
         assert_eq!(
             l.head().unwrap().len(),
@@ -364,15 +308,20 @@ fn a_kill_at_any_step_leaves_a_valid_chain_and_the_next_append_heals() {
     }
 }
 
+/// The writers of the race test build at one instant, so any order of their appends keeps
+/// timestamps non-decreasing.
+const RACE_TIME: i64 = 1_700_000_000;
+
 /// Runs only as a child of the race test: appends a few records.
 #[test]
+#[ignore = "child process of parallel_writers_in_several_processes_never_fork_the_chain, which runs it"]
 fn race_child() {
     let Ok(dir) = std::env::var("LEDGER_RACE_DIR") else {
         return;
     };
-    let l = Ledger::open(&dir).unwrap();
+    let l = Ledger::create(&dir).unwrap();
     for i in 0..5 {
-        l.append(record(100 + i)).unwrap();
+        l.append(record_at(100 + i, RACE_TIME)).unwrap();
     }
 }
 
@@ -382,7 +331,13 @@ fn parallel_writers_in_several_processes_never_fork_the_chain() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "race_child", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "race_child",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env("LEDGER_RACE_DIR", t.path())
                 .spawn()
                 .unwrap()
@@ -393,9 +348,9 @@ fn parallel_writers_in_several_processes_never_fork_the_chain() {
         for k in 0..3 {
             let dir = t.path().to_owned();
             s.spawn(move || {
-                let l = Ledger::open(&dir).unwrap();
+                let l = Ledger::create(&dir).unwrap();
                 for i in 0..5 {
-                    l.append(record(200 + 10 * k + i)).unwrap();
+                    l.append(record_at(200 + 10 * k + i, RACE_TIME)).unwrap();
                 }
             });
         }
@@ -405,5 +360,5 @@ fn parallel_writers_in_several_processes_never_fork_the_chain() {
     }
     let r = verify_dir(t.path());
     assert!(r.ok(), "{}", show(&r));
-    assert_eq!(Ledger::open(t.path()).unwrap().head().unwrap().len(), 35);
+    assert_eq!(Ledger::create(t.path()).unwrap().head().unwrap().len(), 35);
 }

@@ -132,8 +132,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// User + system CPU seconds of this process (all threads) and of its waited-for children.
 fn cpu_seconds() -> f64 {
     let of = |who| {
-        // SAFETY: getrusage only writes the struct it is given.
+        // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage only writes the struct it is given.
         let rc = unsafe { libc::getrusage(who, &mut ru) };
         assert_eq!(rc, 0, "getrusage failed");
         let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;

@@ -2,7 +2,8 @@
 //! declarations of literal settings), since it cannot be evaluated without a toolchain.
 
 use super::{
-    LAKEFILE_LEAN, LakeConfig, LeanExe, LeanLib, ReadMethod, Require, join_dir, target_name,
+    LAKEFILE_LEAN, LakeConfig, LeanExe, LeanLib, ReadMethod, Require, config_dir, join_dir,
+    target_name,
 };
 use crate::error::Error;
 use crate::glob::Glob;
@@ -240,6 +241,11 @@ pub fn scan_lean(file: &str, bytes: &[u8]) -> Result<LakeConfig, Error> {
         let name = decl_name(d.get(k + 1));
         let line = d[k].line;
         let body = &d[(k + 2).min(d.len())..];
+        let bad_dir = |field: &str, why: String| Error::Config {
+            file: file.to_owned(),
+            field: format!("line {line}: {field}"),
+            why,
+        };
         let str_field = |f: &str| match field_value(body, f) {
             Some(
                 [
@@ -255,14 +261,17 @@ pub fn scan_lean(file: &str, bytes: &[u8]) -> Result<LakeConfig, Error> {
             "package" => {
                 cfg.package = name;
                 match str_field("srcDir") {
-                    Some(Ok(s)) => pkg_src = s,
+                    Some(Ok(s)) => pkg_src = config_dir(&s).map_err(|w| bad_dir("srcDir", w))?,
                     Some(Err(())) => cfg.notes.push(format!(
                         "line {line}: the package srcDir is not a string literal; \".\" was assumed"
                     )),
                     None => {}
                 }
                 match str_field("packagesDir") {
-                    Some(Ok(s)) => cfg.packages_dir = Some(s),
+                    Some(Ok(s)) => {
+                        cfg.packages_dir =
+                            Some(config_dir(&s).map_err(|w| bad_dir("packagesDir", w))?);
+                    }
                     Some(Err(())) => cfg.notes.push(format!(
                         "line {line}: packagesDir is not a string literal; the manifest's is used"
                     )),
@@ -277,7 +286,7 @@ pub fn scan_lean(file: &str, bytes: &[u8]) -> Result<LakeConfig, Error> {
                     continue;
                 };
                 let src = match str_field("srcDir") {
-                    Some(Ok(s)) => s,
+                    Some(Ok(s)) => config_dir(&s).map_err(|w| bad_dir("srcDir", w))?,
                     Some(Err(())) => {
                         cfg.notes.push(format!(
                             "line {line}: srcDir of {kw} {name} is not a string literal; \".\" was assumed"

@@ -6,8 +6,9 @@
 mod lean;
 mod toml;
 
-use std::fs;
 use std::path::Path;
+
+use receipt_primitives::confine;
 
 use crate::error::Error;
 use crate::glob::Glob;
@@ -111,31 +112,39 @@ pub struct LakeConfig {
     pub bytes: Vec<u8>,
 }
 
-/// Reads the configuration of the package in `dir`, `None` when it has neither file.
-/// `rel` is how `dir` is named in messages.
+/// Reads the configuration of the package in `rel` (a directory under `root`, `.` for
+/// the root itself), `None` when it has neither file. Files are read through
+/// [`receipt_primitives::confine`]: no symlink is followed, only regular files of at most
+/// [`CONFIG_BYTES`] are read.
 ///
 /// # Errors
-/// [`Error::Io`] when a file cannot be read, [`Error::Config`] naming the file and field
-/// when its content is invalid.
-pub fn read_config(dir: &Path, rel: &str) -> Result<Option<LakeConfig>, Error> {
-    let lean = dir.join(LAKEFILE_LEAN);
-    let toml_path = dir.join(LAKEFILE_TOML);
-    if lean.is_file() {
-        let bytes = fs::read(&lean).map_err(Error::io(join(rel, LAKEFILE_LEAN)))?;
-        let mut cfg = scan_lean(&join(rel, LAKEFILE_LEAN), &bytes)?;
-        if toml_path.is_file() {
+/// [`Error::Read`] when a file cannot be read safely, [`Error::Config`] naming the file and
+/// field when its content is invalid.
+pub fn read_config(root: &Path, rel: &str) -> Result<Option<LakeConfig>, Error> {
+    let lean = join(rel, LAKEFILE_LEAN);
+    let toml_path = join(rel, LAKEFILE_TOML);
+    let read = |path: &str| match confine::read_under(root, path, CONFIG_BYTES, "a lakefile") {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.is_missing() => Ok(None),
+        Err(e) => Err(Error::Read(e)),
+    };
+    if let Some(bytes) = read(&lean)? {
+        let mut cfg = scan_lean(&lean, &bytes)?;
+        if confine::kind_under(root, &toml_path).is_ok_and(|k| k.is_some()) {
             cfg.notes.push(format!(
                 "{LAKEFILE_TOML} is also present and was ignored, as Lake does when {LAKEFILE_LEAN} exists"
             ));
         }
         Ok(Some(cfg))
-    } else if toml_path.is_file() {
-        let bytes = fs::read(&toml_path).map_err(Error::io(join(rel, LAKEFILE_TOML)))?;
-        parse_toml(&join(rel, LAKEFILE_TOML), bytes).map(Some)
+    } else if let Some(bytes) = read(&toml_path)? {
+        parse_toml(&toml_path, bytes).map(Some)
     } else {
         Ok(None)
     }
 }
+
+/// The largest configuration file read (a lakefile is a few kilobytes).
+pub const CONFIG_BYTES: u64 = 4 << 20;
 
 fn join(dir: &str, file: &str) -> String {
     if dir.is_empty() || dir == "." {
@@ -145,7 +154,32 @@ fn join(dir: &str, file: &str) -> String {
     }
 }
 
-/// `a / b` for configuration paths: `.` components vanish, `/`-separated.
+/// A directory setting of a configuration (`srcDir`, `packagesDir`), checked: relative to
+/// the package, inside it, `/`-separated (`./` and a trailing `/` are accepted and
+/// dropped). `Err` is the end of a sentence naming the rule broken: a directory outside
+/// the project is never read, because the receipt's Merkle root covers only the project.
+pub(crate) fn config_dir(value: &str) -> Result<String, String> {
+    let trimmed = value.trim_end_matches('/');
+    let parts: Vec<&str> = trimmed.split('/').filter(|p| *p != ".").collect();
+    if trimmed.is_empty() || parts.is_empty() {
+        return Ok(".".to_owned());
+    }
+    let joined = if value.starts_with('/') {
+        value.to_owned()
+    } else {
+        parts.join("/")
+    };
+    receipt_primitives::confine::check_path(&joined).map_err(|why| {
+        format!(
+            "{:?} {why}; only directories inside the package are read, since the receipt covers only the project",
+            receipt_primitives::check::echo(value)
+        )
+    })?;
+    Ok(joined)
+}
+
+/// `a / b` for configuration paths that passed [`config_dir`]: `.` components vanish,
+/// `/`-separated.
 pub(crate) fn join_dir(a: &str, b: &str) -> String {
     let parts: Vec<&str> = a
         .split('/')

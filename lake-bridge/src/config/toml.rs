@@ -3,8 +3,8 @@
 use serde::Deserialize;
 
 use super::{
-    LAKEFILE_LEAN, LAKEFILE_TOML, LakeConfig, LeanExe, LeanLib, ReadMethod, Require, join_dir,
-    target_name,
+    LAKEFILE_LEAN, LAKEFILE_TOML, LakeConfig, LeanExe, LeanLib, ReadMethod, Require, config_dir,
+    join_dir, target_name,
 };
 use crate::error::Error;
 use crate::glob::Glob;
@@ -84,7 +84,14 @@ pub fn parse_toml(file: &str, bytes: Vec<u8>) -> Result<LakeConfig, Error> {
             .unwrap_or_default();
         bad("(document)".into(), format!("{msg}{at}"))
     })?;
-    let pkg_src = raw.src_dir.unwrap_or_else(|| ".".into());
+    let dir = |field: String, v: Option<&str>| {
+        config_dir(v.unwrap_or(".")).map_err(|why| bad(field, why))
+    };
+    let pkg_src = dir("srcDir".into(), raw.src_dir.as_deref())?;
+    let packages_dir = match raw.packages_dir.as_deref() {
+        Some(d) => Some(dir("packagesDir".into(), Some(d))?),
+        None => None,
+    };
     let mut libs = Vec::new();
     for (i, l) in raw.lean_lib.into_iter().enumerate() {
         if l.name.is_empty() {
@@ -113,7 +120,10 @@ pub fn parse_toml(file: &str, bytes: Vec<u8>) -> Result<LakeConfig, Error> {
             None => roots.iter().cloned().map(Glob::One).collect(),
         };
         libs.push(LeanLib {
-            src_dir: join_dir(&pkg_src, l.src_dir.as_deref().unwrap_or(".")),
+            src_dir: join_dir(
+                &pkg_src,
+                &dir(format!("lean_lib[{i}].srcDir"), l.src_dir.as_deref())?,
+            ),
             name: l.name,
             roots,
             globs,
@@ -128,7 +138,10 @@ pub fn parse_toml(file: &str, bytes: Vec<u8>) -> Result<LakeConfig, Error> {
             None => target_name(&x.name),
         };
         exes.push(LeanExe {
-            src_dir: join_dir(&pkg_src, x.src_dir.as_deref().unwrap_or(".")),
+            src_dir: join_dir(
+                &pkg_src,
+                &dir(format!("lean_exe[{i}].srcDir"), x.src_dir.as_deref())?,
+            ),
             name: x.name,
             root,
         });
@@ -186,7 +199,7 @@ pub fn parse_toml(file: &str, bytes: Vec<u8>) -> Result<LakeConfig, Error> {
         },
         method: ReadMethod::Toml,
         package: raw.name,
-        packages_dir: raw.packages_dir,
+        packages_dir,
         libs,
         exes,
         requires,
