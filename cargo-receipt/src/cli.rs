@@ -148,7 +148,7 @@ pub struct BuildArgs {
     /// Coloring of cargo's diagnostics.
     #[arg(long, value_enum, value_name = "WHEN")]
     pub color: Option<Color>,
-    /// Output directory of the receipts [default: <target dir>/receipt].
+    /// Output directory of the receipts (default: receipt/ in the target directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Further arguments for `cargo build`, passed untouched.
@@ -167,7 +167,7 @@ pub struct ProjectArgs {
 /// `cargo receipt verify`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// The output directory to verify [default: <target dir>/receipt].
+    /// The output directory to verify (default: receipt/ in the target directory).
     pub dir: Option<PathBuf>,
     /// Also re-hash the latest receipt's artifacts that are present in the target directory.
     #[arg(long)]
@@ -191,7 +191,7 @@ pub struct VerifyArgs {
 pub struct ProveArgs {
     /// The file, relative to the workspace root (`/`-separated).
     pub path: String,
-    /// The output directory [default: <target dir>/receipt].
+    /// The output directory (default: receipt/ in the target directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -216,7 +216,7 @@ pub struct VerifyProofArgs {
 /// `cargo receipt show`.
 #[derive(Debug, Clone, Args)]
 pub struct ShowArgs {
-    /// The output directory [default: <target dir>/receipt].
+    /// The output directory (default: receipt/ in the target directory).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -228,7 +228,7 @@ pub struct ShowArgs {
 pub struct VerifyRunArgs {
     /// The run ledger file.
     pub ledger: PathBuf,
-    /// The run receipt [default: <LEDGER>.receipt.json].
+    /// The run receipt (default: LEDGER.receipt.json).
     #[arg(long, value_name = "FILE")]
     pub receipt: Option<PathBuf>,
     /// Print the checks as JSON.

@@ -43,7 +43,7 @@ pub struct BuildArgs {
     /// The Lake project root (the directory holding the lakefile).
     #[arg(long, default_value = ".")]
     pub project: PathBuf,
-    /// The receipt directory [default: <project>/.lake/receipt].
+    /// The receipt directory (default: PROJECT/.lake/receipt).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Do not run `lake`, even when it is on PATH; the receipt covers sources and graph.
@@ -57,7 +57,7 @@ pub struct BuildArgs {
 /// Options of `verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The receipt directory [default: <project>/.lake/receipt].
+    /// The receipt directory (default: PROJECT/.lake/receipt).
     pub dir: Option<PathBuf>,
     /// The Lake project root.
     #[arg(long, default_value = ".")]

@@ -109,7 +109,7 @@ impl Digest {
 /// path of both.
 mod hex {
     /// The lowercase hex digits of `bytes`.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(receipt_portable)))]
     pub(super) fn encode(bytes: &[u8; 32]) -> [u8; 64] {
         use std::arch::x86_64::{
             __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_loadu_si128, _mm_set1_epi8,
@@ -142,7 +142,7 @@ mod hex {
     }
 
     /// The bytes `hex` spells, when it is 64 lowercase hex digits.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(receipt_portable)))]
     pub(super) fn decode(hex: &[u8; 64]) -> Option<[u8; 32]> {
         use std::arch::x86_64::{
             __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8,
@@ -184,7 +184,7 @@ mod hex {
     }
 
     /// The lowercase hex digits of `bytes`.
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(receipt_portable))))]
     pub(super) fn encode(bytes: &[u8; 32]) -> [u8; 64] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 64];
@@ -196,7 +196,7 @@ mod hex {
     }
 
     /// The bytes `hex` spells, when it is 64 lowercase hex digits.
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(receipt_portable))))]
     pub(super) fn decode(hex: &[u8; 64]) -> Option<[u8; 32]> {
         let mut out = [0u8; 32];
         for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {

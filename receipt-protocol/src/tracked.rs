@@ -183,7 +183,7 @@ impl TrackedTree {
 
     /// The RFC 6962 Merkle root over the leaf hashes in path order (`SHA-256("")` when empty).
     ///
-    /// Each thread of the current rayon pool takes aligned runs of [`ROOT_RUN`] files and
+    /// Each thread of the current rayon pool takes aligned runs of `ROOT_RUN` (2,048) files and
     /// reduces their leaves to the root of that run, which is a subtree of the whole tree
     /// (the tree splits at powers of two, so an aligned power-of-two run of leaves is never
     /// split otherwise, and a short last run is the tree's rightmost subtree); the roots of

@@ -1,7 +1,7 @@
 //! Runtime receipts: a tracing Layer that writes a hash-chained run ledger and a verifiable
 //! run receipt.
 //!
-//! Annotate functions with [`#[receipt]`](receipt), start a run, and every call becomes a
+//! Annotate functions with [`#[receipt]`](macro@receipt), start a run, and every call becomes a
 //! stage in an append-only JSONL ledger (one RFC 8785 entry per line, each hash-chained to
 //! the one before it), finished by a run receipt that pins the entry count, last hash, the
 //! RFC 6962 Merkle root over entry hashes and a trajectory digest. [`verify::verify_run`]

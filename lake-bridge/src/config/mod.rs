@@ -1,6 +1,6 @@
 //! The package configuration: what a Lake package declares (libraries, executables,
-//! requirements), read from `lakefile.toml` ([`toml`]) or, by a lexical scan, from
-//! `lakefile.lean` ([`lean`]; it is a Lean program and cannot be evaluated without a
+//! requirements), read from `lakefile.toml` (`toml`) or, by a lexical scan, from
+//! `lakefile.lean` (`lean`; it is a Lean program and cannot be evaluated without a
 //! toolchain).
 
 mod lean;

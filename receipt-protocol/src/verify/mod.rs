@@ -4,9 +4,9 @@
 //! The directory is hostile: every file is read through [`receipt_primitives::confine`]
 //! (no symlink followed, regular files only) within the limits of [`crate::limits`], cheap
 //! bindings are checked before expensive recomputations, and nothing is created or
-//! changed. The checks are grouped by what they are about: [`chain`] (head, links, view),
-//! [`manifest`] (grammar and bindings), [`fields`] (the rules of each receipt's own
-//! fields) and [`graph`] (digest, form, τ, rank).
+//! changed. The checks are grouped by what they are about: `chain` (head, links, view),
+//! `manifest` (grammar and bindings), `fields` (the rules of each receipt's own
+//! fields) and `graph` (digest, form, τ, rank).
 
 mod chain;
 mod fields;
