@@ -421,3 +421,85 @@ fn identical_builds_at_two_paths_do_not_differ() {
         assert_eq!(c["counts"], false, "{c}");
     }
 }
+
+/// A Lake project: `lean-toolchain`, a git dependency pinned at `rev`, and modules.
+fn lake_project(root: &Path, toolchain: &str, rev: &str, modules: &[(&str, &str)]) {
+    write(
+        root,
+        "lakefile.toml",
+        "name = \"demo\"\n[[require]]\nname = \"dep\"\ngit = \"https://example.invalid/dep\"\nrev = \"main\"\n[[lean_lib]]\nname = \"Demo\"\n",
+    );
+    write(root, "lean-toolchain", &format!("{toolchain}\n"));
+    write(
+        root,
+        "lake-manifest.json",
+        &format!(
+            r#"{{"version": 7, "packagesDir": ".lake/packages", "name": "demo", "lakeDir": ".lake", "packages": [{{"url": "https://example.invalid/dep", "type": "git", "subDir": null, "rev": "{rev}", "name": "dep", "manifestFile": "lake-manifest.json", "inputRev": "main", "inherited": false, "configFile": "lakefile.toml"}}]}}"#
+        ),
+    );
+    for (path, text) in modules {
+        write(root, path, text);
+    }
+}
+
+#[test]
+fn diff_of_lake_receipts_names_the_toolchain_package_revision_and_modules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lean");
+    let lake = |dir: &Path| {
+        // No `lake` on PATH: the receipt covers sources and graph.
+        let o = Command::new(BIN)
+            .args(["receipt", "lake", "build", "--project"])
+            .arg(dir)
+            .env("PATH", "/usr/bin:/bin")
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .output()
+            .unwrap();
+        code(&o, 0);
+    };
+    lake_project(
+        &dir,
+        "leanprover/lean4:v4.21.0",
+        "0123456789abcdef0123456789abcdef01234567",
+        &[("Demo.lean", "import Demo.A\n"), ("Demo/A.lean", "")],
+    );
+    lake(&dir);
+    lake_project(
+        &dir,
+        "leanprover/lean4:v4.22.0",
+        "89abcdef0123456789abcdef0123456789abcdef",
+        &[
+            ("Demo.lean", "import Demo.A\nimport Demo.B\n"),
+            ("Demo/B.lean", ""),
+        ],
+    );
+    lake(&dir);
+    let ledger = dir.join(".lake/receipt");
+    let (a, b) = (
+        format!("{}@1", ledger.display()),
+        format!("{}@2", ledger.display()),
+    );
+    let d = diff_json(&dir, &a, &b, 1);
+    assert_eq!(d["a"]["kind"], "lake");
+    let t = change(&d, "lean_toolchain");
+    assert_eq!(
+        (&t["section"], &t["b"]),
+        (
+            &Value::from("toolchain"),
+            &Value::from("leanprover/lean4:v4.22.0")
+        )
+    );
+    assert_eq!(d["changes"][0]["section"], "toolchain");
+    let p = change(&d, "lake package dep");
+    assert_eq!(p["section"], "dependencies");
+    assert_eq!(
+        p["b"]["source"]["rev"],
+        "89abcdef0123456789abcdef0123456789abcdef"
+    );
+    assert_eq!(change(&d, "lake-manifest.json sha256")["counts"], true);
+    assert_eq!(change(&d, "node Demo.B")["change"], "added");
+    assert_eq!(change(&d, "edge Demo -> Demo.B")["section"], "graph");
+    // Lake receipts carry no per-file listing: the tracked set shows as its count and root.
+    assert_eq!(change(&d, "source.tracked.files")["delta"], "+1");
+    assert_eq!(change(&d, "source.tracked.merkle_root")["counts"], true);
+}

@@ -774,6 +774,71 @@ fn checksums(
     }
 }
 
+/// A hash cut to 12 digits for the text report (the JSON form has it whole).
+fn short(v: &Value) -> String {
+    match v.as_str() {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            format!("{}…", &h[..12])
+        }
+        Some(s) => s.to_owned(),
+        None => match v.as_array() {
+            Some(items) if items.iter().all(Value::is_string) => {
+                items.iter().map(short).collect::<Vec<_>>().join(", ")
+            }
+            _ => v.to_string(),
+        },
+    }
+}
+
+/// A file or artifact record (`kind`, `size`, `content_sha256` or `sha256`) in a few words.
+fn file_words(v: &Value) -> Option<String> {
+    let o = v.as_object()?;
+    let hash = o.get("content_sha256").or_else(|| o.get("sha256"))?;
+    let mut words = Vec::new();
+    if let Some(k) = o.get("kind").and_then(Value::as_str) {
+        words.push(format!("kind {k}"));
+    }
+    if let Some(n) = o.get("size") {
+        words.push(format!("{n} bytes"));
+    }
+    words.push(short(hash));
+    Some(words.join(", "))
+}
+
+/// What changed, after the item, for the text report: `: a -> b`, `: + b`, or nothing when
+/// the item already names the value (a feature, member or edge added or removed).
+fn render(ch: &Change) -> String {
+    let one = |v: &Value| file_words(v).unwrap_or_else(|| short(v));
+    let named = |v: &Value| {
+        v.as_str().is_some_and(|s| ch.item.ends_with(s)) || ch.item.starts_with("edge ")
+    };
+    match ch.change {
+        ChangeKind::Added if named(&ch.b) => String::new(),
+        ChangeKind::Removed if named(&ch.a) => String::new(),
+        ChangeKind::Added => format!(": + {}", one(&ch.b)),
+        ChangeKind::Removed => format!(": - {}", one(&ch.a)),
+        ChangeKind::Changed => match (ch.a.as_object(), ch.b.as_object()) {
+            (Some(x), Some(y)) if file_words(&ch.a).is_some() => {
+                // Only the parts that differ: kind (mode), size, content.
+                let parts: Vec<String> = ["kind", "size", "content_sha256", "sha256"]
+                    .iter()
+                    .filter(|k| x.get(**k) != y.get(**k))
+                    .map(|k| {
+                        let name = if k.ends_with("sha256") { "content" } else { k };
+                        format!(
+                            "{name} {} -> {}",
+                            x.get(*k).map_or_else(|| "none".into(), short),
+                            y.get(*k).map_or_else(|| "none".into(), short)
+                        )
+                    })
+                    .collect();
+                format!(": {}", parts.join(", "))
+            }
+            _ => format!(": {} -> {}", one(&ch.a), one(&ch.b)),
+        },
+    }
+}
+
 impl BuildDiff {
     /// The JSON form: RFC 8785 canonical bytes and one LF.
     ///
@@ -810,18 +875,10 @@ impl BuildDiff {
                     .count();
                 let _ = writeln!(out, "\n{} ({n})", ch.section.as_str());
             }
-            let shown = |v: &Value| match v {
-                Value::String(s) => s.clone(),
-                v => v.to_string(),
-            };
-            let what = match ch.change {
-                ChangeKind::Added => format!("+ {}", shown(&ch.b)),
-                ChangeKind::Removed => format!("- {}", shown(&ch.a)),
-                ChangeKind::Changed => format!("{} -> {}", shown(&ch.a), shown(&ch.b)),
-            };
+            let what = render(ch);
             let _ = writeln!(
                 out,
-                "  {:<8} {}: {what}{}{}",
+                "  {:<8} {}{what}{}{}",
                 format!("{:?}", ch.change).to_lowercase(),
                 ch.item,
                 ch.delta

@@ -5,9 +5,11 @@
 //!
 //! **Alignment.** Every `STAGE_ENTER` opens a *call* in a *lane*: the lane of a nested call
 //! is its parent call (the key `(parent, 0)`), the lane of a top-level call is its thread
-//! number (the key `(null, thread)`). A call's alignment key is its lane's key followed by
-//! its position in the lane (0-based, in `seq` order): `[thread, i]` at top level,
-//! `[thread, i, j]` for the `j`-th call inside it, and so on. Two calls correspond when
+//! (the key `(null, thread)`). Thread numbers are process-wide counters handed out at a
+//! thread's first record, so top-level lanes are numbered by the order in which their
+//! threads first enter a stage in the ledger (0, 1, …). A call's alignment key is its lane's
+//! key followed by its position in the lane (0-based, in `seq` order): `[t, i]` at top
+//! level, `[t, i, j]` for the `j`-th call inside it, and so on. Two calls correspond when
 //! their keys are equal, so concurrent stages on several threads, recorded in another
 //! interleaving, still line up, and a run that ends early leaves calls without a partner.
 
@@ -219,6 +221,8 @@ fn read_run(path: &Path, label: &str) -> Result<Run, DiffError> {
     let mut keys: BTreeMap<Vec<u64>, usize> = BTreeMap::new();
     // Stage id → (call index, its alignment key).
     let mut open: BTreeMap<u64, (usize, Vec<u64>)> = BTreeMap::new();
+    // Thread number → its top-level lane: threads in the order they first enter a stage.
+    let mut threads: BTreeMap<u64, u64> = BTreeMap::new();
     // Lane key → calls entered in it so far.
     let mut lanes: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
     let mut traj = Sha256::new();
@@ -238,7 +242,7 @@ fn read_run(path: &Path, label: &str) -> Result<Run, DiffError> {
     loop {
         let bad = |line_no: u64, what: String| DiffError::BadFile {
             path: path.to_owned(),
-            what: format!("line {} {what}", line_no + 1),
+            what: format!("line {}: {what}", line_no + 1),
         };
         let more =
             next_line(&mut r, &mut buf, MAX_LINE_BYTES).map_err(|e| bad(line_no, e.to_string()))?;
@@ -281,7 +285,13 @@ fn read_run(path: &Path, label: &str) -> Result<Run, DiffError> {
                     ));
                 };
                 let (lane, path) = match view.parent {
-                    None => (vec![view.thread.unwrap_or_default()], Vec::new()),
+                    None => {
+                        let next = threads.len() as u64;
+                        let t = *threads
+                            .entry(view.thread.unwrap_or_default())
+                            .or_insert(next);
+                        (vec![t], Vec::new())
+                    }
                     Some(p) => {
                         let (pi, pkey) = open.get(&p).ok_or_else(|| {
                             bad(
