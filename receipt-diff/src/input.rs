@@ -9,7 +9,7 @@ use receipt_graph::CanonicalGraph;
 use receipt_primitives::Digest;
 use receipt_protocol::ledger::{CHAIN_HEAD, MANIFEST_FILE, RECEIPT_FILE, parse_head};
 use receipt_protocol::manifest::Manifest;
-use receipt_protocol::receipt::{Receipt, Section};
+use receipt_protocol::receipt::{RECEIPT_SCHEMA, Receipt, Section};
 
 use crate::DiffError;
 
@@ -219,12 +219,26 @@ pub fn load(spec: &Spec, label: &str, default_dir: Option<&Path>) -> Result<Side
     Ok(side)
 }
 
+/// A receipt of the receipt schema (unknown keys refused, `schema` checked). Its canonical
+/// byte form is not re-checked here: that is `verify`'s (docs/SPEC.md §7), and re-encoding
+/// a receipt listing 50,000 files costs more than the whole comparison.
+fn read_receipt(bytes: &[u8]) -> Result<Receipt, String> {
+    let r: Receipt = serde_json::from_slice(bytes).map_err(|e| format!("not a receipt: {e}"))?;
+    if r.schema != RECEIPT_SCHEMA {
+        return Err(format!(
+            "field `schema` is {:?}, expected {RECEIPT_SCHEMA:?}",
+            receipt_primitives::check::echo(&r.schema)
+        ));
+    }
+    Ok(r)
+}
+
 /// Reads the receipt at `path` and what lies beside it.
 fn read_side(path: &Path, label: String, entry: Option<u64>) -> Result<Side, DiffError> {
     let bytes = read_bounded(path, MAX_FILE_BYTES)?;
-    let receipt = Receipt::parse(&bytes).map_err(|e| DiffError::BadFile {
+    let receipt = read_receipt(&bytes).map_err(|what| DiffError::BadFile {
         path: path.to_owned(),
-        what: e.to_string(),
+        what,
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut notes = Vec::new();

@@ -63,9 +63,17 @@ pub enum DiffError {
 /// # Errors
 /// [`DiffError`] when either side cannot be read.
 pub fn diff_receipts(a: &str, b: &str, default_dir: Option<&Path>) -> Result<BuildDiff, DiffError> {
-    let sa = input::load(&Spec::parse(a)?, a, default_dir)?;
-    let sb = input::load(&Spec::parse(b)?, b, default_dir)?;
-    Ok(build::diff(&sa, &sb))
+    let (sa, sb) = (Spec::parse(a)?, Spec::parse(b)?);
+    // The two sides are read on two threads: parsing a large receipt is most of the work.
+    let (sa, sb) = std::thread::scope(|s| {
+        let other = s.spawn(|| input::load(&sb, b, default_dir));
+        let sa = input::load(&sa, a, default_dir);
+        let sb = other
+            .join()
+            .unwrap_or_else(|_| Err(DiffError::Usage(format!("reading {b:?} panicked"))));
+        (sa, sb)
+    });
+    Ok(build::diff(&sa?, &sb?))
 }
 
 /// The exit code of a build diff: 0 when nothing that counts differs, else 1.
