@@ -180,12 +180,12 @@ pub fn load(spec: &Spec, label: &str, default_dir: Option<&Path>) -> Result<Side
                 path.display()
             )));
         }
-        return read_side(&path, label.to_owned(), None);
+        return read_side(&path, label.to_owned(), None, None);
     };
     let head_path = root.join(CHAIN_HEAD);
     if !head_path.exists() && spec.position.is_none() {
         // An output directory without a chain: the receipt file in it.
-        return read_side(&root.join(RECEIPT_FILE), label.to_owned(), None);
+        return read_side(&root.join(RECEIPT_FILE), label.to_owned(), None, None);
     }
     let lines =
         parse_head(&read_bounded(&head_path, MAX_FILE_BYTES)?).map_err(|e| DiffError::BadFile {
@@ -205,7 +205,14 @@ pub fn load(spec: &Spec, label: &str, default_dir: Option<&Path>) -> Result<Side
         }
     };
     let line = &lines[(index - 1) as usize];
-    let mut side = read_side(&root.join(&line.path), label.to_owned(), Some(index))?;
+    // The ledger root's provenance file, if any, describes the latest entry (like the view).
+    let latest_root = (index == n).then_some(root.as_path());
+    let mut side = read_side(
+        &root.join(&line.path),
+        label.to_owned(),
+        Some(index),
+        latest_root,
+    )?;
     if side.receipt_sha256 != line.sha256 {
         return Err(DiffError::BadFile {
             path: root.join(&line.path),
@@ -233,8 +240,14 @@ fn read_receipt(bytes: &[u8]) -> Result<Receipt, String> {
     Ok(r)
 }
 
-/// Reads the receipt at `path` and what lies beside it.
-fn read_side(path: &Path, label: String, entry: Option<u64>) -> Result<Side, DiffError> {
+/// Reads the receipt at `path` and what lies beside it; the provenance file is looked for
+/// beside the receipt, then in `view_root` (the ledger root, for the latest entry).
+fn read_side(
+    path: &Path,
+    label: String,
+    entry: Option<u64>,
+    view_root: Option<&Path>,
+) -> Result<Side, DiffError> {
     let bytes = read_bounded(path, MAX_FILE_BYTES)?;
     let receipt = read_receipt(&bytes).map_err(|what| DiffError::BadFile {
         path: path.to_owned(),
@@ -286,8 +299,11 @@ fn read_side(path: &Path, label: String, entry: Option<u64>) -> Result<Side, Dif
         }
         Section::Unavailable { .. } => None,
     };
-    let prov = dir.join(PROVENANCE_FILE);
-    let checksums = if prov.exists() {
+    let prov = std::iter::once(dir)
+        .chain(view_root)
+        .map(|d| d.join(PROVENANCE_FILE))
+        .find(|p| p.exists());
+    let checksums = if let Some(prov) = prov {
         match read_bounded(&prov, MAX_FILE_BYTES)
             .map_err(|e| e.to_string())
             .and_then(|b| crate::provenance::resolved_dependencies(&b))
