@@ -26,14 +26,14 @@ const PACKAGES: usize = 300;
 /// 50,000 files in 500 directories, a chain of 300 packages; with `changed`, every 166th
 /// file has other content and one package another version.
 fn build(changed: bool) -> Build {
-    let edited = |i: usize| changed && i % (FILES / CHANGED) == 0;
+    let edited = |i: usize| changed && i.is_multiple_of(FILES / CHANGED);
     let files = (0..FILES)
         .map(|i| {
             let content = format!("file {i}{}", if edited(i) { " edited" } else { "" });
             file(
                 &format!("crates/c{:03}/src/m{i:06}.rs", i / 100),
                 &content,
-                i % 97 == 0,
+                i.is_multiple_of(97),
             )
         })
         .collect();
@@ -68,7 +68,9 @@ fn bench(c: &mut Criterion) {
         .iter()
         .filter(|c| c.item.starts_with("file "))
         .count();
-    let edited = (0..FILES).filter(|i| i % (FILES / CHANGED) == 0).count();
+    let edited = (0..FILES)
+        .filter(|i| i.is_multiple_of(FILES / CHANGED))
+        .count();
     assert_eq!(files, edited, "the edited files");
     assert!(d.changes.iter().any(|c| c.item == "package p007"));
     let receipt_file = |n: u32| Path::new(&dir).join(format!("receipts/{n:06}/receipt.json"));
