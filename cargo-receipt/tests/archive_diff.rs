@@ -209,6 +209,35 @@ fn a_zipped_artifact_verifies_and_a_tampered_or_hostile_one_does_not() {
             },
             "is a symbolic link",
         ),
+        (
+            "dup.zip",
+            {
+                let mut w = ZipWriter::new(Cursor::new(Vec::new()));
+                for name in ["chain.head", "./chain.head"] {
+                    w.start_file(name, SimpleFileOptions::default()).unwrap();
+                    w.write_all(b"x\n").unwrap();
+                }
+                w.finish().unwrap().into_inner()
+            },
+            "appears twice",
+        ),
+        (
+            "fifo.tar.gz",
+            {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Fifo);
+                h.set_path("chain.head").unwrap();
+                h.set_size(0);
+                h.set_cksum();
+                let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+                    Vec::new(),
+                    flate2::Compression::default(),
+                ));
+                b.append(&h, std::io::empty()).unwrap();
+                b.into_inner().unwrap().finish().unwrap()
+            },
+            "is a FIFO",
+        ),
     ];
     for (name, bytes, sentence) in hostile {
         let p = save(arts, name, &bytes);

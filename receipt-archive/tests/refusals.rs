@@ -505,3 +505,22 @@ fn a_tar_gz_bomb_is_refused_by_its_header() {
     let (_, why, _) = refused_bytes(&bomb, &Limits::default());
     assert_eq!(why, Refusal::EntryTooLarge { limit: 256 << 20 });
 }
+
+#[test]
+fn a_tar_with_more_members_than_the_limit_is_refused_at_the_first_one_past_it() {
+    use tar::EntryType::Regular;
+    let limits = Limits {
+        max_entries: 2,
+        ..Limits::default()
+    };
+    let t = tar_of(&[
+        (Regular, b"a", b"1"),
+        (Regular, b"b", b"2"),
+        (Regular, b"c", b"3"),
+    ]);
+    let (entry, why, _) = refused_bytes(&t, &limits);
+    assert_eq!(
+        (entry.as_str(), why),
+        ("c", Refusal::TooManyEntries { limit: 2 })
+    );
+}
