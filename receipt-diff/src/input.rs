@@ -109,12 +109,13 @@ pub struct Side {
     _archive: Option<receipt_archive::Extracted>,
 }
 
-/// Reads at most [`MAX_FILE_BYTES`] of a regular file (no FIFO or device is opened).
+/// Opens `path` for reading without blocking on a FIFO, and refuses anything but a regular
+/// file.
 ///
 /// # Errors
-/// [`DiffError::Io`] when it cannot be read; [`DiffError::BadFile`] when it is not a regular
-/// file or is too large.
-pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, DiffError> {
+/// [`DiffError::Io`] when it cannot be opened; [`DiffError::BadFile`] when it is not a
+/// regular file.
+pub fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), DiffError> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source| DiffError::Io {
         path: path.to_owned(),
@@ -132,6 +133,20 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, DiffError> {
             what: "is not a regular file".into(),
         });
     }
+    Ok((file, meta))
+}
+
+/// Reads at most `max` bytes of a regular file (no FIFO or device is opened).
+///
+/// # Errors
+/// [`DiffError::Io`] when it cannot be read; [`DiffError::BadFile`] when it is not a regular
+/// file or is too large.
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, DiffError> {
+    let io = |source| DiffError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let (file, meta) = open_regular(path)?;
     if meta.len() > max {
         return Err(DiffError::BadFile {
             path: path.to_owned(),

@@ -170,51 +170,34 @@ pub struct RunDiff {
     pub stages: Vec<StageStat>,
 }
 
-/// Reads the next line (without its `\n`) into `buf`, refusing lines over `max` bytes.
-fn next_line<R: BufRead>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<Option<bool>> {
+/// Reads the next line (without its `\n`) into `buf`, refusing lines over `max` bytes;
+/// false at the end of the file. (A last line without its `\n` is read too; the
+/// verification reports it.)
+fn next_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<bool> {
     buf.clear();
     loop {
         let chunk = r.fill_buf()?;
         if chunk.is_empty() {
-            return Ok((!buf.is_empty()).then_some(false));
+            return Ok(!buf.is_empty());
         }
-        let (take, done) = match memchr(chunk) {
-            Some(i) => (i, true),
-            None => (chunk.len(), false),
-        };
+        let end = chunk.iter().position(|&c| c == b'\n');
+        let take = end.unwrap_or(chunk.len());
         if buf.len() + take > max {
             return Err(std::io::Error::other(format!(
                 "a line is longer than {max} bytes"
             )));
         }
         buf.extend_from_slice(&chunk[..take]);
-        r.consume(take + usize::from(done));
-        if done {
-            return Ok(Some(true));
+        r.consume(take + usize::from(end.is_some()));
+        if end.is_some() {
+            return Ok(true);
         }
     }
 }
 
-fn memchr(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
-}
-
 /// Reads a ledger's calls, their alignment keys and its summary.
 fn read_run(path: &Path, label: &str) -> Result<Run, DiffError> {
-    let file = std::fs::File::open(path).map_err(|source| DiffError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Err(DiffError::BadFile {
-            path: path.to_owned(),
-            what: "is not a regular file".into(),
-        });
-    }
+    let (file, _) = crate::input::open_regular(path)?;
     let mut r = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::new();
     let mut calls: Vec<Call> = Vec::new();
@@ -244,9 +227,7 @@ fn read_run(path: &Path, label: &str) -> Result<Run, DiffError> {
             path: path.to_owned(),
             what: format!("line {}: {what}", line_no + 1),
         };
-        let more =
-            next_line(&mut r, &mut buf, MAX_LINE_BYTES).map_err(|e| bad(line_no, e.to_string()))?;
-        if more.is_none() {
+        if !next_line(&mut r, &mut buf, MAX_LINE_BYTES).map_err(|e| bad(line_no, e.to_string()))? {
             break;
         }
         let e = parse_line(&buf).map_err(|e| bad(line_no, e.to_string()))?;
