@@ -293,17 +293,19 @@ pub fn diff(a: &Side, b: &Side) -> BuildDiff {
             graph_nodes(&mut c, x, y, sx.kind == "cargo" && sy.kind == "cargo");
             graph_edges(&mut c, x, y);
         }
+        (_, _, None, None) => {}
         _ => notes.push("packages and edges were not compared: a graph file is missing".into()),
     }
     let (ta, tb) = (value_of(&ra.tau), value_of(&rb.tau));
     section_or_whole(&mut c, Section::Fingerprints, "tau", &ta, &tb, |c, x, y| {
-        for k in ["tau", "line_nodes", "recipe", "k"] {
-            let item = if k == "tau" {
-                "τ".to_owned()
-            } else {
-                format!("tau.{k}")
-            };
-            c.cmp(Section::Fingerprints, item, x.get(k), y.get(k));
+        c.cmp(Section::Fingerprints, "tau", x.get("tau"), y.get("tau"));
+        for k in ["line_nodes", "recipe", "k"] {
+            c.cmp(
+                Section::Fingerprints,
+                format!("tau.{k}"),
+                x.get(k),
+                y.get(k),
+            );
         }
     });
     let (ka, kb) = (value_of(&ra.rank), value_of(&rb.rank));

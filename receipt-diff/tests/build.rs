@@ -210,3 +210,34 @@ fn a_missing_graph_file_is_a_note_not_a_silent_pass() {
     // The graph section's digest still differs, and counts.
     assert!(change(&d, "graph.digest").counts);
 }
+
+#[test]
+fn a_new_dependency_shows_in_packages_edges_tau_and_rank_with_deltas() {
+    let t = tempfile::tempdir().unwrap();
+    let more = Build {
+        edges: vec![
+            ("app@0.1.0".into(), "util@0.2.0".into()),
+            ("util@0.2.0".into(), "serde@1.0.0".into()),
+        ],
+        ..Build::default()
+    };
+    let dir = ledger(t.path(), &[Build::default(), more]);
+    let d = diff_receipts(&format!("{dir}@1"), &format!("{dir}@2"), None).unwrap();
+    let p = change(&d, "package serde");
+    assert_eq!(
+        (p.change, p.b.clone()),
+        (ChangeKind::Added, json!(["serde@1.0.0"]))
+    );
+    assert_eq!(
+        change(&d, "edge util@0.2.0 -> serde@1.0.0").change,
+        ChangeKind::Added
+    );
+    let tau = change(&d, "tau");
+    assert_eq!(tau.section, Section::Fingerprints);
+    let (a, b) = (tau.a.as_str().unwrap(), tau.b.as_str().unwrap());
+    let want = b.parse::<f64>().unwrap() - a.parse::<f64>().unwrap();
+    let got = tau.delta.as_deref().unwrap().parse::<f64>().unwrap();
+    assert!((want - got).abs() < 1e-9, "{a} -> {b}: {got}");
+    assert_eq!(change(&d, "rank mod 2").delta.as_deref(), Some("+1"));
+    assert_eq!(change(&d, "graph.edges").delta.as_deref(), Some("+1"));
+}
