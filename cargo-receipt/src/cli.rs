@@ -42,6 +42,12 @@ pub enum Command {
     Show(ShowArgs),
     /// Verify a run ledger written by the receipt runtime, against its run receipt.
     VerifyRun(VerifyRunArgs),
+    /// Show what changed between two build receipts (exit 0 when nothing that is hashed
+    /// differs, 1 when something does, 2 on error).
+    Diff(DiffArgs),
+    /// Show where two run ledgers first diverge (exit 0 none, 1 diverged, 2 on error or
+    /// when a ledger does not verify).
+    DiffRun(DiffRunArgs),
     /// Receipts for Lean 4 / Lake projects (the `lake-receipt` commands).
     Lake {
         /// What to do.
@@ -164,10 +170,40 @@ pub struct ProjectArgs {
     pub manifest_path: Option<PathBuf>,
 }
 
+/// `cargo receipt diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// A: a receipt file, an output directory, a ZIP/tar/tar.gz artifact, or a chain
+    /// position: `DIR@N` (entry N, from 1), `DIR@-N` (N-th from the end), `@N`/`@-N` in the
+    /// default output directory.
+    pub a: String,
+    /// B, as A.
+    pub b: String,
+    /// Print the diff as canonical JSON (schema `receipt.diff/1`).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
+}
+
+/// `cargo receipt diff-run`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffRunArgs {
+    /// Run ledger A (its receipt `A.receipt.json` beside it).
+    pub a: PathBuf,
+    /// Run ledger B.
+    pub b: PathBuf,
+    /// Print the diff as canonical JSON (schema `receipt.run-diff/1`).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `cargo receipt verify`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// The output directory to verify (default: receipt/ in the target directory).
+    /// The output directory to verify, or a ZIP, tar or tar.gz artifact holding one
+    /// (default: receipt/ in the target directory).
     pub dir: Option<PathBuf>,
     /// Also re-hash the latest receipt's artifacts that are present in the target directory.
     #[arg(long)]

@@ -54,6 +54,12 @@ pub enum Error {
         /// Why the receipt could not be written.
         why: String,
     },
+    /// A CI artifact archive was refused or could not be opened.
+    #[error(transparent)]
+    Archive(#[from] receipt_archive::ArchiveError),
+    /// Two receipts or run ledgers could not be compared.
+    #[error(transparent)]
+    Diff(#[from] receipt_diff::DiffError),
     /// The build itself failed with this exit code; its receipt was written.
     #[error("the build failed; its receipt was written to {}", out.display())]
     BuildFailed {
@@ -81,7 +87,9 @@ impl Error {
             | Error::Spawn { .. }
             | Error::Metadata(_)
             | Error::BadFile { .. }
-            | Error::Ledger(_) => USAGE_OR_IO,
+            | Error::Ledger(_)
+            | Error::Archive(_)
+            | Error::Diff(_) => USAGE_OR_IO,
         }
     }
 }

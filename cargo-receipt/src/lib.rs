@@ -68,6 +68,8 @@ pub fn run(cmd: Command) -> ExitCode {
             default_dir(a.dir.as_deref(), &a.project).and_then(|d| print_out(&show::show(&d)?)),
         ),
         Command::VerifyRun(a) => exit::report(run_verify_run(&a)),
+        Command::Diff(a) => exit::report(run_diff(&a)),
+        Command::DiffRun(a) => exit::report(run_diff_run(&a)),
         // The Lake bridge documents the same exit codes and maps its own errors to them.
         Command::Lake { command } => lake_bridge::run(command),
     }
@@ -96,6 +98,13 @@ fn run_verify(a: &cli::VerifyArgs) -> Result<(), Error> {
         .then(|| build::locate(a.project.manifest_path.as_deref()))
         .transpose()?;
     let dir = out_dir(a.dir.as_deref(), located.as_ref())?;
+    // A downloaded CI artifact: verified as the directory it holds, extracted privately.
+    let archive = if dir.is_file() {
+        Some(receipt_archive::open(&dir)?)
+    } else {
+        None
+    };
+    let dir = archive.as_ref().map_or(dir, |x| x.root().to_owned());
     let target_dir = match (&a.target_dir, &located) {
         (Some(t), _) => Some(t.clone()),
         (None, Some(m)) => Some(m.target_directory.as_std_path().to_path_buf()),
@@ -166,6 +175,47 @@ fn run_verify_run(a: &cli::VerifyRunArgs) -> Result<(), Error> {
             "the run ledger {} did not verify",
             a.ledger.display()
         )))
+    }
+}
+
+fn run_diff(a: &cli::DiffArgs) -> Result<(), Error> {
+    // Only a bare `@N` needs the project's output directory.
+    let bare = |s: &str| receipt_diff::Spec::parse(s).is_ok_and(|s| s.path.is_none());
+    let default = (bare(&a.a) || bare(&a.b))
+        .then(|| default_dir(None, &a.project))
+        .transpose()?;
+    let d = receipt_diff::diff_receipts(&a.a, &a.b, default.as_deref())?;
+    if a.json {
+        let bytes = d.to_json().map_err(|e| Error::Usage(e.to_string()))?;
+        print_out(&String::from_utf8_lossy(&bytes))?;
+    } else {
+        print_out(&d.to_text())?;
+    }
+    match receipt_diff::exit_code(&d) {
+        exit::SUCCESS => Ok(()),
+        _ => Err(Error::VerificationFailed("the receipts differ".into())),
+    }
+}
+
+fn run_diff_run(a: &cli::DiffRunArgs) -> Result<(), Error> {
+    let labels = (a.a.display().to_string(), a.b.display().to_string());
+    let d = receipt_diff::run::diff_runs(&a.a, &a.b, (&labels.0, &labels.1))?;
+    if a.json {
+        let bytes = d.to_json().map_err(|e| Error::Usage(e.to_string()))?;
+        print_out(&String::from_utf8_lossy(&bytes))?;
+    } else {
+        print_out(&d.to_text())?;
+    }
+    match receipt_diff::run_exit_code(&d) {
+        exit::SUCCESS => Ok(()),
+        exit::VERIFY_FAILED => Err(Error::VerificationFailed("the runs diverge".into())),
+        _ => {
+            let path = if d.a.verified { &a.b } else { &a.a };
+            Err(Error::BadFile {
+                path: path.clone(),
+                what: "does not verify against its run receipt, so the comparison above cannot be trusted".into(),
+            })
+        }
     }
 }
 
