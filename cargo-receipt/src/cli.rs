@@ -42,6 +42,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Verify a run ledger written by the receipt runtime, against its run receipt.
     VerifyRun(VerifyRunArgs),
+    /// Write one self-contained HTML page showing a build chain or a run ledger.
+    Report(ReportArgs),
     /// Receipts for Lean 4 / Lake projects (the `lake-receipt` commands).
     Lake {
         /// What to do.
@@ -234,4 +236,17 @@ pub struct VerifyRunArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cargo receipt report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A build chain directory, or a run ledger file (`.jsonl`) [default: <target dir>/receipt].
+    pub input: Option<PathBuf>,
+    /// The HTML file to write (replaced atomically).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
 }
