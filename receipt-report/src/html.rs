@@ -78,9 +78,9 @@ svg.graph path.r{stroke:var(--fail);stroke-dasharray:4 3}
 svg.graph path.hl{stroke:var(--fail);stroke-width:2;opacity:1}
 svg.graph .arrow{fill:#9aa3b2}
 svg.flame rect{stroke:#fff;stroke-width:.5}
-svg.flame rect.b{fill:#c4c9d2}
 svg.flame rect.c0{fill:#7aa6da}svg.flame rect.c1{fill:#e6a35c}svg.flame rect.c2{fill:#8cc084}svg.flame rect.c3{fill:#d98a9c}svg.flame rect.c4{fill:#a78bd1}svg.flame rect.c5{fill:#5fb3b3}svg.flame rect.c6{fill:#d1b45a}svg.flame rect.c7{fill:#9aa5b1}svg.flame rect.c8{fill:#c98e6b}svg.flame rect.c9{fill:#6f9fd8}svg.flame rect.c10{fill:#b5c96a}svg.flame rect.c11{fill:#cf7fb8}
 svg.flame rect.e{fill:var(--fail)}
+svg.flame rect.b{fill-opacity:.45;stroke:none}
 svg.flame .axis{stroke:var(--line)}
 svg.flame text.t{fill:var(--mute)}
 svg.tl circle.st-success{fill:var(--pass)}svg.tl circle.st-failed{fill:var(--fail)}svg.tl circle{fill:var(--mute)}

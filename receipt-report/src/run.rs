@@ -5,7 +5,7 @@
 //! Every line is read with `receipt_runtime::entry::parse_line` (which checks its canonical
 //! form and hash); reading stops at the first line that is not a valid entry, and the page
 //! says where. Large ledgers are aggregated: stages narrower than [`MIN_PX`] pixels merge
-//! into grey blocks that count them, at most [`MAX_RECTS`] rectangles are drawn in all
+//! into shaded blocks that count them (at most [`BLOCK_PX`] wide), at most [`MAX_RECTS`] rectangles are drawn in all
 //! (the merge width grows until they fit), and at most [`MAX_DEPTH`] nesting levels and
 //! [`MAX_THREADS`] threads are drawn, the rest counted.
 
@@ -371,6 +371,8 @@ pub enum Rect {
         stages: u64,
         /// Total wall time of the merged stages.
         wall: u64,
+        /// The name index most of them have.
+        main: u32,
     },
 }
 
@@ -387,6 +389,49 @@ pub struct Lane {
     pub too_deep: u64,
     /// Deepest level drawn + 1.
     pub rows: u32,
+}
+
+/// Widest block of merged stages, in pixels.
+pub const BLOCK_PX: f64 = 24.0;
+
+/// A block of narrow stages being merged.
+struct OpenBlock {
+    x0: f64,
+    x1: f64,
+    depth: u32,
+    stages: u64,
+    wall: u64,
+    /// Stages per name (the first eight names seen).
+    names: Vec<(u32, u64)>,
+}
+
+impl OpenBlock {
+    fn count(&mut self, name: u32) {
+        if let Some(e) = self.names.iter_mut().find(|e| e.0 == name) {
+            e.1 += 1;
+        } else if self.names.len() < 8 {
+            self.names.push((name, 1));
+        }
+    }
+}
+
+fn flush(block: &mut Option<OpenBlock>, rects: &mut Vec<Rect>) {
+    if let Some(b) = block.take() {
+        // The most frequent name, ties to the lower name index.
+        let main = b
+            .names
+            .iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            .map_or(0, |e| e.0);
+        rects.push(Rect::Block {
+            x: b.x0,
+            w: (b.x1 - b.x0).max(1.0),
+            depth: b.depth,
+            stages: b.stages,
+            wall: b.wall,
+            main,
+        });
+    }
 }
 
 /// Aggregates spans into per-thread lanes: a stage narrower than `min_px` joins a block
@@ -411,18 +456,7 @@ pub fn lanes(spans: &[Span], t_end: u64, min_px: f64) -> Vec<Lane> {
             too_deep: 0,
             rows: 0,
         };
-        let mut block: Option<(f64, f64, u32, u64, u64)> = None;
-        let flush = |block: &mut Option<(f64, f64, u32, u64, u64)>, rects: &mut Vec<Rect>| {
-            if let Some((x0, x1, depth, stages, wall)) = block.take() {
-                rects.push(Rect::Block {
-                    x: x0,
-                    w: (x1 - x0).max(1.0),
-                    depth,
-                    stages,
-                    wall,
-                });
-            }
-        };
+        let mut block: Option<OpenBlock> = None;
         for sp in sps {
             if sp.depth >= MAX_DEPTH {
                 lane.too_deep += 1;
@@ -443,14 +477,26 @@ pub fn lanes(spans: &[Span], t_end: u64, min_px: f64) -> Vec<Lane> {
                 continue;
             }
             match &mut block {
-                Some((_, x1, depth, stages, total)) if *depth == sp.depth && x <= *x1 + 1.0 => {
-                    *x1 = x1.max(x + w);
-                    *stages += 1;
-                    *total += wall;
+                // A block grows while its stages touch, up to BLOCK_PX wide, so its hover
+                // text stays about one stretch of the run.
+                Some(b) if b.depth == sp.depth && x <= b.x1 + 1.0 && x + w - b.x0 <= BLOCK_PX => {
+                    b.x1 = b.x1.max(x + w);
+                    b.stages += 1;
+                    b.wall += wall;
+                    b.count(sp.name);
                 }
                 _ => {
                     flush(&mut block, &mut lane.rects);
-                    block = Some((x, x + w, sp.depth, 1, wall));
+                    let mut b = OpenBlock {
+                        x0: x,
+                        x1: x + w,
+                        depth: sp.depth,
+                        stages: 1,
+                        wall,
+                        names: Vec::new(),
+                    };
+                    b.count(sp.name);
+                    block = Some(b);
                 }
             }
         }
@@ -481,7 +527,7 @@ fn flame_svg(d: &RunData, lanes: &[Lane]) -> String {
     for l in lanes.iter().take(MAX_THREADS) {
         height += f64::from(l.rows.max(1)) * row_h + lane_gap;
     }
-    let width = CHART_PX + left + 10.0;
+    let width = CHART_PX + left + 60.0;
     let rects: usize = lanes.iter().take(MAX_THREADS).map(|l| l.rects.len()).sum();
     let mut s = String::with_capacity(rects * 110 + 1024);
     let _ = writeln!(
@@ -550,16 +596,19 @@ fn flame_svg(d: &RunData, lanes: &[Lane]) -> String {
                     depth,
                     stages,
                     wall,
+                    main,
                 } => {
-                    let _ = writeln!(
+                    let _ = write!(
                         s,
-                        "<rect class=\"b\" x=\"{:.1}\" y=\"{:.0}\" width=\"{w:.1}\" height=\"{:.0}\"><title>{} short stages · {} in all</title></rect>",
+                        "<rect class=\"b c{}\" x=\"{:.1}\" y=\"{:.0}\" width=\"{w:.1}\" height=\"{:.0}\"><title>{} short stages (mostly ",
+                        main % 12,
                         left + x,
                         y0 + f64::from(*depth) * row_h,
                         row_h - 1.0,
                         count(*stages),
-                        duration_ns(*wall)
                     );
+                    esc_into(&mut s, &d.names[*main as usize]);
+                    let _ = writeln!(s, ") · {} in all</title></rect>", duration_ns(*wall));
                 }
             }
         }
@@ -620,7 +669,7 @@ pub fn render(path: &Path) -> Result<Page, ReportError> {
     if blocks > 0 {
         let _ = write!(
             body,
-            "; {} stages narrower than {min_px} px are merged into grey blocks",
+            "; {} stages narrower than {min_px} px are merged into shaded blocks (hover for counts)",
             count(blocks)
         );
     }

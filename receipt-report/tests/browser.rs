@@ -495,6 +495,11 @@ fn run_report_shows_stages_resources_events_and_checks() {
         t.path(),
         &["report", ledger.to_str().unwrap(), "-o", "run.html"],
     ));
+    // Same input, same bytes.
+    assert_eq!(
+        fs::read_to_string(&html).unwrap(),
+        receipt_report::render(&ledger).unwrap().html
+    );
     let dom = dump_clean(&html);
     let flame = svg(&dom, "flame");
     let names = titles(flame);
@@ -532,7 +537,7 @@ fn run_report_of_a_large_ledger_aggregates_and_loads() {
     let flame = svg(&dom, "flame");
     let rects = flame.matches("<rect ").count();
     assert!(rects <= receipt_report::run::MAX_RECTS, "{rects}");
-    assert!(dom.contains("merged into grey blocks"), "narrow stages were merged");
+    assert!(dom.contains("merged into shaded blocks"), "narrow stages were merged");
     assert!(dom.contains("<tr class=\"stage\"><td><code>leaf</code>"));
     screenshot(&html, "report-run-large.png");
 }

@@ -21,8 +21,9 @@ pub fn key(i: usize) -> String {
     format!("crate{i:05}@1.{}.{}", i % 9, i % 13)
 }
 
-/// A crate-like graph of `n` nodes: a few members at the top, each package depending on up
-/// to four later ones at varying distances, so there are long edges and shared leaves.
+/// A crate-like graph of `n` nodes: four members at the top, every other package a
+/// dependency of an earlier one, and up to two more dependencies per package at varying
+/// distances, so there are long edges and shared leaves.
 pub fn graph(n: usize) -> CanonicalGraph {
     let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -32,8 +33,14 @@ pub fn graph(n: usize) -> CanonicalGraph {
         s
     };
     let mut edges = Vec::new();
+    // Every package but the first four is a dependency of an earlier one, so the whole
+    // graph is reached from the members, as in a real resolve.
+    for j in 4..n {
+        let i = j - 1 - (next() % (j.min(40) as u64)) as usize;
+        edges.push((key(i), key(j)));
+    }
     for i in 0..n {
-        let deps = (next() % 5) as usize;
+        let deps = (next() % 3) as usize;
         for _ in 0..deps {
             let span = 1 + (next() % 40) as usize;
             if i + span < n {
@@ -75,7 +82,7 @@ pub fn chain(dir: &Path, g: &CanonicalGraph, entries: usize, members: usize) {
             ingress: serde_json::json!({"schema": "synthetic", "entry": e}),
             tree: &tree,
             git: Section::Available(GitInfo {
-                commit: Some(format!("{:040x}", 0xabc0 + e)),
+                commit: Some(Digest::of(format!("commit {e}").as_bytes()).to_hex()[..40].to_owned()),
                 dirty: e % 2 == 1,
             }),
             graph_kind: "cargo",
