@@ -150,12 +150,14 @@ fn highlight(receipt: &Receipt, g: &CanonicalGraph) -> Vec<NodeKind> {
             .flatten()
             .filter_map(|x| x.get("name").and_then(Value::as_str).map(str::to_owned))
             .collect();
-        let under = |m: &str, p: &str| m == p || m.strip_prefix(p).is_some_and(|r| r.starts_with('.'));
+        let under =
+            |m: &str, p: &str| m == p || m.strip_prefix(p).is_some_and(|r| r.starts_with('.'));
         let glob = |m: &str, g: &str| {
             if let Some(p) = g.strip_suffix(".*") {
                 under(m, p)
             } else if let Some(p) = g.strip_suffix(".+") {
-                m.strip_prefix(p).is_some_and(|r| r.len() > 1 && r.starts_with('.'))
+                m.strip_prefix(p)
+                    .is_some_and(|r| r.len() > 1 && r.starts_with('.'))
             } else {
                 m == g
             }
@@ -175,7 +177,8 @@ fn highlight(receipt: &Receipt, g: &CanonicalGraph) -> Vec<NodeKind> {
 }
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "—".to_owned(), |x| esc(&x.to_string()))
+    v.as_ref()
+        .map_or_else(|| "—".to_owned(), |x| esc(&x.to_string()))
 }
 
 fn timeline_svg(rows: &[EntryRow]) -> String {
@@ -189,9 +192,12 @@ fn timeline_svg(rows: &[EntryRow]) -> String {
         .map(|r| r.tau.as_deref().and_then(|t| t.parse::<f64>().ok()))
         .map(|t| t.filter(|v| v.is_finite()))
         .collect();
-    let (lo, hi) = taus.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| {
-        (a.min(t), b.max(t))
-    });
+    let (lo, hi) = taus
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| {
+            (a.min(t), b.max(t))
+        });
     let mut s = format!(
         "<svg class=\"tl\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\">\n"
     );
@@ -205,10 +211,7 @@ fn timeline_svg(rows: &[EntryRow]) -> String {
             }
         }
         s.push_str("\"/>\n");
-        let _ = writeln!(
-            s,
-            "<text x=\"4\" y=\"14\">τ {lo:.6} … {hi:.6}</text>"
-        );
+        let _ = writeln!(s, "<text x=\"4\" y=\"14\">τ {lo:.6} … {hi:.6}</text>");
     }
     for (i, r) in rows.iter().enumerate() {
         let status = r.status.as_deref().unwrap_or("unknown");
@@ -304,7 +307,9 @@ pub fn render(dir: &Path) -> Result<Page, ReportError> {
                         esc(e)
                     );
                 }
-                None => body.push_str("<section><h2>Latest build</h2><p>The chain is empty.</p></section>\n"),
+                None => body.push_str(
+                    "<section><h2>Latest build</h2><p>The chain is empty.</p></section>\n",
+                ),
             }
         }
     }
@@ -355,7 +360,12 @@ fn summary(line: &HeadLine, r: &Receipt, len: usize) -> String {
     if let Section::Available(g) = &r.graph {
         item(
             "graph",
-            format!("{} nodes · {} edges ({})", count(g.nodes), count(g.edges), esc(&g.kind)),
+            format!(
+                "{} nodes · {} edges ({})",
+                count(g.nodes),
+                count(g.edges),
+                esc(&g.kind)
+            ),
         );
     }
     s.push_str("</section>\n");
@@ -413,7 +423,8 @@ fn chain_section(rows: &[EntryRow], skipped: usize) -> String {
 }
 
 fn graph_section(dir: &Path, line: &HeadLine, r: &Receipt) -> String {
-    let mut s = String::from("<section id=\"graph\"><h2>Dependency graph of the latest build</h2>\n");
+    let mut s =
+        String::from("<section id=\"graph\"><h2>Dependency graph of the latest build</h2>\n");
     let g = match &r.graph {
         Section::Unavailable { reason } => {
             let _ = writeln!(s, "<p>No graph: {}</p></section>", esc(reason));

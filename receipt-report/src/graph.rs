@@ -218,7 +218,13 @@ pub fn render(g: &CanonicalGraph, kind: &dyn Fn(u32) -> NodeKind) -> GraphView {
         dummy_width: if labelled { 6.0 } else { 2.0 },
         ..Options::default()
     };
-    let l = layout::layout_ranked(&widths, &folded.edges, &folded.ranks, &folded.reversed, opts);
+    let l = layout::layout_ranked(
+        &widths,
+        &folded.edges,
+        &folded.ranks,
+        &folded.reversed,
+        opts,
+    );
     let margin = 12.0;
     let max_half = widths.iter().copied().fold(0.0, f64::max) / 2.0;
     let ox = margin + max_half;
@@ -246,7 +252,11 @@ pub fn render(g: &CanonicalGraph, kind: &dyn Fn(u32) -> NodeKind) -> GraphView {
         for (k, &(x, layer)) in route.points.iter().enumerate() {
             // Leave the source box at its bottom, enter the target box at its top; for a
             // reversed edge the route runs bottom-up.
-            let dy = if route.reversed { -box_h / 2.0 } else { box_h / 2.0 };
+            let dy = if route.reversed {
+                -box_h / 2.0
+            } else {
+                box_h / 2.0
+            };
             let y = y_of(layer)
                 + box_h / 2.0
                 + if k == 0 {
@@ -256,7 +266,13 @@ pub fn render(g: &CanonicalGraph, kind: &dyn Fn(u32) -> NodeKind) -> GraphView {
                 } else {
                     0.0
                 };
-            let _ = write!(s, "{}{:.1} {:.1}", if k == 0 { 'M' } else { 'L' }, x + ox, y);
+            let _ = write!(
+                s,
+                "{}{:.1} {:.1}",
+                if k == 0 { 'M' } else { 'L' },
+                x + ox,
+                y
+            );
         }
         let _ = write!(s, "\" data-a=\"{a}\" data-b=\"{b}\"");
         if route.reversed {
@@ -309,7 +325,9 @@ mod tests {
     use super::*;
 
     fn chain_graph(n: usize, fan: usize) -> CanonicalGraph {
-        let keys: Vec<String> = (0..n).map(|i| format!("crate{i:05}@1.0.{}", i % 7)).collect();
+        let keys: Vec<String> = (0..n)
+            .map(|i| format!("crate{i:05}@1.0.{}", i % 7))
+            .collect();
         let mut edges = Vec::new();
         for i in 0..n {
             for k in 1..=fan {
@@ -364,7 +382,10 @@ mod tests {
     fn members_are_highlighted_and_names_escaped() {
         let g = CanonicalGraph::new(
             Vec::<&str>::new(),
-            [("app@0.1.0", "<b>evil</b>@1.0.0"), ("app@0.1.0", "util@0.2.0")],
+            [
+                ("app@0.1.0", "<b>evil</b>@1.0.0"),
+                ("app@0.1.0", "util@0.2.0"),
+            ],
         )
         .unwrap();
         let app = g.nodes().iter().position(|k| k == "app@0.1.0").unwrap() as u32;

@@ -226,8 +226,10 @@ pub fn layout_ranked(
             },
             Some(c) => {
                 let rev = reversed.get(i).copied().unwrap_or(false);
-                let mut points: Vec<(f64, u32)> =
-                    c.iter().map(|&v| (x[v as usize], node_rank[v as usize])).collect();
+                let mut points: Vec<(f64, u32)> = c
+                    .iter()
+                    .map(|&v| (x[v as usize], node_rank[v as usize]))
+                    .collect();
                 if rev {
                     points.reverse();
                 }
@@ -503,7 +505,11 @@ mod tests {
     #[test]
     fn long_edges_get_dummy_nodes() {
         // 0→1→2→3 and 0→3: the long edge spans three layers, two dummies.
-        let l = layout(&unit(4), &[(0, 1), (1, 2), (2, 3), (0, 3)], Options::default());
+        let l = layout(
+            &unit(4),
+            &[(0, 1), (1, 2), (2, 3), (0, 3)],
+            Options::default(),
+        );
         assert_eq!(l.rank, vec![0, 1, 2, 3]);
         assert_eq!(l.dummies, 2);
         assert_eq!(l.routes[3].points.len(), 4);

@@ -174,9 +174,18 @@ mod tests {
             read_confined(&root, "receipts/000001/receipt.json", 10).unwrap(),
             b"{}"
         );
-        for bad in ["../secret", "/etc/passwd", "receipts/../../secret", "a//b", ""] {
+        for bad in [
+            "../secret",
+            "/etc/passwd",
+            "receipts/../../secret",
+            "a//b",
+            "",
+        ] {
             assert!(
-                matches!(read_confined(&root, bad, 10), Err(ReportError::Confined { .. })),
+                matches!(
+                    read_confined(&root, bad, 10),
+                    Err(ReportError::Confined { .. })
+                ),
                 "{bad}"
             );
         }

@@ -81,7 +81,9 @@ impl Measured {
                         .and_then(Value::as_str)
                         .unwrap_or("unavailable")
                         .to_owned(),
-                    Some(Value::Null) => run_reason.unwrap_or("not measured in this run").to_owned(),
+                    Some(Value::Null) => {
+                        run_reason.unwrap_or("not measured in this run").to_owned()
+                    }
                     None => "not recorded".to_owned(),
                     Some(_) => "not a number".to_owned(),
                 };
@@ -527,7 +529,7 @@ fn flame_svg(d: &RunData, lanes: &[Lane]) -> String {
     for l in lanes.iter().take(MAX_THREADS) {
         height += f64::from(l.rows.max(1)) * row_h + lane_gap;
     }
-    let width = CHART_PX + left + 60.0;
+    let width = CHART_PX + left + 10.0;
     let rects: usize = lanes.iter().take(MAX_THREADS).map(|l| l.rects.len()).sum();
     let mut s = String::with_capacity(rects * 110 + 1024);
     let _ = writeln!(
@@ -539,8 +541,9 @@ fn flame_svg(d: &RunData, lanes: &[Lane]) -> String {
         let x = left + CHART_PX * k as f64 / 4.0;
         let _ = writeln!(
             s,
-            "<line class=\"axis\" x1=\"{x:.1}\" y1=\"14\" x2=\"{x:.1}\" y2=\"{height:.0}\"/><text class=\"t\" x=\"{:.1}\" y=\"11\">{}</text>",
-            x + 2.0,
+            "<line class=\"axis\" x1=\"{x:.1}\" y1=\"14\" x2=\"{x:.1}\" y2=\"{height:.0}\"/><text class=\"t\" x=\"{:.1}\" y=\"11\"{}>{}</text>",
+            if k == 4 { x - 2.0 } else { x + 2.0 },
+            if k == 4 { " text-anchor=\"end\"" } else { "" },
             duration_ns(d.t_end / 4 * k)
         );
     }
@@ -629,11 +632,7 @@ pub fn render(path: &Path) -> Result<Page, ReportError> {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let subtitle = format!(
-        "run ledger {}: {} entries",
-        file,
-        d.entries
-    );
+    let subtitle = format!("run ledger {}: {} entries", file, d.entries);
     let mut body = String::new();
     body.push_str(&summary(&d));
     if let Some(why) = &d.stopped {
@@ -737,7 +736,10 @@ fn summary(d: &RunData) -> String {
             }
         };
         item("cpu", m("cpu_ns", duration_ns));
-        item("peak RSS", m("peak_rss_kb", |k| bytes(k.saturating_mul(1024))));
+        item(
+            "peak RSS",
+            m("peak_rss_kb", |k| bytes(k.saturating_mul(1024))),
+        );
         item("allocated", m("alloc_bytes", bytes));
         item("read", m("io_read_bytes", bytes));
         item("written", m("io_write_bytes", bytes));
@@ -855,7 +857,14 @@ mod tests {
         assert_eq!(l.len(), 1);
         let rects = &l[0].rects;
         assert_eq!(rects.len(), 3, "{rects:?}");
-        assert!(matches!(rects[1], Rect::Block { stages: 100, wall: 10_000, .. }));
+        assert!(matches!(
+            rects[1],
+            Rect::Block {
+                stages: 100,
+                wall: 10_000,
+                ..
+            }
+        ));
         // Every stage is accounted for: drawn alone or counted in a block.
         let accounted: u64 = rects
             .iter()
@@ -869,11 +878,7 @@ mod tests {
 
     #[test]
     fn blocks_do_not_bridge_gaps_or_depths() {
-        let spans = vec![
-            span(0, 10, 0),
-            span(500_000, 500_010, 0),
-            span(20, 30, 1),
-        ];
+        let spans = vec![span(0, 10, 0), span(500_000, 500_010, 0), span(20, 30, 1)];
         let l = lanes(&spans, 1_200_000, 1.0);
         assert_eq!(l[0].rects.len(), 3);
         assert_eq!(l[0].rows, 2);
@@ -912,13 +917,19 @@ mod tests {
     #[test]
     fn unmeasured_values_are_never_summed_as_zero() {
         let mut m = Measured::default();
-        m.add(Some(&serde_json::json!({"unavailable": "no counting allocator"})), None);
+        m.add(
+            Some(&serde_json::json!({"unavailable": "no counting allocator"})),
+            None,
+        );
         m.add(None, None);
         assert_eq!(m.measured, 0);
         assert!(m.cell(bytes).contains("unmeasured"));
         assert!(m.cell(bytes).contains("no counting allocator"));
         m.add(Some(&serde_json::json!(2048)), None);
-        assert_eq!(m.cell(bytes), "2.0 KiB <span class=\"mute\">(1 of 3 measured)</span>");
+        assert_eq!(
+            m.cell(bytes),
+            "2.0 KiB <span class=\"mute\">(1 of 3 measured)</span>"
+        );
         let mut n = Measured::default();
         n.add(Some(&Value::Null), Some("io not sampled"));
         assert!(n.cell(bytes).contains("io not sampled"));

@@ -30,14 +30,38 @@ fn main() -> ExitCode {
         return cargo_receipt::main_with_args(std::env::args_os().skip(1));
     }
     let tests: &[(&str, fn())] = &[
-        ("the_console_check_sees_a_blocked_script", the_console_check_sees_a_blocked_script),
-        ("cargo_chain_report_shows_graph_timeline_artifacts_and_checks", cargo_chain_report_shows_graph_timeline_artifacts_and_checks),
-        ("lake_chain_report_draws_the_module_graph", lake_chain_report_draws_the_module_graph),
-        ("chain_of_a_1200_node_graph_draws_every_node", chain_of_a_1200_node_graph_draws_every_node),
-        ("hostile_graph_keys_render_as_text", hostile_graph_keys_render_as_text),
-        ("run_report_shows_stages_resources_events_and_checks", run_report_shows_stages_resources_events_and_checks),
-        ("run_report_of_a_large_ledger_aggregates_and_loads", run_report_of_a_large_ledger_aggregates_and_loads),
-        ("tampered_run_ledger_shows_failed_checks", tampered_run_ledger_shows_failed_checks),
+        (
+            "the_console_check_sees_a_blocked_script",
+            the_console_check_sees_a_blocked_script,
+        ),
+        (
+            "cargo_chain_report_shows_graph_timeline_artifacts_and_checks",
+            cargo_chain_report_shows_graph_timeline_artifacts_and_checks,
+        ),
+        (
+            "lake_chain_report_draws_the_module_graph",
+            lake_chain_report_draws_the_module_graph,
+        ),
+        (
+            "chain_of_a_1200_node_graph_draws_every_node",
+            chain_of_a_1200_node_graph_draws_every_node,
+        ),
+        (
+            "hostile_graph_keys_render_as_text",
+            hostile_graph_keys_render_as_text,
+        ),
+        (
+            "run_report_shows_stages_resources_events_and_checks",
+            run_report_shows_stages_resources_events_and_checks,
+        ),
+        (
+            "run_report_of_a_large_ledger_aggregates_and_loads",
+            run_report_of_a_large_ledger_aggregates_and_loads,
+        ),
+        (
+            "tampered_run_ledger_shows_failed_checks",
+            tampered_run_ledger_shows_failed_checks,
+        ),
     ];
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let (mut passed, mut failed, mut filtered) = (0, 0, 0);
@@ -233,11 +257,21 @@ fn assert_checks(dom: &str, report: &receipt_primitives::check::Report) {
     assert_eq!(rows.len(), report.checks.len());
     for (row, c) in rows.iter().zip(&report.checks) {
         assert!(
-            row.contains(&format!("<span class=\"v v-{v}\">{v}</span>", v = c.verdict.as_str())),
+            row.contains(&format!(
+                "<span class=\"v v-{v}\">{v}</span>",
+                v = c.verdict.as_str()
+            )),
             "{row}"
         );
-        assert!(row.contains(&format!("<code>{}</code>", c.id.as_str())), "{row}");
-        assert!(row.contains(&dom_text(&c.detail).replace('"', "&quot;")) || row.contains(&dom_text(&c.detail)), "{row}");
+        assert!(
+            row.contains(&format!("<code>{}</code>", c.id.as_str())),
+            "{row}"
+        );
+        assert!(
+            row.contains(&dom_text(&c.detail).replace('"', "&quot;"))
+                || row.contains(&dom_text(&c.detail)),
+            "{row}"
+        );
     }
 }
 
@@ -252,10 +286,15 @@ fn the_console_check_sees_a_blocked_script() {
     fs::write(&path, html).unwrap();
     let (dom, console) = dump(&path);
     assert!(
-        console.iter().any(|l| l.contains("Content Security Policy")),
+        console
+            .iter()
+            .any(|l| l.contains("Content Security Policy")),
         "{console:#?}"
     );
-    assert!(dom.contains("<title>t</title>"), "the injected script did not run");
+    assert!(
+        dom.contains("<title>t</title>"),
+        "the injected script did not run"
+    );
 }
 
 fn fixture_workspace(root: &Path) {
@@ -301,7 +340,11 @@ fn cargo_chain_report_shows_graph_timeline_artifacts_and_checks() {
     git(root, &["add", "-A"]);
     git(root, &["commit", "-q", "-m", "fixture"]);
     ok(cargo_receipt(root, &["build", "--workspace"]));
-    write(root, "base/src/lib.rs", "pub fn one() -> u32 {\n    1 + 0\n}\n");
+    write(
+        root,
+        "base/src/lib.rs",
+        "pub fn one() -> u32 {\n    1 + 0\n}\n",
+    );
     ok(cargo_receipt(root, &["build", "--workspace"]));
     // `report` with the default directory, through the command's wiring.
     let out = ok(cargo_receipt(root, &["report", "-o", "report.html"]));
@@ -312,16 +355,18 @@ fn cargo_chain_report_shows_graph_timeline_artifacts_and_checks() {
     assert_eq!(fs::read_to_string(&html).unwrap(), again.html);
 
     let dom = dump_clean(&html);
-    let graph = CanonicalGraph::from_json_bytes(
-        &fs::read(root.join("target/receipt/graph.json")).unwrap(),
-    )
-    .unwrap();
+    let graph =
+        CanonicalGraph::from_json_bytes(&fs::read(root.join("target/receipt/graph.json")).unwrap())
+            .unwrap();
     let g = svg(&dom, "graph");
     assert_eq!(g.matches(" data-i=\"").count(), graph.node_count());
     assert_eq!(g.matches("<path d=").count(), graph.edge_count());
     let mut shown: Vec<&str> = titles(g);
     shown.sort_unstable();
-    assert_eq!(shown, graph.nodes().iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        shown,
+        graph.nodes().iter().map(String::as_str).collect::<Vec<_>>()
+    );
     // All three packages are members of the workspace build.
     assert_eq!(g.matches("class=\"n m\"").count(), 3);
     // The chain: two entries, the newest first, the second one dirty.
@@ -339,27 +384,44 @@ fn cargo_chain_report_shows_graph_timeline_artifacts_and_checks() {
 fn lake_chain_report_draws_the_module_graph() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path();
-    write(root, "lakefile.toml", "name = \"demo\"\n[[lean_lib]]\nname = \"Demo\"\n");
+    write(
+        root,
+        "lakefile.toml",
+        "name = \"demo\"\n[[lean_lib]]\nname = \"Demo\"\n",
+    );
     write(root, "Demo.lean", "import Demo.A\nimport Demo.B\n");
-    write(root, "Demo/A.lean", "import Demo.B\nimport Std.Data.HashMap\n");
+    write(
+        root,
+        "Demo/A.lean",
+        "import Demo.B\nimport Std.Data.HashMap\n",
+    );
     write(root, "Demo/B.lean", "");
-    ok(cargo_receipt(root, &["lake", "build", "--project", ".", "--no-lake"]));
+    ok(cargo_receipt(
+        root,
+        &["lake", "build", "--project", ".", "--no-lake"],
+    ));
     let out = root.join("lake.html");
     ok(cargo_receipt(
         root,
         &["report", ".lake/receipt", "-o", "lake.html"],
     ));
     let dom = dump_clean(&out);
-    let graph = CanonicalGraph::from_json_bytes(
-        &fs::read(root.join(".lake/receipt/graph.json")).unwrap(),
-    )
-    .unwrap();
+    let graph =
+        CanonicalGraph::from_json_bytes(&fs::read(root.join(".lake/receipt/graph.json")).unwrap())
+            .unwrap();
     let g = svg(&dom, "graph");
     assert_eq!(g.matches(" data-i=\"").count(), graph.node_count());
     assert!(dom.contains("<code>lean-modules</code>"));
     // The root package's modules are highlighted; toolchain modules are external.
-    assert_eq!(g.matches("class=\"n m\"").count(), 3, "Demo, Demo.A, Demo.B");
-    assert!(g.matches("class=\"n x\"").count() >= 2, "Init and Std.Data.HashMap");
+    assert_eq!(
+        g.matches("class=\"n m\"").count(),
+        3,
+        "Demo, Demo.A, Demo.B"
+    );
+    assert!(
+        g.matches("class=\"n x\"").count() >= 2,
+        "Init and Std.Data.HashMap"
+    );
     let report = receipt_protocol::verify::verify_dir(&root.join(".lake/receipt"));
     assert_checks(&dom, &report);
     screenshot(&out, "report-lake.png");
@@ -402,7 +464,10 @@ fn hostile_graph_keys_render_as_text() {
     assert!(!dom.contains("<img"), "no element made from a key");
     let s = svg(&dom, "graph");
     let names = titles(s);
-    assert!(names.contains(&dom_text(&hostile_key).as_str()), "{names:?}");
+    assert!(
+        names.contains(&dom_text(&hostile_key).as_str()),
+        "{names:?}"
+    );
     assert!(names.contains(&dom_text(&attr_key).as_str()), "{names:?}");
 }
 
@@ -428,7 +493,10 @@ fn count(words: &[String]) -> std::collections::BTreeMap<String, u64> {
     for w in words {
         *counts.entry(w.clone()).or_insert(0) += 1;
     }
-    tracing::info!(distinct = counts.len(), "counted words <img src=x onerror=alert(3)>");
+    tracing::info!(
+        distinct = counts.len(),
+        "counted words <img src=x onerror=alert(3)>"
+    );
     counts
 }
 
@@ -439,7 +507,10 @@ fn hostile_stage(n: u64) -> u64 {
 }
 
 #[receipt(stage = "write", hash(counts))]
-fn write_report(counts: &std::collections::BTreeMap<String, u64>, out: &Path) -> std::io::Result<()> {
+fn write_report(
+    counts: &std::collections::BTreeMap<String, u64>,
+    out: &Path,
+) -> std::io::Result<()> {
     let mut text = String::from("word,count\n");
     for (w, c) in counts {
         text.push_str(&format!("{w},{c}\n"));
@@ -512,13 +583,20 @@ fn run_report_shows_stages_resources_events_and_checks() {
     }
     // The hostile name is text, in the chart and in the table; no script came of it.
     let hostile = dom_text(HOSTILE);
-    assert!(names.iter().any(|n| n.starts_with(&format!("{hostile} · "))));
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with(&format!("{hostile} · ")))
+    );
     assert!(dom.contains(&format!("<tr class=\"stage\"><td><code>{hostile}</code>")));
     assert!(!dom.contains("<img"));
     // Two threads, one lane each.
     assert_eq!(flame.matches(">thread ").count(), 2);
     // The event and the violation are counted and listed.
-    assert!(dom.contains("<b>1</b> violation, <b>1</b> event (INFO 1)"), "{dom}");
+    assert!(
+        dom.contains("<b>1</b> violation, <b>1</b> event (INFO 1)"),
+        "{dom}"
+    );
     assert!(dom.contains("after &lt;start&gt; (policy record)"));
     let report = receipt_runtime::verify::verify_run(&ledger, None).report;
     assert!(report.ok());
@@ -537,7 +615,10 @@ fn run_report_of_a_large_ledger_aggregates_and_loads() {
     let flame = svg(&dom, "flame");
     let rects = flame.matches("<rect ").count();
     assert!(rects <= receipt_report::run::MAX_RECTS, "{rects}");
-    assert!(dom.contains("merged into shaded blocks"), "narrow stages were merged");
+    assert!(
+        dom.contains("merged into shaded blocks"),
+        "narrow stages were merged"
+    );
     assert!(dom.contains("<tr class=\"stage\"><td><code>leaf</code>"));
     screenshot(&html, "report-run-large.png");
 }

@@ -82,7 +82,9 @@ pub fn chain(dir: &Path, g: &CanonicalGraph, entries: usize, members: usize) {
             ingress: serde_json::json!({"schema": "synthetic", "entry": e}),
             tree: &tree,
             git: Section::Available(GitInfo {
-                commit: Some(Digest::of(format!("commit {e}").as_bytes()).to_hex()[..40].to_owned()),
+                commit: Some(
+                    Digest::of(format!("commit {e}").as_bytes()).to_hex()[..40].to_owned(),
+                ),
                 dirty: e % 2 == 1,
             }),
             graph_kind: "cargo",
