@@ -47,6 +47,10 @@ fn main() -> ExitCode {
             chain_of_a_1200_node_graph_draws_every_node,
         ),
         (
+            "chain_of_a_5000_node_graph_folds_the_deep_layers",
+            chain_of_a_5000_node_graph_folds_the_deep_layers,
+        ),
+        (
             "hostile_graph_keys_render_as_text",
             hostile_graph_keys_render_as_text,
         ),
@@ -442,6 +446,43 @@ fn chain_of_a_1200_node_graph_draws_every_node() {
     assert_eq!(s.matches("<path d=").count(), g.edge_count());
     assert_eq!(s.matches("class=\"n m\"").count(), 4);
     screenshot(&html, "report-build-1200.png");
+}
+
+fn chain_of_a_5000_node_graph_folds_the_deep_layers() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("receipt");
+    let g = synth::graph(5_000);
+    synth::chain(&dir, &g, 1, 4);
+    let html = t.path().join("huge.html");
+    let w = receipt_report::write(&dir, &html).unwrap();
+    assert!(w.verified);
+    assert!(w.bytes < 2_000_000, "{} bytes", w.bytes);
+    let dom = dump_clean(&html);
+    let s = svg(&dom, "graph");
+    let attr = |name: &str| -> usize {
+        let at = s.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        s[at..at + s[at..].find('"').unwrap()].parse().unwrap()
+    };
+    assert_eq!(attr("data-nodes"), 5_000);
+    let (shown, folds) = (attr("data-shown"), attr("data-folds"));
+    assert_eq!(shown, receipt_report::graph::MAX_SHOWN);
+    assert!(folds > 0);
+    // The documented aggregate: one box per shown node and one fold box per deeper layer,
+    // whose counts add up to the hidden nodes.
+    assert_eq!(s.matches(" data-i=\"").count(), shown + folds);
+    assert_eq!(s.matches("class=\"n f\"").count(), folds);
+    let hidden: usize = titles(s)
+        .iter()
+        .filter_map(|t| t.strip_prefix('+'))
+        .map(|t| {
+            t[..t.find(' ').unwrap()]
+                .replace('\u{2009}', "")
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(shown + hidden, 5_000);
+    screenshot(&html, "report-build-5000.png");
 }
 
 fn hostile_graph_keys_render_as_text() {
