@@ -452,14 +452,14 @@ fn graph_section(dir: &Path, line: &HeadLine, r: &Receipt) -> String {
     };
     let _ = writeln!(
         s,
-        "<p><b>{}</b> nodes, <b>{}</b> edges, {} layers (kind <code>{}</code>); edges point from the dependent down to its dependency; highlighted: {what}. Hover a node for its name.{}</p>",
+        "<p><b>{}</b> nodes, <b>{}</b> edges, {} layers drawn (kind <code>{}</code>); edges point from the dependent down to its dependency; highlighted: {what}. Hover a node for its name.{}</p>",
         count(view.nodes as u64),
         count(view.edges as u64),
         view.layers,
         esc(&g.kind),
         if view.folds > 0 {
             format!(
-                " The {} nodes nearest the top are drawn; the {} deeper ones are folded into {} boxes, one per layer.",
+                " The {} nodes nearest the top are drawn; the {} deeper ones are folded into {} boxes by layer.",
                 count(view.shown as u64),
                 count((view.nodes - view.shown) as u64),
                 view.folds

@@ -3,8 +3,9 @@
 //!
 //! Up to [`LABEL_NODES`] nodes every node is a labelled box; up to [`MAX_SHOWN`] nodes
 //! every node is a small box named by its hover title. A larger graph shows the
-//! [`MAX_SHOWN`] nodes nearest the top (by layer, then by key) and, in each deeper layer
-//! that has hidden nodes, one fold box "+N more" that receives their edges.
+//! [`MAX_SHOWN`] nodes nearest the top (by layer, then by key) and, below them, at most
+//! [`MAX_FOLDS`] fold boxes "+N more nodes in layers a–b", each standing for the hidden
+//! nodes of a run of consecutive layers and receiving their edges.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -18,6 +19,8 @@ use crate::layout::{self, Options};
 pub const LABEL_NODES: usize = 250;
 /// At most this many graph nodes are drawn; the rest are folded per layer.
 pub const MAX_SHOWN: usize = 2_000;
+/// At most this many fold boxes; each stands for the hidden nodes of a run of layers.
+pub const MAX_FOLDS: usize = 8;
 /// At most this many dummy nodes (bends of long edges); beyond, fewer nodes are shown.
 pub const MAX_DUMMIES: usize = 200_000;
 
@@ -107,21 +110,36 @@ fn fold(g: &CanonicalGraph, kind: &dyn Fn(u32) -> NodeKind, cap: usize) -> (Fold
             item_rank.push(ranks[v]);
         }
     }
-    // One fold box per layer with hidden nodes.
-    let mut hidden_per_layer: std::collections::BTreeMap<u32, usize> = Default::default();
+    // The hidden nodes' layers, cut into at most MAX_FOLDS runs of consecutive layers; one
+    // fold box per run, drawn below every shown node, the runs in layer order.
+    let hidden_layers: BTreeSet<u32> = (0..n).filter(|&v| !keep[v]).map(|v| ranks[v]).collect();
+    let (first, last) = match (hidden_layers.first(), hidden_layers.last()) {
+        (Some(&f), Some(&l)) => (f, l),
+        _ => (0, 0),
+    };
+    let per_run = (last - first) / MAX_FOLDS as u32 + 1;
+    let run_of = |layer: u32| ((layer - first) / per_run) as usize;
+    let below = item_rank.iter().copied().max().map_or(0, |m| m + 1);
+    let mut hidden_per_run: std::collections::BTreeMap<usize, usize> = Default::default();
     for v in 0..n {
         if !keep[v] {
-            *hidden_per_layer.entry(ranks[v]).or_default() += 1;
+            *hidden_per_run.entry(run_of(ranks[v])).or_default() += 1;
         }
     }
-    let mut fold_of_layer = std::collections::BTreeMap::new();
-    for (&layer, &hidden) in &hidden_per_layer {
-        fold_of_layer.insert(layer, items.len() as u32);
+    let mut fold_of_run = std::collections::BTreeMap::new();
+    for (k, (&run, &hidden)) in hidden_per_run.iter().enumerate() {
+        fold_of_run.insert(run, items.len() as u32);
+        let lo = first + run as u32 * per_run;
+        let hi = (lo + per_run - 1).min(last);
+        let layers = if lo == hi {
+            format!("layer {}", lo + 1)
+        } else {
+            format!("layers {}–{}", lo + 1, hi + 1)
+        };
         let text = format!(
-            "+{} more node{} in layer {}",
+            "+{} more node{} in {layers}",
             count(hidden as u64),
             if hidden == 1 { "" } else { "s" },
-            layer + 1
         );
         items.push(Item {
             node: None,
@@ -129,11 +147,11 @@ fn fold(g: &CanonicalGraph, kind: &dyn Fn(u32) -> NodeKind, cap: usize) -> (Fold
             title: text,
             class: "n f",
         });
-        item_rank.push(layer);
+        item_rank.push(below + k as u32);
     }
     for v in 0..n {
         if !keep[v] {
-            item_of[v] = fold_of_layer[&ranks[v]];
+            item_of[v] = fold_of_run[&run_of(ranks[v])];
         }
     }
     let mut out_edges = Vec::new();
@@ -360,7 +378,7 @@ mod tests {
         let v = render(&g, &|_| NodeKind::Plain);
         assert_eq!(v.nodes, 5_000);
         assert!(v.shown <= MAX_SHOWN);
-        assert!(v.folds > 0);
+        assert!(v.folds > 0 && v.folds <= MAX_FOLDS);
         assert_eq!(boxes(&v.svg), v.shown + v.folds);
         // The fold boxes account for every hidden node.
         let hidden: usize = v
