@@ -2,7 +2,7 @@
 //! (written by the runtime's Layer) and a build chain whose latest graph has 1,500 nodes
 //! (appended through the ledger from a synthetic canonical graph). Each render includes
 //! the input's full verification (`verify_run`, `verify_dir`), as `cargo receipt report`
-//! does. Prints the size of each page.
+//! does; the verification alone is measured as the baseline. Prints the size of each page.
 //!
 //! ```text
 //! cargo bench -p receipt-report
@@ -52,8 +52,16 @@ fn bench(c: &mut Criterion) {
     group.bench_function("run_ledger_100k_entries", |b| {
         b.iter(|| receipt_report::render(&ledger).unwrap())
     });
+    // Baseline: the verification alone, what `cargo receipt verify-run` costs.
+    group.bench_function("baseline_verify_run_100k_entries", |b| {
+        b.iter(|| assert!(receipt_runtime::verify::verify_run(&ledger, None).ok()))
+    });
     group.bench_function("chain_graph_1500_nodes", |b| {
         b.iter(|| receipt_report::render(&chain).unwrap())
+    });
+    // Baseline: the verification alone, what `cargo receipt verify` costs.
+    group.bench_function("baseline_verify_dir_graph_1500_nodes", |b| {
+        b.iter(|| assert!(receipt_protocol::verify::verify_dir(&chain).ok()))
     });
     // The layout alone, without reading or verifying.
     group.bench_function("layout_graph_1500_nodes", |b| {

@@ -310,7 +310,7 @@ pub fn render(g: &CanonicalGraph, kind: &dyn Fn(u32) -> NodeKind) -> GraphView {
         let cx = l.x[i] + ox;
         let y = y_of(folded.ranks[i]);
         let _ = write!(s, "<g class=\"{}\" data-i=\"{i}\"><title>", it.class);
-        esc_into(&mut s, &it.title);
+        esc_into(&mut s, &cut(&it.title, 300));
         let _ = write!(
             s,
             "</title><rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{box_h:.0}\" rx=\"3\"/>",

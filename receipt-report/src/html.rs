@@ -10,9 +10,14 @@ use std::fmt::Write as _;
 
 use sha2::{Digest as _, Sha256};
 
+/// Most characters of one input string shown; longer ones are cut with `…`, so a hostile
+/// input cannot make the page large.
+pub const MAX_TEXT_CHARS: usize = 1_000;
+
 /// Escapes `s` for HTML text and for a double-quoted attribute value: `& < > " '` become
 /// character references, and control characters other than tab and newline (which HTML
-/// forbids) become U+FFFD, so hostile input is always shown as text.
+/// forbids) become U+FFFD, so hostile input is always shown as text. At most
+/// [`MAX_TEXT_CHARS`] characters are shown.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     esc_into(&mut out, s);
@@ -21,7 +26,11 @@ pub fn esc(s: &str) -> String {
 
 /// [`esc`], appending to `out`.
 pub fn esc_into(out: &mut String, s: &str) {
-    for c in s.chars() {
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_TEXT_CHARS {
+            out.push('…');
+            break;
+        }
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -267,6 +276,14 @@ mod tests {
             e,
             "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39; onload=x &amp;amp;\u{FFFD}\u{FFFD}"
         );
+    }
+
+    #[test]
+    fn long_input_is_cut() {
+        let long = "<".repeat(5_000);
+        let e = esc(&long);
+        assert_eq!(e.matches("&lt;").count(), MAX_TEXT_CHARS);
+        assert!(e.ends_with('…'));
     }
 
     #[test]

@@ -570,7 +570,7 @@ fn flame_svg(d: &RunData, lanes: &[Lane]) -> String {
                         left + x,
                         row_h - 1.0
                     );
-                    esc_into(&mut s, name);
+                    esc_into(&mut s, &cut(name, 200));
                     let _ = write!(
                         s,
                         " · {}{}</title></rect>",
@@ -610,7 +610,7 @@ fn flame_svg(d: &RunData, lanes: &[Lane]) -> String {
                         row_h - 1.0,
                         count(*stages),
                     );
-                    esc_into(&mut s, &d.names[*main as usize]);
+                    esc_into(&mut s, &cut(&d.names[*main as usize], 200));
                     let _ = writeln!(s, ") · {} in all</title></rect>", duration_ns(*wall));
                 }
             }
