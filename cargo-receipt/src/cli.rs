@@ -48,6 +48,8 @@ pub enum Command {
     /// Show where two run ledgers first diverge (exit 0 none, 1 diverged, 2 on error or
     /// when a ledger does not verify).
     DiffRun(DiffRunArgs),
+    /// Write one self-contained HTML page showing a build chain or a run ledger.
+    Report(ReportArgs),
     /// Receipts for Lean 4 / Lake projects (the `lake-receipt` commands).
     Lake {
         /// What to do.
@@ -270,4 +272,17 @@ pub struct VerifyRunArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cargo receipt report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A build chain directory, or a run ledger file (`.jsonl`) [default: <target dir>/receipt].
+    pub input: Option<PathBuf>,
+    /// The HTML file to write (replaced atomically).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
 }

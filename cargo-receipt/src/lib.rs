@@ -70,6 +70,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::VerifyRun(a) => exit::report(run_verify_run(&a)),
         Command::Diff(a) => exit::report(run_diff(&a)),
         Command::DiffRun(a) => exit::report(run_diff_run(&a)),
+        Command::Report(a) => exit::report(run_report(&a)),
         // The Lake bridge documents the same exit codes and maps its own errors to them.
         Command::Lake { command } => lake_bridge::run(command),
     }
@@ -217,6 +218,23 @@ fn run_diff_run(a: &cli::DiffRunArgs) -> Result<(), Error> {
             })
         }
     }
+}
+
+/// `cargo receipt report`: the page is written whatever the verification found (the page
+/// shows it); errors are only about reading the input or writing the page.
+fn run_report(a: &cli::ReportArgs) -> Result<(), Error> {
+    let input = default_dir(a.input.as_deref(), &a.project)?;
+    let written = receipt_report::write(&input, &a.output).map_err(|e| match e {
+        receipt_report::ReportError::Io { path, source } => Error::Io { path, source },
+        other => Error::Usage(other.to_string()),
+    })?;
+    eprintln!(
+        "      Report {} ({} bytes; verification {})",
+        display_path(&a.output),
+        written.bytes,
+        if written.verified { "passed" } else { "FAILED" }
+    );
+    Ok(())
 }
 
 /// The output directory given, else `<target dir>/receipt` of the project.
