@@ -3,8 +3,8 @@
 
 use base64::Engine as _;
 use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 
 /// Standard alphabet with padding.
 pub(crate) fn encode(bytes: &[u8]) -> String {
@@ -20,7 +20,8 @@ pub(crate) fn decode_strict(text: &str) -> Option<Vec<u8>> {
 /// Decodes either alphabet DSSE allows (standard or URL-safe), padded or not, still refusing
 /// non-zero trailing bits and mixed alphabets.
 pub(crate) fn decode_either(text: &str) -> Option<Vec<u8>> {
-    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     let standard = GeneralPurpose::new(&alphabet::STANDARD, config);
     let url_safe = GeneralPurpose::new(&alphabet::URL_SAFE, config);
     standard
@@ -42,8 +43,14 @@ mod tests {
         assert!(decode_strict("aGVsbG8gd29ybGR=").is_none());
         assert!(decode_strict("-_-_Pj8=").is_none());
         assert!(decode_strict(" aGVsbG8gd29ybGQ=").is_none());
-        assert_eq!(decode_either("-_-_Pj8=").unwrap(), [0xfb, 0xff, 0xbf, 0x3e, 0x3f]);
-        assert_eq!(decode_either("+/+/Pj8").unwrap(), [0xfb, 0xff, 0xbf, 0x3e, 0x3f]);
+        assert_eq!(
+            decode_either("-_-_Pj8=").unwrap(),
+            [0xfb, 0xff, 0xbf, 0x3e, 0x3f]
+        );
+        assert_eq!(
+            decode_either("+/+/Pj8").unwrap(),
+            [0xfb, 0xff, 0xbf, 0x3e, 0x3f]
+        );
         assert!(decode_either("+_+/Pj8=").is_none());
     }
 }

@@ -48,7 +48,9 @@ pub enum CheckpointError {
     #[error(transparent)]
     Note(#[from] NoteError),
     /// The text has fewer than three lines or does not end in LF.
-    #[error("a checkpoint needs at least three lines (origin, size, root), each ending in a newline")]
+    #[error(
+        "a checkpoint needs at least three lines (origin, size, root), each ending in a newline"
+    )]
     Lines,
     /// An empty origin, or (when writing or verifying with keys) one that is not a key name.
     #[error("the origin line {0:?} is empty or contains white space or '+'")]
@@ -150,7 +152,10 @@ impl Checkpoint {
     ///
     /// # Errors
     /// [`CheckpointError`]: malformed, wrongly signed, or signed by none of `keys`.
-    pub fn open(bytes: &[u8], keys: &[PublicKey]) -> Result<(Checkpoint, Vec<KeyId>), CheckpointError> {
+    pub fn open(
+        bytes: &[u8],
+        keys: &[PublicKey],
+    ) -> Result<(Checkpoint, Vec<KeyId>), CheckpointError> {
         let unverified = note::Note::parse(bytes)?;
         let origin = unverified.text().split('\n').next().unwrap_or_default();
         if !is_valid_key_name(origin) {
@@ -187,7 +192,8 @@ mod tests {
     #[test]
     fn the_spec_example_body_parses_and_round_trips() {
         // c2sp.org/tlog-checkpoint, the example at the top.
-        let text = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        let text =
+            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
         let cp = Checkpoint::parse(text).unwrap();
         assert_eq!(cp.origin, "example.com/behind-the-sofa");
         assert_eq!(cp.size, 20_852_163);

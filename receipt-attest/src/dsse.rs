@@ -447,7 +447,9 @@ mod tests {
         let e = Envelope::parse_dsse(url.as_bytes()).unwrap();
         assert_eq!(
             pae(intoto, e.payload()),
-            unhex("445353457631203238206170706c69636174696f6e2f766e642e696e2d746f746f2b6a736f6e203520fbffbf3e3f")
+            unhex(
+                "445353457631203238206170706c69636174696f6e2f766e642e696e2d746f746f2b6a736f6e203520fbffbf3e3f"
+            )
         );
         e.verify(&trusted, intoto).unwrap();
         assert!(matches!(
@@ -471,7 +473,9 @@ mod tests {
         // non-ascii-payload-type: LEN counts bytes.
         assert_eq!(
             pae("application/vnd.exämple+json", stmt),
-            unhex("445353457631203239206170706c69636174696f6e2f766e642e6578c3a46d706c652b6a736f6e203433207b225f74797065223a2268747470733a2f2f696e2d746f746f2e696f2f53746174656d656e742f7631227d")
+            unhex(
+                "445353457631203239206170706c69636174696f6e2f766e642e6578c3a46d706c652b6a736f6e203433207b225f74797065223a2268747470733a2f2f696e2d746f746f2e696f2f53746174656d656e742f7631227d"
+            )
         );
         let e = Envelope::sign("application/vnd.exämple+json", stmt.to_vec(), &[&a]).unwrap();
         assert_eq!(
@@ -495,14 +499,19 @@ mod tests {
         let env = Envelope::sign("application/x-test", b"body".to_vec(), &[&k]).unwrap();
         let bytes = env.to_json();
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with(r#"{"payload":"Ym9keQ==","payloadType":"application/x-test","signatures":[{"keyid":""#));
+        assert!(text.starts_with(
+            r#"{"payload":"Ym9keQ==","payloadType":"application/x-test","signatures":[{"keyid":""#
+        ));
         assert_eq!(Envelope::parse(&bytes).unwrap(), env);
         for respelled in [
             format!("{text}\n"),
             text.replacen(':', ": ", 1),
             text.replace("Ym9keQ==", "Ym9keQ"),
         ] {
-            assert!(Envelope::parse(respelled.as_bytes()).is_err(), "{respelled}");
+            assert!(
+                Envelope::parse(respelled.as_bytes()).is_err(),
+                "{respelled}"
+            );
         }
         let extra = text.replacen("{\"payload\"", "{\"extra\":1,\"payload\"", 1);
         assert!(matches!(
@@ -564,9 +573,6 @@ mod tests {
             Envelope::parse(&none.to_json()),
             Err(DsseError::NoSignatures)
         );
-        assert_eq!(
-            Envelope::sign(t, Vec::new(), &[]),
-            Err(DsseError::NoSigner)
-        );
+        assert_eq!(Envelope::sign(t, Vec::new(), &[]), Err(DsseError::NoSigner));
     }
 }

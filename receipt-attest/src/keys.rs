@@ -95,9 +95,7 @@ pub enum KeyFormatError {
     #[error("the key does not parse: {0}")]
     Der(String),
     /// A key of an algorithm this crate does not sign or verify with.
-    #[error(
-        "unsupported key algorithm {0}; use an Ed25519 or ECDSA P-256 (prime256v1) key"
-    )]
+    #[error("unsupported key algorithm {0}; use an Ed25519 or ECDSA P-256 (prime256v1) key")]
     Unsupported(String),
 }
 
@@ -357,7 +355,9 @@ impl SigningKey {
 
     /// The Ed25519 key with this 32-byte seed (RFC 8032 private key), for fixed test keys.
     pub fn ed25519_from_seed(seed: &[u8; 32]) -> SigningKey {
-        SigningKey::from_signing(Signing::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed)))
+        SigningKey::from_signing(Signing::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+            seed,
+        )))
     }
 
     /// The P-256 key with this 32-byte big-endian scalar, for fixed test keys.

@@ -437,12 +437,12 @@ pub fn open(bytes: &[u8], verifiers: &[NoteVerifier]) -> Result<Opened, NoteErro
             .find(|v| v.name == s.name && v.key_id == s.key_id)
         {
             Some(v) => {
-                v.key
-                    .verify(note.text.as_bytes(), &s.sig)
-                    .map_err(|_| NoteError::BadSignature {
+                v.key.verify(note.text.as_bytes(), &s.sig).map_err(|_| {
+                    NoteError::BadSignature {
                         name: s.name.clone(),
                         key_id: s.key_id,
-                    })?;
+                    }
+                })?;
                 let entry = (v.name.clone(), v.key_id, v.key.key_id());
                 if !verified_by.contains(&entry) {
                     verified_by.push(entry);
@@ -523,10 +523,15 @@ mod tests {
             format!("{TEXT}\n"),
             format!("{TEXT}\n{}", &PETER_SIG[..PETER_SIG.len() - 1]),
             format!("\x01{TEXT}\n{PETER_SIG}"),
-            format!("{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="),
+            format!(
+                "{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+            ),
             format!("{TEXT}\n{PETER_SIG}Unexpected line.\n"),
         ] {
-            assert!(open(m.as_bytes(), std::slice::from_ref(&peter)).is_err(), "{m:?}");
+            assert!(
+                open(m.as_bytes(), std::slice::from_ref(&peter)).is_err(),
+                "{m:?}"
+            );
         }
         let mut invalid_utf8 = format!("{TEXT}\n{PETER_SIG}").into_bytes();
         invalid_utf8.insert(0, 0xff);
@@ -552,14 +557,18 @@ mod tests {
             assert!(NoteVerifier::parse(&s).is_err(), "{s}");
         }
         // Wrong-length key and unknown algorithm, each with an adjusted key id.
-        assert!(NoteVerifier::parse(
-            "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="
-        )
-        .is_err());
-        assert!(NoteVerifier::parse(
-            "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-        )
-        .is_err());
+        assert!(
+            NoteVerifier::parse(
+                "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="
+            )
+            .is_err()
+        );
+        assert!(
+            NoteVerifier::parse(
+                "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -599,11 +608,7 @@ mod tests {
         let k = SigningKey::ed25519_from_seed(&[11; 32]);
         let other = SigningKey::ed25519_from_seed(&[12; 32]);
         let v = NoteVerifier::new("receipt/test", k.public_key()).unwrap();
-        let signed = sign(
-            "x\n",
-            &[NoteSigner::new("receipt/test", &other).unwrap()],
-        )
-        .unwrap();
+        let signed = sign("x\n", &[NoteSigner::new("receipt/test", &other).unwrap()]).unwrap();
         assert!(matches!(
             open(&signed, &[v]),
             Err(NoteError::NoKnownSignature(_))
