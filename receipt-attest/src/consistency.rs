@@ -81,7 +81,7 @@ pub fn subtree_hash<S: NodeSource + ?Sized>(
     if len == 0 {
         return Ok(empty_root());
     }
-    if len.is_power_of_two() && start % len == 0 {
+    if len.is_power_of_two() && start.is_multiple_of(len) {
         return Ok(src.node(len.trailing_zeros(), start / len)?);
     }
     if len == 1 {

@@ -452,7 +452,8 @@ mod tests {
     fn invalid_statements_are_refused_naming_the_field() {
         let good = provenance().to_json().unwrap();
         let v: Value = serde_json::from_slice(&good).unwrap();
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (
                 Box::new(|v| v["_type"] = "https://in-toto.io/Statement/v0.1".into()),
                 "_type",
