@@ -12,6 +12,7 @@ pub mod exit;
 pub mod ledger;
 pub mod manifest;
 pub mod proof;
+pub mod provenance;
 pub mod receipt;
 pub mod tracked;
 pub mod verify;
