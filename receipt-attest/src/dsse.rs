@@ -17,6 +17,7 @@
 //! (either base64 alphabet, any whitespace, `keyid` optional), for envelopes other tools
 //! wrote. Both refuse inputs over [`MAX_ENVELOPE_BYTES`].
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -112,19 +113,66 @@ pub struct Verified<'a> {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSignature {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    keyid: Option<String>,
-    sig: String,
+struct RawSignature<'a> {
+    #[serde(skip_serializing_if = "Option::is_none", default, borrow)]
+    keyid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    sig: Cow<'a, str>,
 }
 
+/// The envelope as JSON strings; borrowed from the input where it has no escapes (base64
+/// never does), so a large payload is not copied before it is decoded.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEnvelope {
-    payload: String,
-    #[serde(rename = "payloadType")]
-    payload_type: String,
-    signatures: Vec<RawSignature>,
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+    #[serde(rename = "payloadType", borrow)]
+    payload_type: Cow<'a, str>,
+    #[serde(borrow)]
+    signatures: Vec<RawSignature<'a>>,
+}
+
+impl RawEnvelope<'_> {
+    /// The canonical bytes of these strings (RFC 8785: keys in this order, no whitespace).
+    fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.payload.len() + 256);
+        out.extend_from_slice(b"{\"payload\":");
+        json_string(&mut out, &self.payload);
+        out.extend_from_slice(b",\"payloadType\":");
+        json_string(&mut out, &self.payload_type);
+        out.extend_from_slice(b",\"signatures\":[");
+        for (i, s) in self.signatures.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            if let Some(k) = &s.keyid {
+                out.extend_from_slice(b"\"keyid\":");
+                json_string(&mut out, k);
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"sig\":");
+            json_string(&mut out, &s.sig);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
+/// Appends `s` as an RFC 8785 JSON string. Base64 and hex strings, the bulk of an
+/// envelope, have nothing to escape and are copied as they are.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(
+            &receipt_primitives::jcs::to_vec(s).expect("a string has a canonical form"),
+        );
+    }
 }
 
 /// The DSSE v1 pre-authentication encoding of `payload_type` (as UTF-8) and `payload`.
@@ -188,23 +236,23 @@ impl Envelope {
 
     /// The canonical byte form (RFC 8785 JSON, no trailing newline).
     pub fn to_json(&self) -> Vec<u8> {
-        let raw = RawEnvelope {
-            payload: b64::encode(&self.payload),
-            payload_type: self.payload_type.clone(),
+        RawEnvelope {
+            payload: Cow::Owned(b64::encode(&self.payload)),
+            payload_type: Cow::Borrowed(&self.payload_type),
             signatures: self
                 .signatures
                 .iter()
                 .map(|s| RawSignature {
-                    keyid: s.keyid.clone(),
-                    sig: b64::encode(&s.sig),
+                    keyid: s.keyid.as_deref().map(Cow::Borrowed),
+                    sig: Cow::Owned(b64::encode(&s.sig)),
                 })
                 .collect(),
-        };
-        receipt_primitives::jcs::to_vec(&raw).expect("an envelope of strings has a canonical form")
+        }
+        .to_json()
     }
 
     fn from_raw(
-        raw: RawEnvelope,
+        raw: &RawEnvelope<'_>,
         decode: fn(&str) -> Option<Vec<u8>>,
     ) -> Result<Envelope, DsseError> {
         if raw.signatures.is_empty() {
@@ -216,24 +264,24 @@ impl Envelope {
         let payload = decode(&raw.payload).ok_or_else(|| DsseError::Base64("payload".into()))?;
         let signatures = raw
             .signatures
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(i, s)| {
                 Ok(Signature {
                     sig: decode(&s.sig)
                         .ok_or_else(|| DsseError::Base64(format!("signatures[{i}].sig")))?,
-                    keyid: s.keyid,
+                    keyid: s.keyid.as_deref().map(str::to_owned),
                 })
             })
             .collect::<Result<_, DsseError>>()?;
         Ok(Envelope {
             payload,
-            payload_type: raw.payload_type,
+            payload_type: raw.payload_type.clone().into_owned(),
             signatures,
         })
     }
 
-    fn raw(bytes: &[u8]) -> Result<RawEnvelope, DsseError> {
+    fn raw(bytes: &[u8]) -> Result<RawEnvelope<'_>, DsseError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(DsseError::TooLarge(bytes.len()));
         }
@@ -251,11 +299,12 @@ impl Envelope {
         if let Some(i) = raw.signatures.iter().position(|s| s.keyid.is_none()) {
             return Err(DsseError::MissingKeyId(i));
         }
-        let env = Envelope::from_raw(raw, b64::decode_strict)?;
-        if env.to_json() != bytes {
+        // Strict base64 has one spelling per value, so comparing the strings as read with
+        // their canonical arrangement checks the whole envelope without re-encoding it.
+        if raw.to_json() != bytes {
             return Err(DsseError::NotCanonical);
         }
-        Ok(env)
+        Envelope::from_raw(&raw, b64::decode_strict)
     }
 
     /// Reads any DSSE v1 JSON envelope: standard or URL-safe base64 (padded or not), any
@@ -264,7 +313,7 @@ impl Envelope {
     /// # Errors
     /// [`DsseError`] naming the field.
     pub fn parse_dsse(bytes: &[u8]) -> Result<Envelope, DsseError> {
-        Envelope::from_raw(Envelope::raw(bytes)?, b64::decode_either)
+        Envelope::from_raw(&Envelope::raw(bytes)?, b64::decode_either)
     }
 
     /// Verifies the envelope against `trusted` keys for `payload_type`.

@@ -13,10 +13,13 @@
 //! ```
 //!
 //! With `n` committed leaves, `level-NN` holds exactly `n >> NN` committed records.
-//! An append writes the new records at their positions, fsyncs the level files, and then
-//! replaces `head` atomically (temp file, fsync, rename, fsync directory): that rename is the
+//! An append writes the new records at their positions, fsyncs the level files it wrote (two
+//! on average), and then replaces `head` (temp file, fsync, rename): that rename is the
 //! commit point. Records past the committed counts (a torn or interrupted append) are
-//! ignored by readers and truncated by the next writer; a level file shorter than its
+//! ignored by readers and overwritten or truncated by the next writer that extends that
+//! level; the directory is not fsynced after the rename, so a power loss can leave the store
+//! one append behind (never ahead, never wrong), which [`TreeStore::extend_to`] makes up from
+//! the chain. A level file shorter than its
 //! committed count, or stored nodes whose root is not the committed root, make the store
 //! refuse to open ([`TreeError::Corrupt`]); [`TreeStore::rebuild`] rewrites it from the
 //! leaves. A verifier never trusts the store: [`TreeStore::check`] recomputes every record
@@ -479,13 +482,18 @@ impl TreeStore {
             let first = old >> level;
             let p = self.dir.join(level_file(level));
             let f = open_level(&p, true).map_err(io_err(&p))?;
+            // Only levels that gain records are written and synced (two on average); a
+            // stale tail on another level stays past its committed count, unread.
             if !level_new.is_empty() {
                 let bytes: Vec<u8> = level_new.iter().flat_map(|d| d.0).collect();
                 f.write_all_at(&bytes, first * 32).map_err(io_err(&p))?;
+                let want = (total >> level) * 32;
+                if f.metadata().map_err(io_err(&p))?.len() != want {
+                    // Exactly the committed records of the new size: drops a torn tail.
+                    f.set_len(want).map_err(io_err(&p))?;
+                }
+                f.sync_data().map_err(io_err(&p))?;
             }
-            // Exactly the committed records of the new size: drops a torn tail.
-            f.set_len((total >> level) * 32).map_err(io_err(&p))?;
-            f.sync_data().map_err(io_err(&p))?;
             // Parents of the next level: pairs (2j, 2j+1) with 2j+1 in the new range.
             let next_first = old >> (level + 1);
             let next_end = total >> (level + 1);
@@ -517,11 +525,26 @@ impl TreeStore {
                 detail: other.to_string(),
             },
         })?;
-        let head = self.dir.join(HEAD_FILE);
-        atomic_write(&head, head_line(total, &root).as_bytes()).map_err(io_err(&head))?;
+        write_head(&self.dir, total, &root)?;
         *self = TreeStore { root, ..staged };
         Ok(())
     }
+}
+
+/// Replaces the head: temp file, fsync, rename (the commit point). The directory is not
+/// fsynced: after a power loss the rename may be undone and the store be one append behind,
+/// which is never wrong and which [`TreeStore::extend_to`] makes up from the chain.
+fn write_head(dir: &Path, size: u64, root: &Digest) -> Result<(), TreeError> {
+    let head = dir.join(HEAD_FILE);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-head-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(io_err(&head))?;
+    io::Write::write_all(&mut tmp, head_line(size, root).as_bytes()).map_err(io_err(&head))?;
+    tmp.as_file().sync_data().map_err(io_err(&head))?;
+    tmp.persist(&head).map_err(|e| io_err(&head)(e.error))?;
+    Ok(())
 }
 
 fn read_node(f: &File, path: &Path, index: u64) -> Result<Digest, TreeError> {
@@ -639,11 +662,18 @@ mod tests {
         store.append(all[11]).unwrap();
         let store = TreeStore::open(t.path()).unwrap();
         store.check(&all).unwrap();
+        // The levels that gained a record (0, 1 and 2: 11 -> 12 leaves) were cut to exactly
+        // their committed records; level 3 keeps a tail that no reader looks at.
         for level in 0..4u32 {
             let len = fs::metadata(t.path().join(level_file(level)))
                 .unwrap()
                 .len();
-            assert_eq!(len, (12u64 >> level) * 32, "level {level}");
+            let committed = (12u64 >> level) * 32;
+            if (11u64 >> level) != (12u64 >> level) {
+                assert_eq!(len, committed, "level {level}");
+            } else {
+                assert!(len > committed, "level {level}");
+            }
         }
     }
 
