@@ -472,7 +472,7 @@ mod tests {
             "profile": "release",
             "target": "x86_64-unknown-linux-gnu",
             "features": {"all": false, "default": true, "list": []},
-            "members": ["app 0.1.0 (path+file:///w)"],
+            "members": ["app@0.1.0"],
             "rustc_vv": "rustc 1.95.0\nhost: x86_64-unknown-linux-gnu\n",
             "cargo_lock_sha256": Digest::of(b"lock").to_hex(),
             "env": {"SOURCE_DATE_EPOCH": "1735787045"},
@@ -602,6 +602,84 @@ mod tests {
                 .to_json()
                 .unwrap(),
             text.as_bytes()
+        );
+    }
+
+    /// The statement of the documented example entry, byte for byte (the signing spec shows
+    /// it pretty-printed).
+    #[test]
+    fn worked_example_statement_is_stable() {
+        let (r, bytes, m) = entry();
+        let deps = deps();
+        let st = statement(&input(&r, &bytes, &m, &deps)).unwrap();
+        let text = String::from_utf8(st.to_json().unwrap()).unwrap();
+        assert_eq!(text, WORKED_EXAMPLE);
+    }
+
+    const WORKED_EXAMPLE: &str = concat!(
+        "{\"_type\":\"https://in-toto.io/Statement/v1\",\"predicate\":{\"buildDefinition\":{\"buildType\":\"ht",
+        "tps://receipt.dev/build-types/cargo/v1\",\"externalParameters\":{\"args\":[\"--release\"],\"cargo_",
+        "lock_sha256\":\"0c030586945fe504b604ecc2e875c38ede400cd5cd73da9730302162e6b02c6f\",\"features\"",
+        ":{\"all\":false,\"default\":true,\"list\":[]},\"members\":[\"app@0.1.0\"],\"profile\":\"release\",\"schem",
+        "a\":\"tau-crystal.cargo-ingress/1\",\"source\":{\"commit\":\"0123456789abcdef0123456789abcdef01234",
+        "567\",\"dirty\":false,\"repository\":\"https://example.com/app.git\"},\"target\":\"x86_64-unknown-li",
+        "nux-gnu\"},\"internalParameters\":{\"env\":{\"SOURCE_DATE_EPOCH\":\"1735787045\"},\"rustc_vv\":\"rustc",
+        " 1.95.0\\nhost: x86_64-unknown-linux-gnu\\n\"},\"resolvedDependencies\":[{\"digest\":{\"gitCommit\"",
+        ":\"0123456789abcdef0123456789abcdef01234567\"},\"name\":\"source\",\"uri\":\"git+https://example.co",
+        "m/app.git@0123456789abcdef0123456789abcdef01234567\"},{\"digest\":{\"sha256\":\"f5fe331d2367a7a6",
+        "7ee20bd579c77b929ae49439d8b0d8e9c3b98609797b6b69\"},\"name\":\"serde\",\"uri\":\"pkg:cargo/serde@1",
+        ".0.0\"}]},\"runDetails\":{\"builder\":{\"id\":\"https://receipt.dev/cargo-receipt@0.1.0\"},\"byprodu",
+        "cts\":[{\"digest\":{\"sha256\":\"e57522751f03506d8469b6d82baf8655c22fd97a06203589a71dd3683446aac",
+        "e\"},\"name\":\"receipt.json\"},{\"digest\":{\"sha256\":\"ebf9869f4dfdedadf8b8491518e42620ce6a1959ab",
+        "6325d2186df502256bbd68\"},\"name\":\"manifest.json\"}],\"metadata\":{\"finishedOn\":\"2025-01-02T03:",
+        "04:05Z\",\"invocationId\":\"sha256:e57522751f03506d8469b6d82baf8655c22fd97a06203589a71dd368344",
+        "6aace\",\"startedOn\":\"2025-01-02T03:03:04Z\"}}},\"predicateType\":\"https://slsa.dev/provenance/",
+        "v1\",\"subject\":[{\"digest\":{\"sha256\":\"a172cedcae47474b615c54d510a5d84a8dea3032e958587430b413",
+        "538be3f333\"},\"name\":\"release/app\"},{\"digest\":{\"sha256\":\"5e98457726bed4aae7c323ba59bdff9fa5",
+        "569f53d57039a1bbb99959124bc9a2\"},\"name\":\"release/libapp.rlib\"}]}",
+    );
+
+    /// The statement this module builds, signed, read by securesystemslib and
+    /// in-toto-attestation (the script of `receipt-attest/tests/python`). Needs the test venv.
+    #[test]
+    fn the_ecosystem_verifiers_accept_our_provenance() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let python = std::env::var_os("RECEIPT_TEST_PYTHON")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join(".venv/bin/python"));
+        assert!(
+            python.exists(),
+            "the third-party verifiers need the test Python venv ({}); run `bash scripts/test.sh` \
+             (or `. scripts/test-env.sh`) to create it",
+            python.display()
+        );
+        let (r, bytes, m) = entry();
+        let deps = deps();
+        let st = statement(&input(&r, &bytes, &m, &deps)).unwrap();
+        let key = SigningKey::p256_from_scalar(&[42; 32]).unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let env = t.path().join("provenance.json");
+        let pem = t.path().join("key.pub");
+        std::fs::write(&env, sign_statement(&st, &[&key]).unwrap().to_json()).unwrap();
+        std::fs::write(&pem, key.public_key().to_spki_pem()).unwrap();
+        let cases = t.path().join("cases.json");
+        std::fs::write(
+            &cases,
+            serde_json::to_vec(&serde_json::json!([{"name": "provenance", "envelope": env,
+                "public_key": pem, "keyid": key.key_id().to_string(), "expect": "accept"}]))
+            .unwrap(),
+        )
+        .unwrap();
+        let out = std::process::Command::new(python)
+            .arg(root.join("receipt-attest/tests/python/verify_dsse.py"))
+            .arg(&cases)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("statement ok: 2 subjects"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 
