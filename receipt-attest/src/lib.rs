@@ -8,7 +8,7 @@
 //! top (file names, the tree store, the proof document) are in `docs/SPEC.md`.
 //!
 //! No cryptography is implemented here: Ed25519 is `ed25519-dalek`, ECDSA P-256 is `p256`,
-//! key encodings are `pkcs8`/`spki`, hashing is `sha2`.
+//! key encodings are `pkcs8`/`spki`, SHA-256 is `receipt-primitives` (`sha2`).
 #![deny(missing_docs)]
 
 mod b64;
