@@ -5,7 +5,9 @@
 //! A [`NodeSource`] supplies the hash of a *perfect* subtree: level `l`, index `i` covers
 //! leaves `i·2^l … (i+1)·2^l − 1`. Every node of the RFC 6962 tree of size `n` is either such
 //! a subtree or a node on the right edge, which is the hash of the perfect subtrees along
-//! the binary digits of its width; [`subtree_hash`] combines them.
+//! the binary digits of its width; [`subtree_hash`] combines them. A proof has at most one
+//! right-edge node (once the recursion turns left it stays inside a perfect subtree), so
+//! generating a proof reads O(log n) stored hashes.
 
 use receipt_primitives::Digest;
 use receipt_primitives::merkle::{empty_root, node_hash};
@@ -683,6 +685,36 @@ mod tests {
             let want: Vec<Digest> = want.iter().map(|h| d(h)).collect();
             assert_eq!(inclusion_proof(&t, i, n).unwrap(), want);
             verify_inclusion(&leaves[i as usize], i, n, &want, &roots[n as usize - 1]).unwrap();
+        }
+    }
+
+    /// Counts the stored nodes a proof reads.
+    struct Counting<'a>(&'a MemoryTree, std::cell::Cell<u64>);
+
+    impl NodeSource for Counting<'_> {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+        fn node(&self, level: u32, index: u64) -> Result<Digest, TreeError> {
+            self.1.set(self.1.get() + 1);
+            self.0.node(level, index)
+        }
+    }
+
+    #[test]
+    fn proofs_read_logarithmically_many_nodes() {
+        let n = 70_001u64;
+        let leaves: Vec<Digest> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let t = MemoryTree::from_leaves(&leaves);
+        let c = Counting(&t, std::cell::Cell::new(0));
+        let log = 64 - n.leading_zeros() as u64;
+        for m in [1, 2, 3, 1000, 4096, 65_535, 65_536, 65_537, 69_999, 70_000] {
+            c.1.set(0);
+            consistency_proof(&c, m, n).unwrap();
+            assert!(c.1.get() <= 2 * log, "{} reads for {m} -> {n}", c.1.get());
+            c.1.set(0);
+            inclusion_proof(&c, m - 1, n).unwrap();
+            assert!(c.1.get() <= 2 * log, "{} reads for leaf {m}", c.1.get());
         }
     }
 

@@ -580,6 +580,31 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_flip_of_an_envelope_is_refused() {
+        let ed = SigningKey::ed25519_from_seed(&[7; 32]);
+        let p256 = SigningKey::p256_from_scalar(&[8; 32]).unwrap();
+        let t = "application/vnd.tau-crystal.receipt+json";
+        for key in [&ed, &p256] {
+            let env = Envelope::sign(t, br#"{"kind":"cargo"}"#.to_vec(), &[key]).unwrap();
+            let bytes = env.to_json();
+            let trusted = [key.public_key().clone()];
+            Envelope::parse(&bytes)
+                .unwrap()
+                .verify(&trusted, t)
+                .unwrap();
+            for i in 0..bytes.len() {
+                for bit in 0..8 {
+                    let mut m = bytes.clone();
+                    m[i] ^= 1 << bit;
+                    let verdict =
+                        Envelope::parse(&m).and_then(|e| e.verify(&trusted, t).map(|_| ()));
+                    assert!(verdict.is_err(), "flip of bit {bit} at byte {i} accepted");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn wrong_key_missing_and_tampered_signatures_are_named() {
         let k = SigningKey::ed25519_from_seed(&[3; 32]);
         let other = SigningKey::ed25519_from_seed(&[4; 32]);

@@ -109,7 +109,10 @@ fn keys_envelopes_checkpoints_and_proofs_are_as_documented() {
     }
     for level in 0..2 {
         let bytes = fs::read(t.path().join(level_file(level))).unwrap();
-        let hex: Vec<String> = bytes.chunks(32).map(|c| Digest(c.try_into().unwrap()).to_hex()).collect();
+        let hex: Vec<String> = bytes
+            .chunks(32)
+            .map(|c| Digest(c.try_into().unwrap()).to_hex())
+            .collect();
         tree.push_str(&format!("{}: {}\n", level_file(level), hex.join(" ")));
     }
     tree.push_str(&format!(
