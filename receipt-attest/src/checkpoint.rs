@@ -64,6 +64,38 @@ pub enum CheckpointError {
     /// An empty extension line.
     #[error("extension line {0} is empty")]
     Extension(usize),
+    /// A checkpoint of another log.
+    #[error("the checkpoint is of log {found:?}, not of this chain ({expected:?})")]
+    OtherLog {
+        /// The checkpoint's origin (cut to 200 characters).
+        found: String,
+        /// This chain's origin.
+        expected: String,
+    },
+    /// A checkpoint of more leaves than the chain has: the chain was cut back.
+    #[error(
+        "the checkpoint covers {size} receipts but the chain has only {chain}: receipts were removed"
+    )]
+    Beyond {
+        /// The checkpoint's size.
+        size: u64,
+        /// The chain's length.
+        chain: u64,
+    },
+    /// The chain's first `size` receipts do not give the checkpoint's root.
+    #[error(
+        "the first {size} receipts of the chain do not give the checkpoint's root: the chain was rewritten"
+    )]
+    Rewritten {
+        /// The checkpoint's size.
+        size: u64,
+    },
+}
+
+/// The leaf of the chain's tree for a receipt file with SHA-256 `receipt_sha256`: the
+/// RFC 6962 leaf hash of its 32 raw bytes.
+pub fn chain_leaf(receipt_sha256: &Digest) -> Digest {
+    receipt_primitives::merkle::leaf_hash(&receipt_sha256.0)
 }
 
 impl Checkpoint {
@@ -168,6 +200,35 @@ impl Checkpoint {
         Checkpoint::open_with(bytes, &verifiers)
     }
 
+    /// Checks that this (verified) checkpoint is a tree head of the chain whose leaves are
+    /// `leaves` ([`chain_leaf`] of every `chain.head` line, in order) and whose origin is
+    /// `origin`: same log, no more receipts than the chain has, and the root of the first
+    /// `size` leaves. This is the whole of `verify --since`, and with `size == leaves.len()`
+    /// the check of the ledger's own `checkpoint`.
+    ///
+    /// # Errors
+    /// [`CheckpointError::OtherLog`], [`CheckpointError::Beyond`] (receipts removed) or
+    /// [`CheckpointError::Rewritten`].
+    pub fn check_prefix_of(&self, origin: &str, leaves: &[Digest]) -> Result<(), CheckpointError> {
+        if self.origin != origin {
+            return Err(CheckpointError::OtherLog {
+                found: echo(&self.origin),
+                expected: origin.to_owned(),
+            });
+        }
+        let size = usize::try_from(self.size).unwrap_or(usize::MAX);
+        if size > leaves.len() {
+            return Err(CheckpointError::Beyond {
+                size: self.size,
+                chain: leaves.len() as u64,
+            });
+        }
+        if receipt_primitives::merkle::root(&leaves[..size]) != self.root {
+            return Err(CheckpointError::Rewritten { size: self.size });
+        }
+        Ok(())
+    }
+
     /// Verifies a signed checkpoint against note verifier keys.
     ///
     /// # Errors
@@ -210,6 +271,35 @@ mod tests {
         assert!(matches!(
             Checkpoint::open(signed.as_bytes(), &[k.public_key().clone()]),
             Err(CheckpointError::Note(NoteError::NoKnownSignature(_)))
+        ));
+    }
+
+    #[test]
+    fn a_rolled_back_or_rewritten_chain_fails_against_an_old_checkpoint() {
+        let receipts: Vec<Digest> = (0u32..10).map(|i| Digest::of(&i.to_be_bytes())).collect();
+        let leaves: Vec<Digest> = receipts.iter().map(chain_leaf).collect();
+        let origin = origin_for_chain(&receipts[0]);
+        let old = Checkpoint {
+            origin: origin.clone(),
+            size: 7,
+            root: receipt_primitives::merkle::root(&leaves[..7]),
+            extensions: vec![],
+        };
+        old.check_prefix_of(&origin, &leaves).unwrap();
+        old.check_prefix_of(&origin, &leaves[..7]).unwrap();
+        assert_eq!(
+            old.check_prefix_of(&origin, &leaves[..6]),
+            Err(CheckpointError::Beyond { size: 7, chain: 6 })
+        );
+        let mut rewritten = leaves.clone();
+        rewritten[3] = chain_leaf(&Digest::of(b"edited receipt"));
+        assert_eq!(
+            old.check_prefix_of(&origin, &rewritten),
+            Err(CheckpointError::Rewritten { size: 7 })
+        );
+        assert!(matches!(
+            old.check_prefix_of("receipt/other", &leaves),
+            Err(CheckpointError::OtherLog { .. })
         ));
     }
 
