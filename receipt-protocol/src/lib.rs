@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod limits;
 pub mod manifest;
 pub mod proof;
+pub mod provenance;
 pub mod receipt;
 pub mod tracked;
 pub mod verify;

@@ -1,0 +1,836 @@
+//! RFC 9162 §2.1.3–§2.1.4 proofs over an append-only log of leaf hashes: tree heads of any
+//! earlier size, inclusion proofs and consistency proofs, generated from complete-subtree
+//! hashes only (so a stored log answers with O(log n) reads), and their verification.
+//!
+//! A [`NodeSource`] supplies the hash of a *perfect* subtree: level `l`, index `i` covers
+//! leaves `i·2^l … (i+1)·2^l − 1`. Every node of the RFC 6962 tree of size `n` is either such
+//! a subtree or a node on the right edge, which is the hash of the perfect subtrees along
+//! the binary digits of its width; [`subtree_hash`] combines them. A proof has at most one
+//! right-edge node (once the recursion turns left it stays inside a perfect subtree), so
+//! generating a proof reads O(log n) stored hashes.
+
+use receipt_primitives::Digest;
+use receipt_primitives::merkle::{empty_root, node_hash};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Checkpoint;
+use crate::tree::TreeError;
+
+pub use receipt_primitives::merkle::{ProofError as InclusionError, verify_inclusion};
+
+/// Hashes of perfect subtrees of a log.
+pub trait NodeSource {
+    /// The number of leaves available.
+    fn size(&self) -> u64;
+
+    /// The hash of the perfect subtree at `level` with index `index`; the caller guarantees
+    /// `(index + 1) << level <= self.size()`.
+    ///
+    /// # Errors
+    /// [`TreeError`] when the node cannot be read.
+    fn node(&self, level: u32, index: u64) -> Result<Digest, TreeError>;
+}
+
+/// Why a tree head or proof could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// A size beyond the log.
+    #[error("tree size {size} is larger than the log's {available} leaves")]
+    Size {
+        /// The size asked for.
+        size: u64,
+        /// The log's size.
+        available: u64,
+    },
+    /// An old size larger than the new one.
+    #[error("old tree size {old} is larger than new tree size {new}")]
+    Order {
+        /// The old size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// A leaf index not below the tree size.
+    #[error("leaf index {index} is not below tree size {size}")]
+    Index {
+        /// The leaf index.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// The node store failed.
+    #[error(transparent)]
+    Store(#[from] TreeError),
+}
+
+/// Largest power of two strictly smaller than `n` (`n >= 2`).
+fn split(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// The RFC 6962 hash of leaves `start … end − 1` as a node of a larger tree: `[start, end)`
+/// must be a node of the tree of size `end` split RFC 6962 style (every range the proof
+/// algorithms produce is). Reads one stored node per binary digit of `end − start`.
+///
+/// # Errors
+/// [`ProofError::Store`] when a node cannot be read.
+pub fn subtree_hash<S: NodeSource + ?Sized>(
+    src: &S,
+    start: u64,
+    end: u64,
+) -> Result<Digest, ProofError> {
+    let len = end - start;
+    if len == 0 {
+        return Ok(empty_root());
+    }
+    if len.is_power_of_two() && start.is_multiple_of(len) {
+        return Ok(src.node(len.trailing_zeros(), start / len)?);
+    }
+    if len == 1 {
+        unreachable!("a single leaf is a perfect subtree");
+    }
+    let k = split(len);
+    let left = subtree_hash(src, start, start + k)?;
+    let right = subtree_hash(src, start + k, end)?;
+    Ok(node_hash(&left, &right))
+}
+
+fn check_size<S: NodeSource + ?Sized>(src: &S, size: u64) -> Result<(), ProofError> {
+    if size > src.size() {
+        return Err(ProofError::Size {
+            size,
+            available: src.size(),
+        });
+    }
+    Ok(())
+}
+
+/// The root of the first `size` leaves.
+///
+/// # Errors
+/// [`ProofError::Size`] beyond the log, [`ProofError::Store`].
+pub fn root<S: NodeSource + ?Sized>(src: &S, size: u64) -> Result<Digest, ProofError> {
+    check_size(src, size)?;
+    subtree_hash(src, 0, size)
+}
+
+/// The RFC 9162 §2.1.4.1 consistency proof from size `old` to size `new` (empty when
+/// `old` is 0 or equals `new`).
+///
+/// # Errors
+/// [`ProofError`] for sizes out of order or beyond the log, or a store failure.
+pub fn consistency_proof<S: NodeSource + ?Sized>(
+    src: &S,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Digest>, ProofError> {
+    if old > new {
+        return Err(ProofError::Order { old, new });
+    }
+    check_size(src, new)?;
+    let mut out = Vec::new();
+    if old > 0 {
+        subproof(src, old, 0, new, true, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// SUBPROOF(m, D[start:end], b) of RFC 9162 §2.1.4.1, `m` counted from `start`.
+fn subproof<S: NodeSource + ?Sized>(
+    src: &S,
+    m: u64,
+    start: u64,
+    end: u64,
+    b: bool,
+    out: &mut Vec<Digest>,
+) -> Result<(), ProofError> {
+    let n = end - start;
+    if m == n {
+        if !b {
+            out.push(subtree_hash(src, start, end)?);
+        }
+        return Ok(());
+    }
+    let k = split(n);
+    if m <= k {
+        subproof(src, m, start, start + k, b, out)?;
+        out.push(subtree_hash(src, start + k, end)?);
+    } else {
+        subproof(src, m - k, start + k, end, false, out)?;
+        out.push(subtree_hash(src, start, start + k)?);
+    }
+    Ok(())
+}
+
+/// The RFC 9162 §2.1.3.1 inclusion proof (audit path) of leaf `index` in the tree of size
+/// `size`.
+///
+/// # Errors
+/// [`ProofError`] for an index or size out of range, or a store failure.
+pub fn inclusion_proof<S: NodeSource + ?Sized>(
+    src: &S,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Digest>, ProofError> {
+    check_size(src, size)?;
+    if index >= size {
+        return Err(ProofError::Index { index, size });
+    }
+    let mut out = Vec::new();
+    path(src, index, 0, size, &mut out)?;
+    Ok(out)
+}
+
+fn path<S: NodeSource + ?Sized>(
+    src: &S,
+    m: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<Digest>,
+) -> Result<(), ProofError> {
+    let n = end - start;
+    if n == 1 {
+        return Ok(());
+    }
+    let k = split(n);
+    if m < k {
+        path(src, m, start, start + k, out)?;
+        out.push(subtree_hash(src, start + k, end)?);
+    } else {
+        path(src, m - k, start + k, end, out)?;
+        out.push(subtree_hash(src, start, start + k)?);
+    }
+    Ok(())
+}
+
+/// Why a consistency proof does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsistencyError {
+    /// The old size is larger than the new size.
+    #[error("old tree size {old} is larger than new tree size {new}")]
+    Order {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
+    },
+    /// Equal sizes (or an empty old tree) need an empty proof.
+    #[error("the proof must be empty for old size {old} and new size {new}")]
+    NotEmpty {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
+    },
+    /// Equal sizes with different roots: the log forked.
+    #[error("the two tree heads have the same size but different roots")]
+    SameSizeDifferentRoots,
+    /// The empty tree has one root.
+    #[error("the old root is not the root of the empty tree")]
+    EmptyRoot,
+    /// A proof with the wrong number of hashes.
+    #[error("the proof has the wrong number of hashes for sizes {old} and {new}")]
+    WrongLength {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
+    },
+    /// The proof does not lead to the old root.
+    #[error(
+        "the proof does not lead to the old root (the old tree is not a prefix of the new one)"
+    )]
+    OldRoot,
+    /// The proof does not lead to the new root.
+    #[error("the proof does not lead to the new root")]
+    NewRoot,
+}
+
+/// Verifies a consistency proof exactly as RFC 9162 §2.1.4.2 describes.
+///
+/// # Errors
+/// [`ConsistencyError`] saying which step failed.
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    old_root: &Digest,
+    new_root: &Digest,
+    proof: &[Digest],
+) -> Result<(), ConsistencyError> {
+    if old > new {
+        return Err(ConsistencyError::Order { old, new });
+    }
+    if old == new {
+        if !proof.is_empty() {
+            return Err(ConsistencyError::NotEmpty { old, new });
+        }
+        if old_root != new_root {
+            return Err(ConsistencyError::SameSizeDifferentRoots);
+        }
+        return Ok(());
+    }
+    if old == 0 {
+        if !proof.is_empty() {
+            return Err(ConsistencyError::NotEmpty { old, new });
+        }
+        if *old_root != empty_root() {
+            return Err(ConsistencyError::EmptyRoot);
+        }
+        return Ok(());
+    }
+    // Step 1: an empty path fails.
+    if proof.is_empty() {
+        return Err(ConsistencyError::WrongLength { old, new });
+    }
+    // Step 2: a power-of-two old size: the old root is the first hash.
+    let mut path: Vec<&Digest> = Vec::with_capacity(proof.len() + 1);
+    if old.is_power_of_two() {
+        path.push(old_root);
+    }
+    path.extend(proof);
+    // Step 3.
+    let mut fn_ = old - 1;
+    let mut sn = new - 1;
+    // Step 4.
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    // Step 5.
+    let mut fr = *path[0];
+    let mut sr = *path[0];
+    // Step 6.
+    for c in &path[1..] {
+        if sn == 0 {
+            return Err(ConsistencyError::WrongLength { old, new });
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if fn_ & 1 == 0 {
+                while fn_ & 1 == 0 && fn_ != 0 {
+                    fn_ >>= 1;
+                    sn >>= 1;
+                }
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    // Step 7.
+    if sn != 0 {
+        return Err(ConsistencyError::WrongLength { old, new });
+    }
+    if fr != *old_root {
+        return Err(ConsistencyError::OldRoot);
+    }
+    if sr != *new_root {
+        return Err(ConsistencyError::NewRoot);
+    }
+    Ok(())
+}
+
+/// An in-memory log keeping every perfect subtree hash: for verifiers that recompute the
+/// tree from the chain, and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryTree {
+    levels: Vec<Vec<Digest>>,
+}
+
+impl MemoryTree {
+    /// An empty log.
+    pub fn new() -> MemoryTree {
+        MemoryTree::default()
+    }
+
+    /// The log of these leaf hashes.
+    pub fn from_leaves(leaves: &[Digest]) -> MemoryTree {
+        let mut t = MemoryTree::new();
+        for l in leaves {
+            t.push(*l);
+        }
+        t
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Digest) {
+        let mut node = leaf;
+        let mut level = 0;
+        loop {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level].push(node);
+            let n = self.levels[level].len();
+            if n % 2 == 1 {
+                break;
+            }
+            node = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
+            level += 1;
+        }
+    }
+
+    /// The records of one level (perfect subtrees of `2^level` leaves, left to right).
+    pub fn level(&self, level: usize) -> &[Digest] {
+        self.levels.get(level).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl NodeSource for MemoryTree {
+    fn size(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    fn node(&self, level: u32, index: u64) -> Result<Digest, TreeError> {
+        Ok(self.levels[level as usize][index as usize])
+    }
+}
+
+/// The schema id of a consistency proof document.
+pub const CONSISTENCY_SCHEMA: &str = "tau-crystal.consistency/1";
+
+/// A consistency proof between two tree heads of one log, as `cargo receipt consistency`
+/// prints it: RFC 8785 canonical JSON, hashes in lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProof {
+    /// Always [`CONSISTENCY_SCHEMA`].
+    pub schema: String,
+    /// The log's origin (the checkpoints' first line).
+    pub origin: String,
+    /// Size of the old tree head.
+    pub old_size: u64,
+    /// Root of the old tree head.
+    pub old_root: Digest,
+    /// Size of the new tree head.
+    pub new_size: u64,
+    /// Root of the new tree head.
+    pub new_root: Digest,
+    /// The RFC 9162 consistency proof, in order.
+    pub proof: Vec<Digest>,
+}
+
+/// Why a consistency proof document does not parse or does not match its checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofDocError {
+    /// Not JSON of the schema.
+    #[error("not a consistency proof: {0}")]
+    Json(String),
+    /// Not in canonical form.
+    #[error("the consistency proof is not RFC 8785 canonical JSON")]
+    NotCanonical,
+    /// Another schema id.
+    #[error("field `schema` is {0:?}, expected \"tau-crystal.consistency/1\"")]
+    Schema(String),
+    /// A field disagrees with a checkpoint.
+    #[error("field `{0}` disagrees with the checkpoint")]
+    Checkpoint(&'static str),
+    /// The proof does not verify.
+    #[error(transparent)]
+    Proof(#[from] ConsistencyError),
+}
+
+impl ConsistencyProof {
+    /// The proof from the first `old` to the first `new` leaves of `src`, for log `origin`.
+    ///
+    /// # Errors
+    /// [`ProofError`] as [`consistency_proof`].
+    pub fn generate<S: NodeSource + ?Sized>(
+        src: &S,
+        origin: &str,
+        old: u64,
+        new: u64,
+    ) -> Result<ConsistencyProof, ProofError> {
+        Ok(ConsistencyProof {
+            schema: CONSISTENCY_SCHEMA.to_owned(),
+            origin: origin.to_owned(),
+            old_size: old,
+            old_root: root(src, old)?,
+            new_size: new,
+            new_root: root(src, new)?,
+            proof: consistency_proof(src, old, new)?,
+        })
+    }
+
+    /// The canonical bytes (no trailing newline).
+    pub fn to_json(&self) -> Vec<u8> {
+        receipt_primitives::jcs::to_vec(self)
+            .expect("a proof of strings and integers has a canonical form")
+    }
+
+    /// Parses the canonical bytes strictly.
+    ///
+    /// # Errors
+    /// [`ProofDocError`] naming what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<ConsistencyProof, ProofDocError> {
+        let p: ConsistencyProof = serde_json::from_slice(bytes)
+            .map_err(|e| ProofDocError::Json(receipt_primitives::check::echo(&e.to_string())))?;
+        if p.schema != CONSISTENCY_SCHEMA {
+            return Err(ProofDocError::Schema(receipt_primitives::check::echo(
+                &p.schema,
+            )));
+        }
+        if p.to_json() != bytes {
+            return Err(ProofDocError::NotCanonical);
+        }
+        Ok(p)
+    }
+
+    /// Verifies the proof between its own two tree heads.
+    ///
+    /// # Errors
+    /// [`ConsistencyError`].
+    pub fn verify(&self) -> Result<(), ConsistencyError> {
+        verify_consistency(
+            self.old_size,
+            self.new_size,
+            &self.old_root,
+            &self.new_root,
+            &self.proof,
+        )
+    }
+
+    /// Verifies the proof and that its tree heads are those of two (already verified)
+    /// checkpoints of the same log.
+    ///
+    /// # Errors
+    /// [`ProofDocError::Checkpoint`] naming the field that disagrees, or
+    /// [`ProofDocError::Proof`].
+    pub fn verify_between(&self, old: &Checkpoint, new: &Checkpoint) -> Result<(), ProofDocError> {
+        let checks: [(&'static str, bool); 5] = [
+            (
+                "origin",
+                self.origin == old.origin && self.origin == new.origin,
+            ),
+            ("old_size", self.old_size == old.size),
+            ("old_root", self.old_root == old.root),
+            ("new_size", self.new_size == new.size),
+            ("new_root", self.new_root == new.root),
+        ];
+        if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(ProofDocError::Checkpoint(field));
+        }
+        Ok(self.verify()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use receipt_primitives::merkle::{self, leaf_hash};
+
+    fn d(s: &str) -> Digest {
+        Digest::from_hex(s).unwrap()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The RFC 6962 reference leaves, roots and consistency proofs, as published in
+    /// transparency-dev/merkle `proof/verify_test.go` (`leaves`, `roots`,
+    /// `consistencyProofs`, `inclusionProofs`).
+    fn reference() -> (Vec<Digest>, Vec<Digest>) {
+        let data = [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ];
+        let roots = [
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        (
+            data.iter().map(|h| leaf_hash(&unhex(h))).collect(),
+            roots.iter().map(|h| d(h)).collect(),
+        )
+    }
+
+    #[test]
+    fn transparency_dev_known_answers() {
+        let (leaves, roots) = reference();
+        let t = MemoryTree::from_leaves(&leaves);
+        for (i, r) in roots.iter().enumerate() {
+            assert_eq!(root(&t, i as u64 + 1).unwrap(), *r);
+        }
+        let cases: [(u64, u64, &[&str]); 5] = [
+            (1, 1, &[]),
+            (
+                1,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                6,
+                8,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                5,
+                &[
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
+            (
+                6,
+                7,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+        ];
+        for (m, n, want) in cases {
+            let want: Vec<Digest> = want.iter().map(|h| d(h)).collect();
+            let got = consistency_proof(&t, m, n).unwrap();
+            assert_eq!(got, want, "{m} -> {n}");
+            let (r1, r2) = (roots[m as usize - 1], roots[n as usize - 1]);
+            verify_consistency(m, n, &r1, &r2, &got).unwrap();
+            // The corruptions of transparency-dev's corruptConsistencyProof.
+            if got.is_empty() {
+                continue;
+            }
+            let some = d("abacaba000000000000000000000000000000000000000000060061e00123456");
+            let mut probes: Vec<(u64, u64, Digest, Digest, Vec<Digest>)> = vec![
+                (m - 1, n, r1, r2, got.clone()),
+                (m + 1, n, r1, r2, got.clone()),
+                (m ^ 2, n, r1, r2, got.clone()),
+                (m, n * 2, r1, r2, got.clone()),
+                (m, n / 2, r1, r2, got.clone()),
+                (m, n, some, r2, got.clone()),
+                (m, n, r1, some, got.clone()),
+                (m, n, r2, r1, got.clone()),
+                (m, n, r1, r2, Vec::new()),
+                (m, n, r1, r2, [&got[..], &[r1]].concat()),
+                (m, n, r1, r2, [&got[..], &[r2]].concat()),
+                (m, n, r1, r2, [&[r1][..], &got].concat()),
+                (m, n, r1, r2, [&[r2][..], &got].concat()),
+                (m, n, r1, r2, [&[got[0]][..], &got].concat()),
+                (m, n, r1, r2, got[..got.len() - 1].to_vec()),
+            ];
+            for i in 0..got.len() {
+                let mut p = got.clone();
+                p[i].0[0] ^= 16;
+                probes.push((m, n, r1, r2, p));
+            }
+            for (a, b, x, y, p) in probes {
+                if (a, b, x, y, &p) == (m, n, r1, r2, &got) {
+                    continue;
+                }
+                assert!(
+                    verify_consistency(a, b, &x, &y, &p).is_err(),
+                    "accepted {a} {b} {p:?}"
+                );
+            }
+        }
+        // Inclusion proofs of the same vectors.
+        let inc: [(u64, u64, &[&str]); 3] = [
+            (
+                0,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                8,
+                &[
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                1,
+                5,
+                &[
+                    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
+        ];
+        for (i, n, want) in inc {
+            let want: Vec<Digest> = want.iter().map(|h| d(h)).collect();
+            assert_eq!(inclusion_proof(&t, i, n).unwrap(), want);
+            verify_inclusion(&leaves[i as usize], i, n, &want, &roots[n as usize - 1]).unwrap();
+        }
+    }
+
+    /// Counts the stored nodes a proof reads.
+    struct Counting<'a>(&'a MemoryTree, std::cell::Cell<u64>);
+
+    impl NodeSource for Counting<'_> {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+        fn node(&self, level: u32, index: u64) -> Result<Digest, TreeError> {
+            self.1.set(self.1.get() + 1);
+            self.0.node(level, index)
+        }
+    }
+
+    #[test]
+    fn proofs_read_logarithmically_many_nodes() {
+        let n = 70_001u64;
+        let leaves: Vec<Digest> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let t = MemoryTree::from_leaves(&leaves);
+        let c = Counting(&t, std::cell::Cell::new(0));
+        let log = 64 - n.leading_zeros() as u64;
+        for m in [1, 2, 3, 1000, 4096, 65_535, 65_536, 65_537, 69_999, 70_000] {
+            c.1.set(0);
+            consistency_proof(&c, m, n).unwrap();
+            assert!(c.1.get() <= 2 * log, "{} reads for {m} -> {n}", c.1.get());
+            c.1.set(0);
+            inclusion_proof(&c, m - 1, n).unwrap();
+            assert!(c.1.get() <= 2 * log, "{} reads for leaf {m}", c.1.get());
+        }
+    }
+
+    #[test]
+    fn trivial_sizes_follow_the_transparency_dev_rules() {
+        let r1 = Digest::of(b"1");
+        let r2 = Digest::of(b"2");
+        let e = empty_root();
+        assert!(verify_consistency(0, 0, &e, &e, &[]).is_ok());
+        assert!(verify_consistency(0, 1, &e, &r2, &[]).is_ok());
+        assert!(verify_consistency(1, 1, &r2, &r2, &[]).is_ok());
+        assert!(verify_consistency(0, 0, &r1, &r2, &[]).is_err());
+        assert!(verify_consistency(1, 1, &r1, &r2, &[]).is_err());
+        assert!(verify_consistency(1, 0, &r1, &r2, &[]).is_err());
+        assert!(verify_consistency(2, 1, &r1, &r2, &[]).is_err());
+        assert!(verify_consistency(1, 2, &r1, &r2, &[]).is_err());
+        assert!(verify_consistency(0, 0, &e, &e, &[e]).is_err());
+        assert!(verify_consistency(0, 1, &e, &e, &[e]).is_err());
+        assert!(verify_consistency(1, 1, &e, &e, &[e]).is_err());
+    }
+
+    #[test]
+    fn a_forked_log_fails_consistency() {
+        let leaves: Vec<Digest> = (0u32..40).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let honest = MemoryTree::from_leaves(&leaves);
+        for changed in [0usize, 5, 17, 31] {
+            let mut forked_leaves = leaves.clone();
+            forked_leaves[changed] = leaf_hash(b"rewritten");
+            let forked = MemoryTree::from_leaves(&forked_leaves);
+            for old in (changed as u64 + 1)..=32 {
+                // The old checkpoint is of the honest log; the new one of the forked log.
+                let old_root = root(&honest, old).unwrap();
+                let new_root = root(&forked, 40).unwrap();
+                let p = consistency_proof(&forked, old, 40).unwrap();
+                assert!(
+                    verify_consistency(old, 40, &old_root, &new_root, &p).is_err(),
+                    "changed leaf {changed}, old size {old}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn proof_document_round_trips_and_checks_checkpoints() {
+        let leaves: Vec<Digest> = (0u32..13).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let t = MemoryTree::from_leaves(&leaves);
+        let doc = ConsistencyProof::generate(&t, "receipt/x", 5, 13).unwrap();
+        let bytes = doc.to_json();
+        assert_eq!(ConsistencyProof::parse(&bytes).unwrap(), doc);
+        doc.verify().unwrap();
+        let cp = |size, root| Checkpoint {
+            origin: "receipt/x".into(),
+            size,
+            root,
+            extensions: vec![],
+        };
+        doc.verify_between(&cp(5, doc.old_root), &cp(13, doc.new_root))
+            .unwrap();
+        assert_eq!(
+            doc.verify_between(&cp(5, doc.new_root), &cp(13, doc.new_root)),
+            Err(ProofDocError::Checkpoint("old_root"))
+        );
+        let mut pretty = bytes.clone();
+        pretty.push(b'\n');
+        assert_eq!(
+            ConsistencyProof::parse(&pretty),
+            Err(ProofDocError::NotCanonical)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn every_m_le_n_proof_verifies_and_wrong_sizes_or_roots_do_not(
+            n in 1u64..300,
+            m_frac in 0.0f64..=1.0,
+            salt in any::<u32>(),
+        ) {
+            let m = ((n as f64) * m_frac) as u64;
+            // One leaf more than the tree, so the true roots of wrong sizes exist.
+            let leaves: Vec<Digest> = (0..=n)
+                .map(|i| leaf_hash(&[salt.to_be_bytes(), (i as u32).to_be_bytes()].concat()))
+                .collect();
+            let r = |size: u64| merkle::root(&leaves[..size as usize]);
+            let t = MemoryTree::from_leaves(&leaves[..n as usize]);
+            let (r_m, r_n) = (r(m), r(n));
+            prop_assert_eq!(root(&t, m).unwrap(), r_m);
+            prop_assert_eq!(root(&t, n).unwrap(), r_n);
+            let p = consistency_proof(&t, m, n).unwrap();
+            prop_assert!(verify_consistency(m, n, &r_m, &r_n, &p).is_ok());
+            if m > 0 && m < n {
+                // A wrong root of either tree.
+                let other = leaf_hash(b"other");
+                prop_assert!(verify_consistency(m, n, &other, &r_n, &p).is_err());
+                prop_assert!(verify_consistency(m, n, &r_m, &other, &p).is_err());
+                prop_assert!(verify_consistency(m, n, &r_n, &r_m, &p).is_err());
+                // A wrong size, with the true root of that size.
+                let mut wrong = vec![(m + 1, n), (m, n + 1)];
+                if m > 1 {
+                    wrong.push((m - 1, n));
+                }
+                if n > m + 1 {
+                    wrong.push((m, n - 1));
+                }
+                for (a, b) in wrong {
+                    prop_assert!(
+                        verify_consistency(a, b, &r(a), &r(b), &p).is_err(),
+                        "proof for {} -> {} accepted as {} -> {}", m, n, a, b
+                    );
+                }
+            }
+            let i = m.min(n - 1);
+            let path = inclusion_proof(&t, i, n).unwrap();
+            prop_assert_eq!(
+                &path,
+                &merkle::inclusion_proof(&leaves[..n as usize], i as usize).unwrap()
+            );
+        }
+    }
+}
