@@ -21,7 +21,7 @@ pub const ENVELOPE_BYTES: u64 = RECEIPT_BYTES / 3 * 4 + (64 << 10);
 /// A policy file.
 pub const POLICY_BYTES: u64 = 1 << 20;
 /// A key file.
-pub const KEY_BYTES: u64 = 64 << 10;
+pub const KEY_BYTES: u64 = 16 << 10;
 
 /// What recomputing one graph's rank may spend: work units (accumulator entries scanned
 /// plus basis-row entries added or combined, over the three primes; about 1.4 s on a
