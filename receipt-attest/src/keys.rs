@@ -26,7 +26,7 @@ use pkcs8::{EncodePrivateKey as _, LineEnding, ObjectIdentifier};
 use receipt_primitives::Digest;
 use zeroize::Zeroizing;
 
-use crate::fsread::{self, ReadError};
+use receipt_primitives::confine::{self, ReadError};
 
 /// The largest key file read, in bytes (16 KiB; PEM keys are a few hundred bytes).
 pub const MAX_KEY_FILE_BYTES: u64 = 16 * 1024;
@@ -242,7 +242,7 @@ impl PublicKey {
     /// # Errors
     /// [`KeyError`] naming the file.
     pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
-        let (bytes, _) = fsread::read_regular(path, MAX_KEY_FILE_BYTES)?;
+        let bytes = confine::read_file(path, MAX_KEY_FILE_BYTES, "a key file")?;
         let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::Format {
             path: path.to_owned(),
             source: KeyFormatError::Pem("not UTF-8 text".into()),
@@ -412,7 +412,13 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError`] naming the file; [`KeyError::Permissions`] says which `chmod` fixes it.
     pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
-        let (bytes, meta) = fsread::read_regular(path, MAX_KEY_FILE_BYTES)?;
+        let opened = confine::open_file(path)?;
+        // The permission check is made on the file opened, not on what the path names later.
+        let meta = opened.file.metadata().map_err(|source| ReadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let bytes = opened.read_bounded(&path.display().to_string(), MAX_KEY_FILE_BYTES, "a key file")?;
         let bytes = Zeroizing::new(bytes);
         #[cfg(unix)]
         {

@@ -15,7 +15,6 @@ mod b64;
 pub mod checkpoint;
 pub mod consistency;
 pub mod dsse;
-pub mod fsread;
 pub mod intoto;
 pub mod keys;
 pub mod note;

@@ -30,6 +30,7 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
+use receipt_primitives::confine::{self, ReadError};
 use receipt_primitives::Digest;
 use receipt_primitives::fsutil::atomic_write;
 use receipt_primitives::merkle::node_hash;
@@ -188,8 +189,15 @@ impl TreeStore {
     /// [`TreeError::Corrupt`] or I/O errors (a missing head is `NotFound`).
     pub fn open(dir: &Path) -> Result<TreeStore, TreeError> {
         let head = dir.join(HEAD_FILE);
-        let (bytes, _) = crate::fsread::read_regular(&head, HEAD_LIMIT).map_err(|e| match e {
-            crate::fsread::ReadError::Io { path, source } => TreeError::Io { path, source },
+        let bytes = confine::read_file(&head, HEAD_LIMIT, "a tree head").map_err(|e| match e {
+            ReadError::Missing { .. } => TreeError::Io {
+                path: head.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            },
+            ReadError::Io { source, .. } => TreeError::Io {
+                path: head.clone(),
+                source,
+            },
             other => TreeError::Corrupt {
                 path: head.clone(),
                 detail: other.to_string(),
