@@ -1,6 +1,8 @@
 //! RFC 9162 §2.1.3–§2.1.4 proofs over an append-only log of leaf hashes: tree heads of any
 //! earlier size, inclusion proofs and consistency proofs, generated from complete-subtree
-//! hashes only (so a stored log answers with O(log n) reads), and their verification.
+//! hashes only (so a stored log answers with O(log n) reads). Their verification is the
+//! Merkle module's (`receipt_primitives::merkle::{verify_inclusion, verify_consistency}`),
+//! re-exported here.
 //!
 //! A [`NodeSource`] supplies the hash of a *perfect* subtree: level `l`, index `i` covers
 //! leaves `i·2^l … (i+1)·2^l − 1`. Every node of the RFC 6962 tree of size `n` is either such
@@ -16,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::Checkpoint;
 use crate::tree::TreeError;
 
-pub use receipt_primitives::merkle::{ProofError as InclusionError, verify_inclusion};
+pub use receipt_primitives::merkle::{
+    ConsistencyError, ProofError as InclusionError, verify_consistency, verify_inclusion,
+};
 
 /// Hashes of perfect subtrees of a log.
 pub trait NodeSource {
@@ -65,7 +69,9 @@ pub enum ProofError {
 
 /// Largest power of two strictly smaller than `n` (`n >= 2`).
 fn split(n: u64) -> u64 {
-    1 << (63 - (n - 1).leading_zeros())
+    receipt_primitives::merkle::split_point(
+        usize::try_from(n).expect("a log of at most usize leaves"),
+    ) as u64
 }
 
 /// The RFC 6962 hash of leaves `start … end − 1` as a node of a larger tree: `[start, end)`
@@ -199,135 +205,6 @@ fn path<S: NodeSource + ?Sized>(
     } else {
         path(src, m - k, start + k, end, out)?;
         out.push(subtree_hash(src, start, start + k)?);
-    }
-    Ok(())
-}
-
-/// Why a consistency proof does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConsistencyError {
-    /// The old size is larger than the new size.
-    #[error("old tree size {old} is larger than new tree size {new}")]
-    Order {
-        /// Old size.
-        old: u64,
-        /// New size.
-        new: u64,
-    },
-    /// Equal sizes (or an empty old tree) need an empty proof.
-    #[error("the proof must be empty for old size {old} and new size {new}")]
-    NotEmpty {
-        /// Old size.
-        old: u64,
-        /// New size.
-        new: u64,
-    },
-    /// Equal sizes with different roots: the log forked.
-    #[error("the two tree heads have the same size but different roots")]
-    SameSizeDifferentRoots,
-    /// The empty tree has one root.
-    #[error("the old root is not the root of the empty tree")]
-    EmptyRoot,
-    /// A proof with the wrong number of hashes.
-    #[error("the proof has the wrong number of hashes for sizes {old} and {new}")]
-    WrongLength {
-        /// Old size.
-        old: u64,
-        /// New size.
-        new: u64,
-    },
-    /// The proof does not lead to the old root.
-    #[error(
-        "the proof does not lead to the old root (the old tree is not a prefix of the new one)"
-    )]
-    OldRoot,
-    /// The proof does not lead to the new root.
-    #[error("the proof does not lead to the new root")]
-    NewRoot,
-}
-
-/// Verifies a consistency proof exactly as RFC 9162 §2.1.4.2 describes.
-///
-/// # Errors
-/// [`ConsistencyError`] saying which step failed.
-pub fn verify_consistency(
-    old: u64,
-    new: u64,
-    old_root: &Digest,
-    new_root: &Digest,
-    proof: &[Digest],
-) -> Result<(), ConsistencyError> {
-    if old > new {
-        return Err(ConsistencyError::Order { old, new });
-    }
-    if old == new {
-        if !proof.is_empty() {
-            return Err(ConsistencyError::NotEmpty { old, new });
-        }
-        if old_root != new_root {
-            return Err(ConsistencyError::SameSizeDifferentRoots);
-        }
-        return Ok(());
-    }
-    if old == 0 {
-        if !proof.is_empty() {
-            return Err(ConsistencyError::NotEmpty { old, new });
-        }
-        if *old_root != empty_root() {
-            return Err(ConsistencyError::EmptyRoot);
-        }
-        return Ok(());
-    }
-    // Step 1: an empty path fails.
-    if proof.is_empty() {
-        return Err(ConsistencyError::WrongLength { old, new });
-    }
-    // Step 2: a power-of-two old size: the old root is the first hash.
-    let mut path: Vec<&Digest> = Vec::with_capacity(proof.len() + 1);
-    if old.is_power_of_two() {
-        path.push(old_root);
-    }
-    path.extend(proof);
-    // Step 3.
-    let mut fn_ = old - 1;
-    let mut sn = new - 1;
-    // Step 4.
-    while fn_ & 1 == 1 {
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    // Step 5.
-    let mut fr = *path[0];
-    let mut sr = *path[0];
-    // Step 6.
-    for c in &path[1..] {
-        if sn == 0 {
-            return Err(ConsistencyError::WrongLength { old, new });
-        }
-        if fn_ & 1 == 1 || fn_ == sn {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            }
-        } else {
-            sr = node_hash(&sr, c);
-        }
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    // Step 7.
-    if sn != 0 {
-        return Err(ConsistencyError::WrongLength { old, new });
-    }
-    if fr != *old_root {
-        return Err(ConsistencyError::OldRoot);
-    }
-    if sr != *new_root {
-        return Err(ConsistencyError::NewRoot);
     }
     Ok(())
 }

@@ -418,7 +418,11 @@ impl SigningKey {
             path: path.display().to_string(),
             source,
         })?;
-        let bytes = opened.read_bounded(&path.display().to_string(), MAX_KEY_FILE_BYTES, "a key file")?;
+        let bytes = opened.read_bounded(
+            &path.display().to_string(),
+            MAX_KEY_FILE_BYTES,
+            "a key file",
+        )?;
         let bytes = Zeroizing::new(bytes);
         #[cfg(unix)]
         {

@@ -30,8 +30,8 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-use receipt_primitives::confine::{self, ReadError};
 use receipt_primitives::Digest;
+use receipt_primitives::confine::{self, ReadError};
 use receipt_primitives::fsutil::atomic_write;
 use receipt_primitives::merkle::node_hash;
 

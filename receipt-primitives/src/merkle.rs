@@ -32,8 +32,9 @@ pub fn empty_root() -> Digest {
     Digest::of(b"")
 }
 
-/// Largest power of two strictly smaller than `n` (`n >= 2`).
-fn split_point(n: usize) -> usize {
+/// Largest power of two strictly smaller than `n` (`n >= 2`): where RFC 6962 splits a tree
+/// of `n` leaves.
+pub fn split_point(n: usize) -> usize {
     debug_assert!(n >= 2);
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
@@ -285,28 +286,15 @@ pub fn verify_inclusion(
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
-    let mut fnode = index;
-    let mut snode = size - 1;
     let mut r = *leaf;
-    for p in path {
-        if snode == 0 {
-            return Err(ProofError::WrongLength { index, size });
-        }
-        if fnode & 1 == 1 || fnode == snode {
-            r = node_hash(p, &r);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
+    let fits = walk_path(index, size - 1, path, |p, left| {
+        r = if left {
+            node_hash(p, &r)
         } else {
-            r = node_hash(&r, p);
-        }
-        fnode >>= 1;
-        snode >>= 1;
-    }
-    if snode != 0 {
+            node_hash(&r, p)
+        };
+    });
+    if !fits {
         return Err(ProofError::WrongLength { index, size });
     }
     if r != *expected_root {
@@ -314,6 +302,152 @@ pub fn verify_inclusion(
             computed: r,
             expected: *expected_root,
         });
+    }
+    Ok(())
+}
+
+/// The walk both RFC 9162 verifications make along a path (§2.1.3.2 step 5, §2.1.4.2
+/// step 6), from the node numbers `fnode` and `snode`: `step(p, true)` when `p` is a left
+/// sibling of the running hash, `step(p, false)` when it is a right one. Whether the path
+/// has exactly the length the two numbers call for.
+fn walk_path<'p>(
+    mut fnode: u64,
+    mut snode: u64,
+    path: impl IntoIterator<Item = &'p Digest>,
+    mut step: impl FnMut(&Digest, bool),
+) -> bool {
+    for p in path {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            step(p, true);
+            if fnode & 1 == 0 {
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+            }
+        } else {
+            step(p, false);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    snode == 0
+}
+
+/// Why a consistency proof does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsistencyError {
+    /// The old size is larger than the new size.
+    #[error("old tree size {old} is larger than new tree size {new}")]
+    Order {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
+    },
+    /// Equal sizes (or an empty old tree) need an empty proof.
+    #[error("the proof must be empty for old size {old} and new size {new}")]
+    NotEmpty {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
+    },
+    /// Equal sizes with different roots: the log forked.
+    #[error("the two tree heads have the same size but different roots")]
+    SameSizeDifferentRoots,
+    /// The empty tree has one root.
+    #[error("the old root is not the root of the empty tree")]
+    EmptyRoot,
+    /// A proof with the wrong number of hashes.
+    #[error("the proof has the wrong number of hashes for sizes {old} and {new}")]
+    WrongLength {
+        /// Old size.
+        old: u64,
+        /// New size.
+        new: u64,
+    },
+    /// The proof does not lead to the old root.
+    #[error(
+        "the proof does not lead to the old root (the old tree is not a prefix of the new one)"
+    )]
+    OldRoot,
+    /// The proof does not lead to the new root.
+    #[error("the proof does not lead to the new root")]
+    NewRoot,
+}
+
+/// Verifies a consistency proof from tree size `old` to `new` exactly as RFC 9162
+/// §2.1.4.2 describes.
+///
+/// # Errors
+/// [`ConsistencyError`] saying which step failed.
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    old_root: &Digest,
+    new_root: &Digest,
+    proof: &[Digest],
+) -> Result<(), ConsistencyError> {
+    if old > new {
+        return Err(ConsistencyError::Order { old, new });
+    }
+    if old == new {
+        if !proof.is_empty() {
+            return Err(ConsistencyError::NotEmpty { old, new });
+        }
+        if old_root != new_root {
+            return Err(ConsistencyError::SameSizeDifferentRoots);
+        }
+        return Ok(());
+    }
+    if old == 0 {
+        if !proof.is_empty() {
+            return Err(ConsistencyError::NotEmpty { old, new });
+        }
+        if *old_root != empty_root() {
+            return Err(ConsistencyError::EmptyRoot);
+        }
+        return Ok(());
+    }
+    // Step 1: an empty path fails.
+    if proof.is_empty() {
+        return Err(ConsistencyError::WrongLength { old, new });
+    }
+    // Step 2: with a power-of-two old size the old root is the path's first hash.
+    let mut path: Vec<&Digest> = Vec::with_capacity(proof.len() + 1);
+    if old.is_power_of_two() {
+        path.push(old_root);
+    }
+    path.extend(proof);
+    // Steps 3 and 4.
+    let (mut fnode, mut snode) = (old - 1, new - 1);
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    // Steps 5 and 6.
+    let (mut fr, mut sr) = (*path[0], *path[0]);
+    let fits = walk_path(fnode, snode, path[1..].iter().copied(), |c, left| {
+        if left {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+        } else {
+            sr = node_hash(&sr, c);
+        }
+    });
+    // Step 7.
+    if !fits {
+        return Err(ConsistencyError::WrongLength { old, new });
+    }
+    if fr != *old_root {
+        return Err(ConsistencyError::OldRoot);
+    }
+    if sr != *new_root {
+        return Err(ConsistencyError::NewRoot);
     }
     Ok(())
 }
