@@ -6,17 +6,12 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use receipt_testkit::fixture::{cargo_receipt, text, write};
 use serde_json::Value;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cargo-receipt");
 const EPOCH: &str = "1700000000";
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, text).unwrap();
-}
 
 /// `app` (with an optional feature) depending on the path package `util` at `version`.
 fn project(root: &Path, util_version: &str) {
@@ -51,30 +46,9 @@ fn project(root: &Path, util_version: &str) {
 
 /// Runs `cargo-receipt receipt <args>` in `dir` with its own target directory.
 fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("receipt")
-        .args(args)
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .env("CARGO_TERM_COLOR", "never")
-        .env_remove("RUSTFLAGS")
-        .env_remove("RUSTC")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env("SOURCE_DATE_EPOCH", EPOCH);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    let mut all = vec![("SOURCE_DATE_EPOCH", EPOCH)];
+    all.extend_from_slice(env);
+    cargo_receipt(Path::new(BIN), dir, args, &all)
 }
 
 fn code(o: &Output, want: i32) -> String {

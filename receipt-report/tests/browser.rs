@@ -20,6 +20,7 @@ use std::process::{Command, ExitCode, Output};
 use receipt_graph::CanonicalGraph;
 use receipt_runtime::graph::{StageGraph, ViolationPolicy};
 use receipt_runtime::{ReceiptLayer, receipt};
+use receipt_testkit::fixture::{git, text, write};
 use tracing_subscriber::prelude::*;
 
 const AS_CARGO_RECEIPT: &str = "RECEIPT_REPORT_TEST_AS_CARGO_RECEIPT";
@@ -131,15 +132,6 @@ fn browser(html: &Path, extra: &[&str]) -> Output {
     out
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// The DOM after load, and every console line Chromium logged.
 fn dump(html: &Path) -> (String, Vec<String>) {
     let out = browser(html, &["--enable-logging=stderr", "--v=0", "--dump-dom"]);
@@ -203,27 +195,6 @@ fn cargo_receipt(dir: &Path, args: &[&str]) -> Output {
 fn ok(o: Output) -> Output {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     o
-}
-
-fn write(root: &Path, rel: &str, body: &str) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, body).unwrap();
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let o = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Fixture")
-        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
-        .env("GIT_AUTHOR_DATE", "2026-01-02T03:00:00Z")
-        .env("GIT_COMMITTER_NAME", "Fixture")
-        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
-        .env("GIT_COMMITTER_DATE", "2026-01-02T03:00:00Z")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", text(&o));
 }
 
 /// The part of `dom` from the first `<svg class="{class}"` to its `</svg>`.

@@ -68,3 +68,76 @@ pub fn last_receipt(dir: &Path) -> Receipt {
     Receipt::parse(&fs::read(dir.join(format!("receipts/{n:06}/receipt.json"))).expect("receipt"))
         .expect("a receipt")
 }
+
+/// Fixture projects and the commands tests run on them.
+pub mod fixture {
+    use std::fs;
+    use std::path::Path;
+    use std::process::{Command, Output};
+
+    /// Writes `text` to `root/rel`, creating the directories on the way.
+    ///
+    /// # Panics
+    /// On an I/O error (a test fixture error).
+    pub fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().expect("a file under the root")).expect("mkdir");
+        fs::write(p, text).expect("write a fixture file");
+    }
+
+    /// A command's exit status, stdout and stderr, for assertion messages.
+    pub fn text(o: &Output) -> String {
+        format!(
+            "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    /// Runs `git args…` in `dir` as a fixed author at a fixed time, without the user's or
+    /// the system's configuration, so commits are the same on every machine.
+    ///
+    /// # Panics
+    /// When git fails.
+    pub fn git(dir: &Path, args: &[&str]) {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "Fixture")
+            .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
+            .env("GIT_AUTHOR_DATE", "2023-11-14T22:13:20Z")
+            .env("GIT_COMMITTER_NAME", "Fixture")
+            .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
+            .env("GIT_COMMITTER_DATE", "2023-11-14T22:13:20Z")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git runs");
+        assert!(o.status.success(), "git {args:?}: {}", text(&o));
+    }
+
+    /// Runs `BIN receipt args…` (the `cargo-receipt` binary at `bin`) in `dir` with its own
+    /// target directory and no build-affecting variables of the calling environment, then
+    /// `env` on top.
+    ///
+    /// # Panics
+    /// When the binary cannot be started.
+    pub fn cargo_receipt(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(bin);
+        cmd.arg("receipt")
+            .args(args)
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("RUSTFLAGS")
+            .env_remove("RUSTC")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("SOURCE_DATE_EPOCH");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("cargo-receipt runs")
+    }
+}
