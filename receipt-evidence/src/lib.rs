@@ -5,3 +5,6 @@
 #![deny(missing_docs)]
 
 pub mod redact;
+pub mod blob;
+pub mod key;
+pub mod seal;

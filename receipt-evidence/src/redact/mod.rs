@@ -534,8 +534,8 @@ fn key_block(hay: &[u8], p: usize, family: KeyFamily) -> Option<(usize, usize)> 
 
 /// The end of a key body without an `END` line: lines (split at newlines or at the two-byte
 /// escapes `\n`, `\r` of JSON text) of base64, header lines (`Proc-Type:`, `DEK-Info:`,
-/// `Comment:`) and at most one empty line in a row; the first other line contributes its
-/// leading base64 bytes and ends the body.
+/// `Comment:`) and at most one empty line in a row; a line of base64 ended by a quote (the
+/// end of a quoted string) is the last body line.
 fn key_body_end(hay: &[u8], start: usize) -> usize {
     let mut i = start;
     let mut end = start;
@@ -573,11 +573,12 @@ fn key_body_end(hay: &[u8], start: usize) -> usize {
             empties = 0;
             end = j;
         } else {
-            let lead = line
-                .iter()
-                .take_while(|&&b| is_base64_line_byte(b) || b == b' ' || b == b'\t')
-                .count();
-            end = i + lead;
+            // The body's last line cut short by the end of a quoted string (`…QUJD"`):
+            // its base64 belongs to the key. Any other line is not the key's.
+            let lead = line.iter().take_while(|&&b| is_base64_line_byte(b)).count();
+            if lead > 0 && matches!(line.get(lead), Some(b'"' | b'\'' | b'`' | b'<')) {
+                end = i + lead;
+            }
             return end;
         }
         if sep == 0 {
