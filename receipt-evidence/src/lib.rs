@@ -8,3 +8,8 @@ pub mod redact;
 pub mod blob;
 pub mod key;
 pub mod seal;
+pub mod backend;
+pub mod store;
+pub mod policy;
+pub mod retention;
+pub mod verify;
