@@ -396,17 +396,7 @@ impl EvidenceStore {
     /// [`StoreError::TooLarge`], [`StoreError::NoKey`] for a sealed blob without a key,
     /// backend errors.
     pub fn put(&self, p: &Prepared, now: Timestamp) -> Result<PutOutcome, StoreError> {
-        if p.size() > MAX_BLOB_BYTES {
-            return Err(StoreError::TooLarge {
-                location: self.location(),
-                size: p.size(),
-            });
-        }
-        if p.class() == Class::Sealed && self.key.is_none() {
-            return Err(StoreError::NoKey {
-                location: self.location(),
-            });
-        }
+        self.check_put(p)?;
         let (class, digest) = (p.class(), *p.digest());
         let existing = match self.get(class, &digest)? {
             Fetched::Verified(_) => true,
@@ -428,13 +418,76 @@ impl EvidenceStore {
         Ok(PutOutcome::Repaired)
     }
 
-    fn write_meta(
+    /// Writes several prepared blobs as one batch (the runtime's I/O thread writes whatever
+    /// is queued this way): each is checked as in [`EvidenceStore::put`], then every
+    /// metadata record and blob to be written goes to the backend in one
+    /// [`Backend::put_many`] (the directory backend makes a batch durable with two
+    /// filesystem syncs instead of four fsyncs per blob). Outcomes are in input order.
+    ///
+    /// # Errors
+    /// As [`EvidenceStore::put`]; nothing of a batch is written when one item is refused
+    /// before writing (too large, sealed without a key).
+    pub fn put_batch(
+        &self,
+        items: &[Prepared],
+        now: Timestamp,
+    ) -> Result<Vec<PutOutcome>, StoreError> {
+        let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for p in items {
+            self.check_put(p)?;
+        }
+        for p in items {
+            let (class, digest) = (p.class(), *p.digest());
+            if !seen.insert((class, digest)) {
+                outcomes.push(PutOutcome::AlreadyPresent);
+                continue;
+            }
+            let (outcome, created) = match self.get(class, &digest)? {
+                Fetched::Verified(_) => {
+                    if self.meta(class, &digest)?.is_none() {
+                        writes.push(self.meta_write(class, &digest, p.size(), now)?);
+                    }
+                    outcomes.push(PutOutcome::AlreadyPresent);
+                    continue;
+                }
+                Fetched::Corrupt(_) => (
+                    PutOutcome::Repaired,
+                    self.meta(class, &digest)?.map_or(now, |m| m.created),
+                ),
+                _ => (PutOutcome::Written, now),
+            };
+            writes.push(self.meta_write(class, &digest, p.size(), created)?);
+            writes.push((blob_key(class, &digest), self.stored_bytes(p)?));
+            outcomes.push(outcome);
+        }
+        self.backend.put_many(&writes)?;
+        Ok(outcomes)
+    }
+
+    fn check_put(&self, p: &Prepared) -> Result<(), StoreError> {
+        if p.size() > MAX_BLOB_BYTES {
+            return Err(StoreError::TooLarge {
+                location: self.location(),
+                size: p.size(),
+            });
+        }
+        if p.class() == Class::Sealed && self.key.is_none() {
+            return Err(StoreError::NoKey {
+                location: self.location(),
+            });
+        }
+        Ok(())
+    }
+
+    fn meta_write(
         &self,
         class: Class,
         digest: &Digest,
         size: u64,
         created: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(String, Vec<u8>), StoreError> {
         let meta = BlobMeta {
             schema: META_SCHEMA.to_owned(),
             class,
@@ -442,8 +495,35 @@ impl EvidenceStore {
             size,
             created,
         };
-        let bytes = self.encode(&meta)?;
-        self.backend.put(&meta_key(class, digest), &bytes)?;
+        Ok((meta_key(class, digest), self.encode(&meta)?))
+    }
+
+    /// The object bytes of a blob: the plaintext, or for sealed blobs nonce ‖ ciphertext ‖
+    /// tag.
+    fn stored_bytes(&self, p: &Prepared) -> Result<Vec<u8>, StoreError> {
+        match p.class() {
+            Class::Public => Ok(p.bytes().to_vec()),
+            Class::Sealed => {
+                let key = self.key.as_ref().ok_or_else(|| StoreError::NoKey {
+                    location: self.location(),
+                })?;
+                seal::seal(key, p.digest(), p.bytes()).map_err(|source| StoreError::Seal {
+                    location: self.location(),
+                    source,
+                })
+            }
+        }
+    }
+
+    fn write_meta(
+        &self,
+        class: Class,
+        digest: &Digest,
+        size: u64,
+        created: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (key, bytes) = self.meta_write(class, digest, size, created)?;
+        self.backend.put(&key, &bytes)?;
         Ok(())
     }
 
@@ -455,20 +535,8 @@ impl EvidenceStore {
     ) -> Result<(), StoreError> {
         let (class, digest) = (p.class(), p.digest());
         self.write_meta(class, digest, p.size(), created.unwrap_or(now))?;
-        match class {
-            Class::Public => self.backend.put(&blob_key(class, digest), p.bytes())?,
-            Class::Sealed => {
-                let key = self.key.as_ref().ok_or_else(|| StoreError::NoKey {
-                    location: self.location(),
-                })?;
-                let sealed =
-                    seal::seal(key, digest, p.bytes()).map_err(|source| StoreError::Seal {
-                        location: self.location(),
-                        source,
-                    })?;
-                self.backend.put(&blob_key(class, digest), &sealed)?;
-            }
-        }
+        let bytes = self.stored_bytes(p)?;
+        self.backend.put(&blob_key(class, digest), &bytes)?;
         Ok(())
     }
 

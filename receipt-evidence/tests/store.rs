@@ -380,6 +380,46 @@ fn verification_names_every_outcome(h: &Harness) {
     assert!(rep.checks.iter().all(|c| c.id.as_str() == "evidence.blob"));
 }
 
+fn a_batch_put_writes_checks_and_repairs_in_input_order(h: &Harness) {
+    let (_, s) = h.fresh();
+    let s = s.with_key(key());
+    let existing = Prepared::new(Class::Public, b"already".to_vec());
+    let damaged = Prepared::new(Class::Sealed, b"damaged".to_vec());
+    s.put(&existing, at(T0)).unwrap();
+    s.put(&damaged, at(T0)).unwrap();
+    s.backend().put(&blob_key(Class::Sealed, damaged.digest()), &[0u8; 50]).unwrap();
+    let fresh: Vec<Prepared> = (0..20u8)
+        .map(|i| Prepared::new(if i % 2 == 0 { Class::Public } else { Class::Sealed }, vec![i; 64 + usize::from(i)]))
+        .collect();
+    let mut batch = vec![existing.clone(), damaged.clone()];
+    batch.extend(fresh.iter().cloned());
+    batch.push(fresh[0].clone());
+    let out = s.put_batch(&batch, at("2026-01-02T00:00:00Z")).unwrap();
+    assert_eq!(out[0], PutOutcome::AlreadyPresent);
+    assert_eq!(out[1], PutOutcome::Repaired);
+    assert!(out[2..22].iter().all(|o| *o == PutOutcome::Written), "{out:?}");
+    assert_eq!(out[22], PutOutcome::AlreadyPresent);
+    for p in batch.iter() {
+        assert_eq!(
+            s.get(p.class(), p.digest()).unwrap(),
+            Fetched::Verified(p.bytes().to_vec())
+        );
+    }
+    assert_eq!(s.meta(Class::Sealed, damaged.digest()).unwrap().unwrap().created, at(T0));
+    assert_eq!(
+        s.meta(Class::Public, fresh[0].digest()).unwrap().unwrap().created,
+        at("2026-01-02T00:00:00Z")
+    );
+    // A sealed item without a key refuses the whole batch before anything is written.
+    let (_, nokey) = h.fresh();
+    let p = Prepared::new(Class::Public, b"first".to_vec());
+    let e = nokey
+        .put_batch(&[p.clone(), Prepared::new(Class::Sealed, b"x".to_vec())], at(T0))
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NoKey { .. }));
+    assert_eq!(nokey.get(Class::Public, p.digest()).unwrap(), Fetched::Missing);
+}
+
 type Case = (&'static str, fn(&Harness));
 
 const CASES: &[Case] = &[
@@ -409,6 +449,10 @@ const CASES: &[Case] = &[
     ),
     ("gc_touches_only_what_the_store_layout_created", gc_touches_only_what_the_store_layout_created),
     ("verification_names_every_outcome", verification_names_every_outcome),
+    (
+        "a_batch_put_writes_checks_and_repairs_in_input_order",
+        a_batch_put_writes_checks_and_repairs_in_input_order,
+    ),
 ];
 
 mod dir {
@@ -447,6 +491,7 @@ mod dir {
         the_sealed_class_expires_with_its_own_shorter_age,
         gc_touches_only_what_the_store_layout_created,
         verification_names_every_outcome,
+        a_batch_put_writes_checks_and_repairs_in_input_order,
     );
 
     #[test]

@@ -146,6 +146,38 @@ impl DirBackend {
         }))
     }
 
+    /// Writes `bytes` to a new temporary file beside `name` in `dir`; returns its name.
+    fn write_temp(
+        &self,
+        dir: &OwnedFd,
+        key: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(String, File), BackendError> {
+        // Sealed objects are private to the owner; the others are ordinary readable files.
+        let mode = if name.ends_with(".enc") { 0o600 } else { 0o644 };
+        let (tmp_name, tmp) = loop {
+            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let tmp_name = format!(".tmp-{}-{n}", std::process::id());
+            match rustix::fs::openat(
+                dir,
+                tmp_name.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::from_raw_mode(mode),
+            ) {
+                Ok(f) => break (tmp_name, File::from(f)),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(self.io("write", key, e)),
+            }
+        };
+        let mut tmp = tmp;
+        if let Err(e) = tmp.write_all(bytes) {
+            let _ = rustix::fs::unlinkat(dir, tmp_name.as_str(), AtFlags::empty());
+            return Err(self.io("write", key, e));
+        }
+        Ok((tmp_name, tmp))
+    }
+
     fn list_into(
         &self,
         dir: OwnedFd,
@@ -205,39 +237,58 @@ impl Backend for DirBackend {
 
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BackendError> {
         let segs = check_key(key)?;
-        let dir = self
-            .parent(key, &segs, true)?
-            .expect("parents are created");
+        let dir = self.parent(key, &segs, true)?.expect("parents are created");
         let name = segs[segs.len() - 1];
-        // Sealed objects are private to the owner; the others are ordinary readable files.
-        let mode = if name.ends_with(".enc") { 0o600 } else { 0o644 };
-        let (tmp_name, tmp) = loop {
-            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let tmp_name = format!(".tmp-{}-{n}", std::process::id());
-            match rustix::fs::openat(
-                &dir,
-                tmp_name.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-                Mode::from_raw_mode(mode),
-            ) {
-                Ok(f) => break (tmp_name, File::from(f)),
-                Err(Errno::EXIST) => continue,
-                Err(e) => return Err(self.io("write", key, e)),
-            }
-        };
-        let written = (|| -> std::io::Result<()> {
-            let mut tmp = tmp;
-            tmp.write_all(bytes)?;
+        let (tmp_name, tmp) = self.write_temp(&dir, key, name, bytes)?;
+        let done = (|| -> std::io::Result<()> {
             tmp.sync_all()?;
             rustix::fs::renameat(&dir, tmp_name.as_str(), &dir, name)?;
             rustix::fs::fsync(&dir)?;
             Ok(())
         })();
-        if let Err(e) = written {
+        if let Err(e) = done {
             let _ = rustix::fs::unlinkat(&dir, tmp_name.as_str(), AtFlags::empty());
             return Err(self.io("write", key, e));
         }
         Ok(())
+    }
+
+    /// The batch is written as temporary files, made durable with one `syncfs`, renamed into
+    /// place in order, and the renames made durable with a second `syncfs`: two filesystem
+    /// syncs per batch instead of two fsyncs per object.
+    fn put_many(&self, items: &[(String, Vec<u8>)]) -> Result<(), BackendError> {
+        let mut staged: Vec<(OwnedFd, String, &str, &str)> = Vec::with_capacity(items.len());
+        let cleanup = |staged: &[(OwnedFd, String, &str, &str)]| {
+            for (dir, tmp, _, _) in staged {
+                let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+            }
+        };
+        for (key, bytes) in items {
+            let written = check_key(key).and_then(|segs| {
+                let dir = self.parent(key, &segs, true)?.expect("parents are created");
+                let name = segs[segs.len() - 1];
+                let (tmp, _file) = self.write_temp(&dir, key, name, bytes)?;
+                Ok((dir, tmp, key.as_str(), name))
+            });
+            match written {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    cleanup(&staged);
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = rustix::fs::syncfs(&self.fd) {
+            cleanup(&staged);
+            return Err(self.io("sync", "the batch", e));
+        }
+        for (i, (dir, tmp, key, name)) in staged.iter().enumerate() {
+            if let Err(e) = rustix::fs::renameat(dir, tmp.as_str(), dir, *name) {
+                cleanup(&staged[i..]);
+                return Err(self.io("write", key, e));
+            }
+        }
+        rustix::fs::syncfs(&self.fd).map_err(|e| self.io("sync", "the batch", e))
     }
 
     fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, BackendError> {

@@ -95,6 +95,18 @@ pub trait Backend: Send + Sync + Debug {
     /// [`BackendError`].
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BackendError>;
 
+    /// Writes several objects, each atomically, in order (a crash leaves a prefix of them
+    /// replaced). A backend may share the cost of making them durable across the batch.
+    ///
+    /// # Errors
+    /// [`BackendError`]; objects before the failing one may have been written.
+    fn put_many(&self, items: &[(String, Vec<u8>)]) -> Result<(), BackendError> {
+        for (key, bytes) in items {
+            self.put(key, bytes)?;
+        }
+        Ok(())
+    }
+
     /// Reads the object, or `None` when it does not exist.
     ///
     /// # Errors
