@@ -19,6 +19,16 @@ pub(crate) enum Body {
     KeyBlock(KeyFamily),
 }
 
+/// Where a detector's regex runs when one of its anchors is seen.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Scope {
+    /// Over the anchor's whole line (once per line).
+    Line,
+    /// Anchored at the start of the name (a run of `[A-Za-z0-9_.-]`, at most 64 bytes back)
+    /// that contains the anchor: the pattern must begin with the name.
+    Name,
+}
+
 /// Which private-key blocks a key-block detector reports.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum KeyFamily {
@@ -40,6 +50,8 @@ pub(crate) struct Spec {
     pub literals: &'static [&'static str],
     /// A cheap necessary condition tested at the end of an anchor before the regex runs.
     pub pre: Option<fn(&[u8], usize) -> bool>,
+    /// Where the regex runs for an anchor.
+    pub scope: Scope,
     pub body: Body,
 }
 
@@ -68,7 +80,7 @@ fn sas_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'%' | b'+' | b'/' | b'=')
 }
 
-fn is_name_byte(b: u8) -> bool {
+pub(crate) fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 
@@ -126,8 +138,9 @@ fn accept_password(whole: &[u8], secret: &[u8]) -> bool {
     if is_placeholder(secret) {
         return false;
     }
-    // `PWD=/home/user` is the shell's working directory, not a password.
-    let is_pwd = whole.len() >= 3 && whole[..3].eq_ignore_ascii_case(b"pwd");
+    // `PWD=/home/user` (and `OLDPWD=`) is the shell's working directory, not a password.
+    let name_len = whole.iter().take_while(|&&b| is_name_byte(b)).count();
+    let is_pwd = name_len >= 3 && whole[name_len - 3..name_len].eq_ignore_ascii_case(b"pwd");
     !(is_pwd && matches!(secret.first(), Some(b'/' | b'~')))
 }
 
@@ -188,6 +201,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["AKIA", "ASIA", "ABIA", "ACCA", "A3T"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
             extend: Some(upper_alnum),
@@ -200,8 +214,9 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &["secret"],
         literals: &[],
         pre: Some(assign_after),
+        scope: Scope::Name,
         body: Body::Regex {
-            pattern: r#"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40,})"#,
+            pattern: r#"[A-Za-z0-9_.-]{0,64}?(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40,})"#,
             extend: Some(base64_std),
             accept: None,
         },
@@ -212,6 +227,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"gh[pousr]_[A-Za-z0-9]{36,}",
             extend: Some(alnum_underscore),
@@ -224,6 +240,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["github_pat_"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"github_pat_[A-Za-z0-9_]{36,}",
             extend: Some(alnum_underscore),
@@ -236,6 +253,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["glpat-"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"glpat-[A-Za-z0-9_-]{20,}",
             extend: Some(alnum_dash_underscore),
@@ -248,6 +266,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["xox"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"xox[abprs]-[A-Za-z0-9-]{10,}",
             extend: Some(alnum_dash),
@@ -260,6 +279,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["hooks.slack.com"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9_/+-]{8,})",
             extend: Some(slack_path),
@@ -272,6 +292,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["k_live_", "k_test_"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"[rs]k_(?:live|test)_[A-Za-z0-9]{10,}",
             extend: Some(alnum_underscore),
@@ -284,6 +305,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["AIza"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"AIza[0-9A-Za-z_-]{35,}",
             extend: Some(alnum_dash_underscore),
@@ -296,6 +318,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["npm_"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"npm_[A-Za-z0-9]{36,}",
             extend: Some(alnum_underscore),
@@ -308,6 +331,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["pypi-AgEI"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"pypi-AgEI[A-Za-z0-9_-]{50,}",
             extend: Some(alnum_dash_underscore),
@@ -320,6 +344,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["eyJ"],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*){1,3}",
             extend: Some(alnum_dash_underscore),
@@ -332,6 +357,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["-----BEGIN"],
         pre: None,
+        scope: Scope::Line,
         body: Body::KeyBlock(KeyFamily::Pem),
     },
     Spec {
@@ -340,6 +366,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["-----BEGIN"],
         pre: None,
+        scope: Scope::Line,
         body: Body::KeyBlock(KeyFamily::OpenSsh),
     },
     Spec {
@@ -348,6 +375,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["-----BEGIN"],
         pre: None,
+        scope: Scope::Line,
         body: Body::KeyBlock(KeyFamily::Pgp),
     },
     Spec {
@@ -356,6 +384,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &["bearer"],
         literals: &[],
         pre: Some(credential_follows),
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"(?i:bearer)(?:\s+|%20|\+)([A-Za-z0-9._~+/=-]{8,})",
             extend: Some(bearer_char),
@@ -368,8 +397,9 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &["authorization"],
         literals: &[],
         pre: Some(assign_after),
+        scope: Scope::Name,
         body: Body::Regex {
-            pattern: r#"(?i:authorization)["']?\s*[:=]\s*["']?(?i:basic)(?:\s+|%20|\+)([A-Za-z0-9+/]{4,}={0,2})"#,
+            pattern: r#"[A-Za-z0-9_.-]{0,64}?(?i:authorization)["']?\s*[:=]\s*["']?(?i:basic)(?:\s+|%20|\+)([A-Za-z0-9+/]{4,}={0,2})"#,
             extend: Some(base64_std),
             accept: None,
         },
@@ -380,6 +410,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["://"],
         pre: Some(userinfo_follows),
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r#"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s:@/?#"'<>]{0,256}:([^\s/?#"'<>]{1,1024})@"#,
             extend: None,
@@ -392,8 +423,9 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &["passw", "pwd", "passphrase"],
         literals: &[],
         pre: Some(assign_after),
+        scope: Scope::Name,
         body: Body::Regex {
-            pattern: r#"(?i:passwd|password|passphrase|pwd)["']?\s*[:=]\s*(?:"((?:[^"\\\n]|\\.){1,1024})"|'([^'\n]{1,1024})'|([^\s"'&;,)}]{1,1024}))"#,
+            pattern: r#"[A-Za-z0-9_.-]{0,64}?(?i:passwd|password|passphrase|pwd)["']?\s*[:=]\s*(?:"((?:[^"\\\n]|\\.){1,1024})"|'([^'\n]{1,1024})'|([^\s"'&;,)}]{1,1024}))"#,
             extend: None,
             accept: Some(accept_password),
         },
@@ -401,9 +433,10 @@ pub(crate) const SPECS: &[Spec] = &[
     Spec {
         id: "azure_storage_key",
         what: "Azure storage account key in a connection string (AccountKey=, SharedAccessKey=)",
-        words: &["key"],
-        literals: &[],
-        pre: Some(assign_after),
+        words: &[],
+        literals: &["AccountKey=", "accountkey=", "ACCOUNTKEY=", "SharedAccessKey=", "sharedaccesskey="],
+        pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"(?i:accountkey|sharedaccesskey)=([A-Za-z0-9+/]{20,}={0,2})",
             extend: Some(base64_std),
@@ -416,6 +449,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &[],
         literals: &["sig="],
         pre: None,
+        scope: Scope::Line,
         body: Body::Regex {
             pattern: r"[?&](?i:sig)=([A-Za-z0-9%+/]{20,}(?:=|%3[Dd])*)",
             extend: Some(sas_char),
@@ -428,6 +462,7 @@ pub(crate) const SPECS: &[Spec] = &[
         words: &["key", "secret", "token"],
         literals: &[],
         pre: Some(assign_after),
+        scope: Scope::Name,
         body: Body::Regex {
             pattern: r#"(?i:[A-Za-z0-9_.-]{0,64}(?:key|secret|token)[A-Za-z0-9_.-]{0,64})["']?\s*[:=]\s*["']?([A-Za-z0-9+/=_.~-]{20,})"#,
             extend: None,

@@ -33,7 +33,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use detectors::{Body, KeyFamily, SPECS};
+use detectors::{Body, KeyFamily, SPECS, Scope};
 
 /// The bytes every redacted span is replaced with.
 ///
@@ -148,6 +148,7 @@ pub struct Redacted<'a> {
 struct Compiled {
     id: &'static str,
     pre: Option<fn(&[u8], usize) -> bool>,
+    scope: Scope,
     kind: Kind,
 }
 
@@ -268,7 +269,11 @@ impl Redactor {
                     extend,
                     accept,
                 } => Kind::Regex {
-                    re: build_regex(pattern).expect("built-in pattern compiles"),
+                    re: build_regex(&match spec.scope {
+                        Scope::Line => pattern.to_owned(),
+                        Scope::Name => format!(r"\A(?:{pattern})"),
+                    })
+                    .expect("built-in pattern compiles"),
                     extend,
                     accept,
                 },
@@ -277,6 +282,7 @@ impl Redactor {
             detectors.push(Compiled {
                 id: spec.id,
                 pre: spec.pre,
+                scope: spec.scope,
                 kind,
             });
         }
@@ -402,10 +408,23 @@ impl Redactor {
                     Kind::Regex { re, extend, accept } => {
                         let (ls, le) = *line.get_or_insert_with(|| line_around(hay, p));
                         let locs = locs[d].as_mut().expect("regex detectors have locations");
-                        scan_regex(hay, ls, le, re, locs, *extend, *accept, &mut |s, e| {
-                            sink(s, e, det.id)
-                        });
-                        done[d] = le;
+                        match det.scope {
+                            Scope::Line => {
+                                scan_regex(hay, ls, le, re, locs, *extend, *accept, &mut |s, e| {
+                                    sink(s, e, det.id)
+                                });
+                                done[d] = le;
+                            }
+                            Scope::Name => {
+                                let ns = name_start(hay, p, ls);
+                                if let Some(end) = match_anchored(
+                                    hay, ns, le, re, locs, *extend, *accept,
+                                    &mut |s, e| sink(s, e, det.id),
+                                ) {
+                                    done[d] = end;
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -471,6 +490,51 @@ fn scan_regex(
         }
         sink(s, e);
     }
+}
+
+/// The start of the name around an anchor at `p`: back over `[A-Za-z0-9_.-]`, at most 64
+/// bytes, not before the line start `ls`.
+fn name_start(hay: &[u8], p: usize, ls: usize) -> usize {
+    let floor = ls.max(p.saturating_sub(64));
+    let mut s = p;
+    while s > floor && detectors::is_name_byte(hay[s - 1]) {
+        s -= 1;
+    }
+    s
+}
+
+/// Runs an anchored (`\A`) regex on `hay[start..le]`; reports the secret and returns the
+/// match end when it matches and is accepted.
+#[allow(clippy::too_many_arguments)]
+fn match_anchored(
+    hay: &[u8],
+    start: usize,
+    le: usize,
+    re: &Regex,
+    locs: &mut CaptureLocations,
+    extend: Option<fn(u8) -> bool>,
+    accept: Option<fn(&[u8], &[u8]) -> bool>,
+    sink: &mut dyn FnMut(usize, usize),
+) -> Option<usize> {
+    let window = &hay[start..le];
+    let whole = re.captures_read_at(locs, window, 0)?;
+    let (ws, we) = (start + whole.start(), start + whole.end());
+    let (mut s, mut e) = (1..locs.len())
+        .find_map(|g| locs.get(g))
+        .map_or((ws, we), |(a, b)| (start + a, start + b));
+    if e <= s || accept.is_some_and(|ok| !ok(&hay[ws..we], &hay[s..e])) {
+        return None;
+    }
+    if let Some(ext) = extend {
+        while s > 0 && ext(hay[s - 1]) {
+            s -= 1;
+        }
+        while e < hay.len() && ext(hay[e]) {
+            e += 1;
+        }
+    }
+    sink(s, e);
+    Some(e)
 }
 
 /// Sorts spans and merges those that overlap or touch.
