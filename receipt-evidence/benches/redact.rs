@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use receipt_evidence::redact::{REDACTION_TOKEN, Redactor, builtin_detectors};
 use regex::bytes::{Regex, RegexBuilder};
 
-#[path = "corpus.rs"]
+#[path = "common/corpus.rs"]
 mod corpus;
 
 /// The baseline: every built-in pattern (and a lazy PEM-block regex for the block scanner)
@@ -35,7 +35,10 @@ impl Naive {
         let mut spans = Vec::new();
         for re in &self.0 {
             for c in re.captures_iter(hay) {
-                let m = (1..c.len()).find_map(|g| c.get(g)).or_else(|| c.get(0)).unwrap();
+                let m = (1..c.len())
+                    .find_map(|g| c.get(g))
+                    .or_else(|| c.get(0))
+                    .unwrap();
                 spans.push((m.start(), m.end()));
             }
         }

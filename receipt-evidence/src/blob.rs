@@ -203,10 +203,7 @@ mod tests {
         ] {
             assert!(bad.parse::<BlobUri>().is_err(), "{bad}");
         }
-        assert_eq!(
-            serde_json::to_string(&u).unwrap(),
-            format!("\"{s}\"")
-        );
+        assert_eq!(serde_json::to_string(&u).unwrap(), format!("\"{s}\""));
     }
 
     #[test]
@@ -217,11 +214,8 @@ mod tests {
             "blob://sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(p.size(), 3);
-        let (q, rec) = Prepared::redacted(
-            Class::Public,
-            b"password=hunter22",
-            &Redactor::builtin(),
-        );
+        let (q, rec) =
+            Prepared::redacted(Class::Public, b"password=hunter22", &Redactor::builtin());
         assert_eq!(q.bytes(), b"password=[REDACTED]");
         assert_eq!(rec.spans, 1);
         assert_eq!(*q.digest(), Digest::of(b"password=[REDACTED]"));

@@ -73,7 +73,8 @@ impl SealKey {
     /// [`KeyError::Random`] when the generator fails.
     pub fn generate() -> Result<SealKey, KeyError> {
         use chacha20poly1305::aead::Generate as _;
-        let k = chacha20poly1305::Key::try_generate().map_err(|e| KeyError::Random(e.to_string()))?;
+        let k =
+            chacha20poly1305::Key::try_generate().map_err(|e| KeyError::Random(e.to_string()))?;
         let mut b = [0u8; 32];
         b.copy_from_slice(&k);
         Ok(SealKey::from_bytes(b))
@@ -238,9 +239,13 @@ mod tests {
         let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
         let k_raw = SealKey::from_file(&write(t.path(), "raw", &raw, 0o600)).unwrap();
-        let k_hex =
-            SealKey::from_file(&write(t.path(), "hex", format!("{hex}\n").as_bytes(), 0o400))
-                .unwrap();
+        let k_hex = SealKey::from_file(&write(
+            t.path(),
+            "hex",
+            format!("{hex}\n").as_bytes(),
+            0o400,
+        ))
+        .unwrap();
         let k_up = SealKey::from_file(&write(
             t.path(),
             "HEX",
@@ -248,9 +253,13 @@ mod tests {
             0o600,
         ))
         .unwrap();
-        let k_b64 =
-            SealKey::from_file(&write(t.path(), "b64", format!("{b64}\r\n").as_bytes(), 0o600))
-                .unwrap();
+        let k_b64 = SealKey::from_file(&write(
+            t.path(),
+            "b64",
+            format!("{b64}\r\n").as_bytes(),
+            0o600,
+        ))
+        .unwrap();
         for k in [&k_raw, &k_hex, &k_up, &k_b64] {
             assert_eq!(k.bytes(), &raw);
         }
@@ -275,7 +284,10 @@ mod tests {
             ("short", &b"abcd"[..]),
             ("hex63", &[b'a'; 63][..]),
             ("nothex", &[b'g'; 64][..]),
-            ("b64short", &b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="[..]),
+            (
+                "b64short",
+                &b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="[..],
+            ),
         ] {
             let p = write(t.path(), name, bytes, 0o600);
             assert!(

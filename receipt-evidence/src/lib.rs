@@ -4,12 +4,12 @@
 //! holds.
 #![deny(missing_docs)]
 
-pub mod redact;
+pub mod backend;
 pub mod blob;
 pub mod key;
-pub mod seal;
-pub mod backend;
-pub mod store;
 pub mod policy;
+pub mod redact;
 pub mod retention;
+pub mod seal;
+pub mod store;
 pub mod verify;

@@ -273,7 +273,8 @@ impl EvidencePolicy {
         if buf.len() as u64 > MAX_POLICY_BYTES {
             return Err(PolicyError::NotAFile { file });
         }
-        let text = String::from_utf8(buf).map_err(|_| PolicyError::NotAFile { file: file.clone() })?;
+        let text =
+            String::from_utf8(buf).map_err(|_| PolicyError::NotAFile { file: file.clone() })?;
         EvidencePolicy::from_toml(&text, &file)
     }
 
@@ -294,7 +295,17 @@ mod tests {
         assert_eq!(parse_duration("90m"), Some(5400));
         assert_eq!(parse_duration("2w"), Some(14 * 86_400));
         assert_eq!(parse_duration("0s"), Some(0));
-        for bad in ["", "d", "30", "30D", "1.5h", "-1d", "1d12h", "9999999999s", " 1d"] {
+        for bad in [
+            "",
+            "d",
+            "30",
+            "30D",
+            "1.5h",
+            "-1d",
+            "1d12h",
+            "9999999999s",
+            " 1d",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
         assert_eq!(parse_size("10GiB"), Some(10 << 30));
@@ -342,7 +353,10 @@ regex = "ACME-[0-9a-f]{32}"
         let e = EvidencePolicy::from_toml("[retention.public]\nmax_age = \"30x\"\n", "ev.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ev.toml") && e.contains("retention.public.max_age") && e.contains("30x"), "{e}");
+        assert!(
+            e.contains("ev.toml") && e.contains("retention.public.max_age") && e.contains("30x"),
+            "{e}"
+        );
         let e = EvidencePolicy::from_toml("[retention.sealed]\nmax_total_bytes = -5\n", "ev.toml")
             .unwrap_err()
             .to_string();
@@ -357,6 +371,9 @@ regex = "ACME-[0-9a-f]{32}"
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("ev.toml") && e.contains("redact.patterns"), "{e}");
+        assert!(
+            e.contains("ev.toml") && e.contains("redact.patterns"),
+            "{e}"
+        );
     }
 }

@@ -92,7 +92,9 @@ pub fn plan(
         if let Some(cap) = limits.max_total_bytes {
             while total > cap && first_kept < kept.len() {
                 total -= kept[first_kept].2;
-                report.expired.push(tomb(kept[first_kept], ExpiryReason::MaxTotalBytes));
+                report
+                    .expired
+                    .push(tomb(kept[first_kept], ExpiryReason::MaxTotalBytes));
                 first_kept += 1;
             }
         }

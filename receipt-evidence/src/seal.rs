@@ -137,7 +137,13 @@ mod tests {
         assert_eq!(&aad[..27], b"receipt.evidence.sealed.v1\0");
         assert_eq!(aad.len(), 27 + 14 + 64);
         let ct = cipher(&k)
-            .encrypt(&nonce, Payload { msg: b"kat", aad: &aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: b"kat",
+                    aad: &aad,
+                },
+            )
             .unwrap();
         let mut obj = nonce.to_vec();
         obj.extend_from_slice(&ct);

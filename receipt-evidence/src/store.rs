@@ -343,7 +343,11 @@ impl EvidenceStore {
         };
         match backend.get(MARKER_KEY, MAX_RECORD)? {
             Some(m) if m == MARKER => {}
-            Some(_) => return Err(not_a_store("its receipt-evidence-store.json is not the marker of this layout")),
+            Some(_) => {
+                return Err(not_a_store(
+                    "its receipt-evidence-store.json is not the marker of this layout",
+                ));
+            }
             None if !create => {
                 return Err(not_a_store("no receipt-evidence-store.json marker"));
             }
@@ -605,9 +609,7 @@ impl EvidenceStore {
             return Ok(Fetched::Missing);
         };
         match parse_record::<Tombstone>(&raw) {
-            Some(t)
-                if t.schema == TOMBSTONE_SCHEMA && t.class == class && t.digest == *digest =>
-            {
+            Some(t) if t.schema == TOMBSTONE_SCHEMA && t.class == class && t.digest == *digest => {
                 Ok(Fetched::Expired(t))
             }
             _ => Ok(Fetched::Corrupt(Corruption::BadTombstone)),
@@ -621,7 +623,9 @@ impl EvidenceStore {
     pub fn meta(&self, class: Class, digest: &Digest) -> Result<Option<BlobMeta>, StoreError> {
         let raw = match self.backend.get(&meta_key(class, digest), MAX_RECORD) {
             Ok(r) => r,
-            Err(BackendError::NotRegular { .. } | BackendError::TooLarge { .. }) => return Ok(None),
+            Err(BackendError::NotRegular { .. } | BackendError::TooLarge { .. }) => {
+                return Ok(None);
+            }
             Err(e) => return Err(e.into()),
         };
         Ok(raw
@@ -679,7 +683,11 @@ impl EvidenceStore {
     ///
     /// # Errors
     /// Backend I/O errors.
-    pub fn tombstone(&self, class: Class, digest: &Digest) -> Result<Option<Tombstone>, StoreError> {
+    pub fn tombstone(
+        &self,
+        class: Class,
+        digest: &Digest,
+    ) -> Result<Option<Tombstone>, StoreError> {
         Ok(match self.absent(class, digest)? {
             Fetched::Expired(t) => Some(t),
             _ => None,
@@ -750,8 +758,14 @@ mod tests {
     fn layout_keys_parse_back_and_nothing_else_does() {
         let d = Digest::of(b"x");
         for class in Class::ALL {
-            assert_eq!(parse_layout_key(class, &blob_key(class, &d)), Some((d, false)));
-            assert_eq!(parse_layout_key(class, &meta_key(class, &d)), Some((d, true)));
+            assert_eq!(
+                parse_layout_key(class, &blob_key(class, &d)),
+                Some((d, false))
+            );
+            assert_eq!(
+                parse_layout_key(class, &meta_key(class, &d)),
+                Some((d, true))
+            );
             assert_eq!(parse_layout_key(class, &tombstone_key(class, &d)), None);
         }
         let hex = d.to_hex();
@@ -762,7 +776,11 @@ mod tests {
             format!("public/sha256/{}/{hex}.bak", &hex[..2]),
             format!("public/sha256/{}/{}", &hex[..2], &hex[..63]),
         ] {
-            let class = if bad.starts_with("sealed") { Class::Sealed } else { Class::Public };
+            let class = if bad.starts_with("sealed") {
+                Class::Sealed
+            } else {
+                Class::Public
+            };
             assert_eq!(parse_layout_key(class, &bad), None, "{bad}");
         }
     }

@@ -6,12 +6,15 @@ use receipt_evidence::redact::{
     REDACTION_TOKEN, RedactError, Redactor, UserPattern, builtin_detectors,
 };
 
-#[path = "../benches/corpus.rs"]
+#[path = "../benches/common/corpus.rs"]
 mod corpus;
 
 fn redact_str(r: &Redactor, s: &str) -> (String, receipt_evidence::redact::RedactionRecord) {
     let out = r.redact(s.as_bytes());
-    (String::from_utf8(out.bytes.into_owned()).unwrap(), out.record)
+    (
+        String::from_utf8(out.bytes.into_owned()).unwrap(),
+        out.record,
+    )
 }
 
 /// No window of 4 bytes of `secret` is in `output`, unless the same window is also in the
@@ -132,11 +135,7 @@ fn adjacent_matches_separated_by_nothing_become_one_span() {
     assert_eq!(record.detectors.len(), 2);
     // Two built-in tokens glued together: also one span, nothing left between them.
     let b = Redactor::builtin();
-    let glued = format!(
-        "npm_{}AKIA{}",
-        "n0pQ".repeat(9),
-        "ABCDEFGHIJKLMNOP"
-    );
+    let glued = format!("npm_{}AKIA{}", "n0pQ".repeat(9), "ABCDEFGHIJKLMNOP");
     let (out, _) = redact_str(&b, &format!("[{glued}]"));
     assert_eq!(out, "[[REDACTED]]");
 }
@@ -197,13 +196,18 @@ fn no_false_positive_on_a_clean_log_of_several_megabytes() {
             format!(
                 "{}: {:?}",
                 d.detector,
-                String::from_utf8_lossy(&log[d.start.saturating_sub(40)..(d.end + 20).min(log.len())])
+                String::from_utf8_lossy(
+                    &log[d.start.saturating_sub(40)..(d.end + 20).min(log.len())]
+                )
             )
         })
         .collect();
     assert_eq!(found.len(), 0, "false positives: {shown:#?}");
     // And the redacted output is the input, borrowed.
-    assert!(matches!(r.redact(&log).bytes, std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(
+        r.redact(&log).bytes,
+        std::borrow::Cow::Borrowed(_)
+    ));
 }
 
 #[test]

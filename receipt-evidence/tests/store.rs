@@ -95,15 +95,24 @@ fn put_get_public_round_trip_is_idempotent(h: &Harness) {
         PutOutcome::AlreadyPresent
     );
     // The first creation time is kept.
-    assert_eq!(s.meta(Class::Public, p.digest()).unwrap().unwrap().created, at(T0));
+    assert_eq!(
+        s.meta(Class::Public, p.digest()).unwrap().unwrap().created,
+        at(T0)
+    );
     // The public object is the plaintext, under the documented key.
     assert_eq!(
-        s.backend().get(&blob_key(Class::Public, p.digest()), 1 << 20).unwrap().unwrap(),
+        s.backend()
+            .get(&blob_key(Class::Public, p.digest()), 1 << 20)
+            .unwrap()
+            .unwrap(),
         p.bytes()
     );
     // Reopening the store (without create) finds it.
     let again = h.open(&loc, false).unwrap();
-    assert!(matches!(again.get(Class::Public, p.digest()).unwrap(), Fetched::Verified(_)));
+    assert!(matches!(
+        again.get(Class::Public, p.digest()).unwrap(),
+        Fetched::Verified(_)
+    ));
     // An unknown digest is missing, in either class.
     for c in Class::ALL {
         assert_eq!(s.get(c, &Digest::of(b"nothing")).unwrap(), Fetched::Missing);
@@ -113,7 +122,10 @@ fn put_get_public_round_trip_is_idempotent(h: &Harness) {
 fn sealed_blobs_verify_with_the_key_and_show_presence_only_without(h: &Harness) {
     let (loc, s) = h.fresh();
     let s = s.with_key(key());
-    let p = Prepared::new(Class::Sealed, b"sealed evidence: the prompt was ...".to_vec());
+    let p = Prepared::new(
+        Class::Sealed,
+        b"sealed evidence: the prompt was ...".to_vec(),
+    );
     assert_eq!(s.put(&p, at(T0)).unwrap(), PutOutcome::Written);
     assert_eq!(
         s.get(Class::Sealed, p.digest()).unwrap(),
@@ -136,10 +148,15 @@ fn sealed_blobs_verify_with_the_key_and_show_presence_only_without(h: &Harness) 
             plaintext_size: p.size()
         }
     );
-    let e = nokey.put(&Prepared::new(Class::Sealed, b"x".to_vec()), at(T0)).unwrap_err();
+    let e = nokey
+        .put(&Prepared::new(Class::Sealed, b"x".to_vec()), at(T0))
+        .unwrap_err();
     assert!(matches!(e, StoreError::NoKey { .. }), "{e}");
     // With another key: authentication fails.
-    let wrong = h.open(&loc, false).unwrap().with_key(SealKey::from_bytes([1; 32]));
+    let wrong = h
+        .open(&loc, false)
+        .unwrap()
+        .with_key(SealKey::from_bytes([1; 32]));
     assert_eq!(
         wrong.get(Class::Sealed, p.digest()).unwrap(),
         Fetched::Corrupt(Corruption::Authentication)
@@ -170,7 +187,10 @@ fn a_flipped_byte_of_a_sealed_blob_fails_authentication(h: &Harness) {
     );
     // A put repairs it.
     assert_eq!(s.put(&p, at(T0)).unwrap(), PutOutcome::Repaired);
-    assert!(matches!(s.get(Class::Sealed, p.digest()).unwrap(), Fetched::Verified(_)));
+    assert!(matches!(
+        s.get(Class::Sealed, p.digest()).unwrap(),
+        Fetched::Verified(_)
+    ));
 }
 
 fn a_sealed_ciphertext_moved_to_another_name_fails(h: &Harness) {
@@ -180,8 +200,14 @@ fn a_sealed_ciphertext_moved_to_another_name_fails(h: &Harness) {
     let b = Prepared::new(Class::Sealed, b"second".to_vec());
     s.put(&a, at(T0)).unwrap();
     s.put(&b, at(T0)).unwrap();
-    let a_obj = s.backend().get(&blob_key(Class::Sealed, a.digest()), 1 << 20).unwrap().unwrap();
-    s.backend().put(&blob_key(Class::Sealed, b.digest()), &a_obj).unwrap();
+    let a_obj = s
+        .backend()
+        .get(&blob_key(Class::Sealed, a.digest()), 1 << 20)
+        .unwrap()
+        .unwrap();
+    s.backend()
+        .put(&blob_key(Class::Sealed, b.digest()), &a_obj)
+        .unwrap();
     assert_eq!(
         s.get(Class::Sealed, b.digest()).unwrap(),
         Fetched::Corrupt(Corruption::Authentication)
@@ -201,25 +227,43 @@ fn a_tampered_public_blob_is_corrupt_and_a_put_repairs_it(h: &Harness) {
     );
     let out = report(&verify_refs(&s, &[evref(&p, "k")]));
     assert_eq!(out.verdict(), Verdict::Fail);
-    assert_eq!(s.put(&p, at("2026-03-01T00:00:00Z")).unwrap(), PutOutcome::Repaired);
-    assert!(matches!(s.get(Class::Public, p.digest()).unwrap(), Fetched::Verified(_)));
+    assert_eq!(
+        s.put(&p, at("2026-03-01T00:00:00Z")).unwrap(),
+        PutOutcome::Repaired
+    );
+    assert!(matches!(
+        s.get(Class::Public, p.digest()).unwrap(),
+        Fetched::Verified(_)
+    ));
     // The repair keeps the first creation time.
-    assert_eq!(s.meta(Class::Public, p.digest()).unwrap().unwrap().created, at(T0));
+    assert_eq!(
+        s.meta(Class::Public, p.digest()).unwrap().unwrap().created,
+        at(T0)
+    );
 }
 
 fn a_location_without_the_marker_is_not_a_store(h: &Harness) {
     let loc = h.location();
-    assert!(matches!(h.open(&loc, false), Err(StoreError::NotAStore { .. }) | Err(StoreError::Backend(_))));
+    assert!(matches!(
+        h.open(&loc, false),
+        Err(StoreError::NotAStore { .. }) | Err(StoreError::Backend(_))
+    ));
     // A location holding other objects is not adopted.
     let (loc, s) = h.fresh();
     s.backend().delete("receipt-evidence-store.json").unwrap();
-    s.put(&Prepared::new(Class::Public, b"x".to_vec()), at(T0)).unwrap_or_else(|e| panic!("{e}"));
+    s.put(&Prepared::new(Class::Public, b"x".to_vec()), at(T0))
+        .unwrap_or_else(|e| panic!("{e}"));
     let e = h.open(&loc, true).unwrap_err();
     assert!(matches!(e, StoreError::NotAStore { .. }), "{e}");
     assert!(e.to_string().contains("already holds other files"), "{e}");
     // A wrong marker is refused.
-    s.backend().put("receipt-evidence-store.json", b"{}").unwrap();
-    assert!(matches!(h.open(&loc, false), Err(StoreError::NotAStore { .. })));
+    s.backend()
+        .put("receipt-evidence-store.json", b"{}")
+        .unwrap();
+    assert!(matches!(
+        h.open(&loc, false),
+        Err(StoreError::NotAStore { .. })
+    ));
 }
 
 fn gc_leaves_tombstones_and_get_reports_expired(h: &Harness) {
@@ -239,17 +283,39 @@ fn gc_leaves_tombstones_and_get_reports_expired(h: &Harness) {
     // A plan changes nothing.
     let planned = plan(&s, &policy, now).unwrap();
     assert_eq!(planned.expired.len(), 1);
-    assert!(matches!(s.get(Class::Public, old.digest()).unwrap(), Fetched::Verified(_)));
+    assert!(matches!(
+        s.get(Class::Public, old.digest()).unwrap(),
+        Fetched::Verified(_)
+    ));
     let rep = gc(&s, &policy, now).unwrap();
     assert_eq!(rep, planned);
     let t = &rep.expired[0];
-    assert_eq!((t.digest, t.reason, t.size), (*old.digest(), ExpiryReason::MaxAge, 3));
+    assert_eq!(
+        (t.digest, t.reason, t.size),
+        (*old.digest(), ExpiryReason::MaxAge, 3)
+    );
     assert_eq!((t.created, t.expired_at), (at(T0), now));
-    assert_eq!(s.get(Class::Public, old.digest()).unwrap(), Fetched::Expired(t.clone()));
-    assert!(matches!(s.get(Class::Public, new.digest()).unwrap(), Fetched::Verified(_)));
+    assert_eq!(
+        s.get(Class::Public, old.digest()).unwrap(),
+        Fetched::Expired(t.clone())
+    );
+    assert!(matches!(
+        s.get(Class::Public, new.digest()).unwrap(),
+        Fetched::Verified(_)
+    ));
     // Blob and metadata record are gone; the tombstone is canonical JSON at its key.
-    assert_eq!(s.backend().size(&blob_key(Class::Public, old.digest())).unwrap(), None);
-    assert_eq!(s.backend().size(&meta_key(Class::Public, old.digest())).unwrap(), None);
+    assert_eq!(
+        s.backend()
+            .size(&blob_key(Class::Public, old.digest()))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.backend()
+            .size(&meta_key(Class::Public, old.digest()))
+            .unwrap(),
+        None
+    );
     let tomb = s
         .backend()
         .get(&tombstone_key(Class::Public, old.digest()), 4096)
@@ -259,10 +325,17 @@ fn gc_leaves_tombstones_and_get_reports_expired(h: &Harness) {
     // Verification: expired is WARN (the run still verifies), present is PASS, unknown is
     // UNKNOWN.
     let unknown = Prepared::new(Class::Public, b"never stored".to_vec());
-    let outs = verify_refs(&s, &[evref(&old, "a"), evref(&new, "b"), evref(&unknown, "c")]);
+    let outs = verify_refs(
+        &s,
+        &[evref(&old, "a"), evref(&new, "b"), evref(&unknown, "c")],
+    );
     let verdicts: Vec<_> = outs.iter().map(|o| o.verdict()).collect();
     assert_eq!(verdicts, [Verdict::Warn, Verdict::Pass, Verdict::Unknown]);
-    assert!(outs[0].detail().contains("expired by policy (max_age)"), "{}", outs[0].detail());
+    assert!(
+        outs[0].detail().contains("expired by policy (max_age)"),
+        "{}",
+        outs[0].detail()
+    );
     assert!(!report(&outs).ok());
     assert!(report(&outs[..2]).ok());
     // A second run at the same time does nothing more: deterministic and idempotent.
@@ -275,7 +348,8 @@ fn the_size_cap_evicts_the_oldest_first(h: &Harness) {
         .map(|i| Prepared::new(Class::Public, vec![i; 100]))
         .collect();
     for (i, p) in blobs.iter().enumerate() {
-        s.put(p, at(&format!("2026-01-0{}T00:00:00Z", i + 1))).unwrap();
+        s.put(p, at(&format!("2026-01-0{}T00:00:00Z", i + 1)))
+            .unwrap();
     }
     let policy = Retention {
         public: ClassLimits {
@@ -286,8 +360,15 @@ fn the_size_cap_evicts_the_oldest_first(h: &Harness) {
     };
     let rep = gc(&s, &policy, at("2026-01-09T00:00:00Z")).unwrap();
     let gone: Vec<Digest> = rep.expired.iter().map(|t| t.digest).collect();
-    assert_eq!(gone, [*blobs[0].digest(), *blobs[1].digest(), *blobs[2].digest()]);
-    assert!(rep.expired.iter().all(|t| t.reason == ExpiryReason::MaxTotalBytes));
+    assert_eq!(
+        gone,
+        [*blobs[0].digest(), *blobs[1].digest(), *blobs[2].digest()]
+    );
+    assert!(
+        rep.expired
+            .iter()
+            .all(|t| t.reason == ExpiryReason::MaxTotalBytes)
+    );
     assert_eq!(rep.kept[&Class::Public], (2, 200));
     for (i, p) in blobs.iter().enumerate() {
         let f = s.get(Class::Public, p.digest()).unwrap();
@@ -316,9 +397,18 @@ fn the_sealed_class_expires_with_its_own_shorter_age(h: &Harness) {
     let nokey = h.open(&loc, false).unwrap();
     let rep = gc(&nokey, &policy, at("2026-01-01T13:00:00Z")).unwrap();
     assert_eq!(rep.expired.len(), 1);
-    assert_eq!((rep.expired[0].class, rep.expired[0].digest), (Class::Sealed, *sealed.digest()));
-    assert!(matches!(s.get(Class::Sealed, sealed.digest()).unwrap(), Fetched::Expired(_)));
-    assert!(matches!(s.get(Class::Public, public.digest()).unwrap(), Fetched::Verified(_)));
+    assert_eq!(
+        (rep.expired[0].class, rep.expired[0].digest),
+        (Class::Sealed, *sealed.digest())
+    );
+    assert!(matches!(
+        s.get(Class::Sealed, sealed.digest()).unwrap(),
+        Fetched::Expired(_)
+    ));
+    assert!(matches!(
+        s.get(Class::Public, public.digest()).unwrap(),
+        Fetched::Verified(_)
+    ));
     let outs = verify_refs(&nokey, &[evref(&sealed, "body")]);
     assert_eq!(outs[0].verdict(), Verdict::Warn);
 }
@@ -332,11 +422,16 @@ fn gc_touches_only_what_the_store_layout_created(h: &Harness) {
     be.put("public/sha256/ab/notes.txt", b"mine").unwrap();
     be.put("public/readme", b"mine").unwrap();
     let unmanaged = Prepared::new(Class::Public, b"no record".to_vec());
-    be.put(&blob_key(Class::Public, unmanaged.digest()), unmanaged.bytes()).unwrap();
+    be.put(
+        &blob_key(Class::Public, unmanaged.digest()),
+        unmanaged.bytes(),
+    )
+    .unwrap();
     // A metadata record without its blob (an interrupted write).
     let orphan = Prepared::new(Class::Public, b"interrupted".to_vec());
     s.put(&orphan, at(T0)).unwrap();
-    be.delete(&blob_key(Class::Public, orphan.digest())).unwrap();
+    be.delete(&blob_key(Class::Public, orphan.digest()))
+        .unwrap();
     let policy = Retention {
         public: ClassLimits {
             max_age_secs: Some(0),
@@ -349,10 +444,20 @@ fn gc_touches_only_what_the_store_layout_created(h: &Harness) {
     assert_eq!(rep.unmanaged, [(Class::Public, *unmanaged.digest())]);
     assert_eq!(rep.orphan_meta_removed, [(Class::Public, *orphan.digest())]);
     assert_eq!(rep.foreign, ["public/sha256/ab/notes.txt"]);
-    assert_eq!(be.get("public/sha256/ab/notes.txt", 10).unwrap().unwrap(), b"mine");
+    assert_eq!(
+        be.get("public/sha256/ab/notes.txt", 10).unwrap().unwrap(),
+        b"mine"
+    );
     assert_eq!(be.get("public/readme", 10).unwrap().unwrap(), b"mine");
-    assert!(be.size(&blob_key(Class::Public, unmanaged.digest())).unwrap().is_some());
-    assert_eq!(be.size(&meta_key(Class::Public, orphan.digest())).unwrap(), None);
+    assert!(
+        be.size(&blob_key(Class::Public, unmanaged.digest()))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        be.size(&meta_key(Class::Public, orphan.digest())).unwrap(),
+        None
+    );
 }
 
 fn verification_names_every_outcome(h: &Harness) {
@@ -374,7 +479,11 @@ fn verification_names_every_outcome(h: &Harness) {
     let without = verify_refs(&nokey, &refs[..2]);
     assert_eq!(without[1].outcome, Outcome::PresenceOnly);
     assert_eq!(without[1].verdict(), Verdict::Pass);
-    assert!(without[1].detail().contains("presence only"), "{}", without[1].detail());
+    assert!(
+        without[1].detail().contains("presence only"),
+        "{}",
+        without[1].detail()
+    );
     let rep = report(&without);
     assert!(rep.ok());
     assert!(rep.checks.iter().all(|c| c.id.as_str() == "evidence.blob"));
@@ -387,9 +496,20 @@ fn a_batch_put_writes_checks_and_repairs_in_input_order(h: &Harness) {
     let damaged = Prepared::new(Class::Sealed, b"damaged".to_vec());
     s.put(&existing, at(T0)).unwrap();
     s.put(&damaged, at(T0)).unwrap();
-    s.backend().put(&blob_key(Class::Sealed, damaged.digest()), &[0u8; 50]).unwrap();
+    s.backend()
+        .put(&blob_key(Class::Sealed, damaged.digest()), &[0u8; 50])
+        .unwrap();
     let fresh: Vec<Prepared> = (0..20u8)
-        .map(|i| Prepared::new(if i % 2 == 0 { Class::Public } else { Class::Sealed }, vec![i; 64 + usize::from(i)]))
+        .map(|i| {
+            Prepared::new(
+                if i % 2 == 0 {
+                    Class::Public
+                } else {
+                    Class::Sealed
+                },
+                vec![i; 64 + usize::from(i)],
+            )
+        })
         .collect();
     let mut batch = vec![existing.clone(), damaged.clone()];
     batch.extend(fresh.iter().cloned());
@@ -397,7 +517,10 @@ fn a_batch_put_writes_checks_and_repairs_in_input_order(h: &Harness) {
     let out = s.put_batch(&batch, at("2026-01-02T00:00:00Z")).unwrap();
     assert_eq!(out[0], PutOutcome::AlreadyPresent);
     assert_eq!(out[1], PutOutcome::Repaired);
-    assert!(out[2..22].iter().all(|o| *o == PutOutcome::Written), "{out:?}");
+    assert!(
+        out[2..22].iter().all(|o| *o == PutOutcome::Written),
+        "{out:?}"
+    );
     assert_eq!(out[22], PutOutcome::AlreadyPresent);
     for p in batch.iter() {
         assert_eq!(
@@ -405,25 +528,43 @@ fn a_batch_put_writes_checks_and_repairs_in_input_order(h: &Harness) {
             Fetched::Verified(p.bytes().to_vec())
         );
     }
-    assert_eq!(s.meta(Class::Sealed, damaged.digest()).unwrap().unwrap().created, at(T0));
     assert_eq!(
-        s.meta(Class::Public, fresh[0].digest()).unwrap().unwrap().created,
+        s.meta(Class::Sealed, damaged.digest())
+            .unwrap()
+            .unwrap()
+            .created,
+        at(T0)
+    );
+    assert_eq!(
+        s.meta(Class::Public, fresh[0].digest())
+            .unwrap()
+            .unwrap()
+            .created,
         at("2026-01-02T00:00:00Z")
     );
     // A sealed item without a key refuses the whole batch before anything is written.
     let (_, nokey) = h.fresh();
     let p = Prepared::new(Class::Public, b"first".to_vec());
     let e = nokey
-        .put_batch(&[p.clone(), Prepared::new(Class::Sealed, b"x".to_vec())], at(T0))
+        .put_batch(
+            &[p.clone(), Prepared::new(Class::Sealed, b"x".to_vec())],
+            at(T0),
+        )
         .unwrap_err();
     assert!(matches!(e, StoreError::NoKey { .. }));
-    assert_eq!(nokey.get(Class::Public, p.digest()).unwrap(), Fetched::Missing);
+    assert_eq!(
+        nokey.get(Class::Public, p.digest()).unwrap(),
+        Fetched::Missing
+    );
 }
 
 type Case = (&'static str, fn(&Harness));
 
 const CASES: &[Case] = &[
-    ("put_get_public_round_trip_is_idempotent", put_get_public_round_trip_is_idempotent),
+    (
+        "put_get_public_round_trip_is_idempotent",
+        put_get_public_round_trip_is_idempotent,
+    ),
     (
         "sealed_blobs_verify_with_the_key_and_show_presence_only_without",
         sealed_blobs_verify_with_the_key_and_show_presence_only_without,
@@ -440,15 +581,30 @@ const CASES: &[Case] = &[
         "a_tampered_public_blob_is_corrupt_and_a_put_repairs_it",
         a_tampered_public_blob_is_corrupt_and_a_put_repairs_it,
     ),
-    ("a_location_without_the_marker_is_not_a_store", a_location_without_the_marker_is_not_a_store),
-    ("gc_leaves_tombstones_and_get_reports_expired", gc_leaves_tombstones_and_get_reports_expired),
-    ("the_size_cap_evicts_the_oldest_first", the_size_cap_evicts_the_oldest_first),
+    (
+        "a_location_without_the_marker_is_not_a_store",
+        a_location_without_the_marker_is_not_a_store,
+    ),
+    (
+        "gc_leaves_tombstones_and_get_reports_expired",
+        gc_leaves_tombstones_and_get_reports_expired,
+    ),
+    (
+        "the_size_cap_evicts_the_oldest_first",
+        the_size_cap_evicts_the_oldest_first,
+    ),
     (
         "the_sealed_class_expires_with_its_own_shorter_age",
         the_sealed_class_expires_with_its_own_shorter_age,
     ),
-    ("gc_touches_only_what_the_store_layout_created", gc_touches_only_what_the_store_layout_created),
-    ("verification_names_every_outcome", verification_names_every_outcome),
+    (
+        "gc_touches_only_what_the_store_layout_created",
+        gc_touches_only_what_the_store_layout_created,
+    ),
+    (
+        "verification_names_every_outcome",
+        verification_names_every_outcome,
+    ),
     (
         "a_batch_put_writes_checks_and_repairs_in_input_order",
         a_batch_put_writes_checks_and_repairs_in_input_order,
@@ -498,21 +654,32 @@ mod dir {
     fn the_directory_layout_is_the_documented_one() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("ev");
-        let s = EvidenceStore::open(root.to_str().unwrap(), &OpenOptions { create: true, ..Default::default() })
-            .unwrap()
-            .with_key(key());
+        let s = EvidenceStore::open(
+            root.to_str().unwrap(),
+            &OpenOptions {
+                create: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .with_key(key());
         let p = Prepared::new(Class::Public, b"abc".to_vec());
         let q = Prepared::new(Class::Sealed, b"abc".to_vec());
         s.put(&p, at(T0)).unwrap();
         s.put(&q, at(T0)).unwrap();
         let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(std::fs::read(root.join(format!("public/sha256/ba/{hex}"))).unwrap(), b"abc");
+        assert_eq!(
+            std::fs::read(root.join(format!("public/sha256/ba/{hex}"))).unwrap(),
+            b"abc"
+        );
         assert_eq!(
             std::fs::read(root.join(format!("public/sha256/ba/{hex}.meta.json"))).unwrap(),
             format!("{{\"class\":\"public\",\"created\":\"{T0}\",\"digest\":\"{hex}\",\"schema\":\"receipt.evidence-meta/1\",\"size\":3}}").as_bytes()
         );
         assert_eq!(
-            std::fs::metadata(root.join(format!("sealed/sha256/ba/{hex}.enc"))).unwrap().len(),
+            std::fs::metadata(root.join(format!("sealed/sha256/ba/{hex}.enc")))
+                .unwrap()
+                .len(),
             43
         );
         assert_eq!(
@@ -528,14 +695,20 @@ mod dir {
         let rep = gc(
             &s,
             &Retention {
-                sealed: ClassLimits { max_age_secs: Some(0), max_total_bytes: None },
+                sealed: ClassLimits {
+                    max_age_secs: Some(0),
+                    max_total_bytes: None,
+                },
                 ..Retention::default()
             },
             at("2026-01-01T00:00:01Z"),
         )
         .unwrap();
         assert_eq!(rep.expired.len(), 1);
-        assert!(root.join(format!("tombstones/sealed/sha256/ba/{hex}.json")).is_file());
+        assert!(
+            root.join(format!("tombstones/sealed/sha256/ba/{hex}.json"))
+                .is_file()
+        );
     }
 }
 
@@ -574,15 +747,29 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
 
 fn start_moto() -> (Moto, u16) {
     let python = test_python();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(&python)
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| {
-            panic!("cannot start moto with {}: {e}; run `bash scripts/test.sh`", python.display())
+            panic!(
+                "cannot start moto with {}: {e}; run `bash scripts/test.sh`",
+                python.display()
+            )
         });
     let moto = Moto(child);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -609,7 +796,10 @@ fn every_case_passes_on_an_s3_api_served_by_moto() {
         &format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     )
     .unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "creating the bucket: {resp}");
+    assert!(
+        resp.starts_with("HTTP/1.1 200"),
+        "creating the bucket: {resp}"
+    );
     let h = Harness::S3 {
         endpoint: format!("http://127.0.0.1:{port}"),
         bucket: bucket.into(),
@@ -624,6 +814,12 @@ fn every_case_passes_on_an_s3_api_served_by_moto() {
         &format!("GET /{bucket}?list-type=2&prefix=case- HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
     )
     .unwrap();
-    assert!(list.contains("/evidence/receipt-evidence-store.json"), "{list}");
-    assert!(list.contains("/evidence/tombstones/sealed/sha256/"), "{list}");
+    assert!(
+        list.contains("/evidence/receipt-evidence-store.json"),
+        "{list}"
+    );
+    assert!(
+        list.contains("/evidence/tombstones/sealed/sha256/"),
+        "{list}"
+    );
 }

@@ -126,11 +126,9 @@ impl DirBackend {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(e) => return Err(self.io("create a directory for", key, e)),
                     }
-                    rustix::fs::openat(at, *seg, DIR_FLAGS, Mode::empty()).map_err(|e| {
-                        match e {
-                            Errno::LOOP | Errno::NOTDIR => self.not_regular(key),
-                            e => self.io("open a directory for", key, e),
-                        }
+                    rustix::fs::openat(at, *seg, DIR_FLAGS, Mode::empty()).map_err(|e| match e {
+                        Errno::LOOP | Errno::NOTDIR => self.not_regular(key),
+                        e => self.io("open a directory for", key, e),
                     })?
                 }
                 Err(Errno::NOENT) => return Ok(None),
@@ -216,11 +214,12 @@ impl DirBackend {
                     size: st.st_size as u64,
                 }),
                 FileType::Directory if depth < 8 => {
-                    let sub = match rustix::fs::openat(&dir, name.as_str(), DIR_FLAGS, Mode::empty()) {
-                        Ok(f) => f,
-                        Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => continue,
-                        Err(e) => return Err(self.io("list", &key, e)),
-                    };
+                    let sub =
+                        match rustix::fs::openat(&dir, name.as_str(), DIR_FLAGS, Mode::empty()) {
+                            Ok(f) => f,
+                            Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => continue,
+                            Err(e) => return Err(self.io("list", &key, e)),
+                        };
                     self.list_into(sub, &format!("{key}/"), depth + 1, out)?;
                 }
                 _ => {} // symbolic links, FIFOs, devices: not ours, never followed
@@ -412,7 +411,11 @@ mod tests {
         assert_eq!(b.get("public/sha256/zz/nope", 10).unwrap(), None);
         assert!(matches!(
             b.get("public/sha256/cd/cde", 4),
-            Err(BackendError::TooLarge { size: 5, max: 4, .. })
+            Err(BackendError::TooLarge {
+                size: 5,
+                max: 4,
+                ..
+            })
         ));
         assert_eq!(b.size("public/sha256/cd/cde").unwrap(), Some(5));
         let l = b.list("public/").unwrap();

@@ -69,7 +69,7 @@ pub enum BackendError {
         /// The object's key (or prefix).
         key: String,
         /// The error.
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 

@@ -79,7 +79,9 @@ impl S3Backend {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
         if !bucket_ok {
-            return Err(bad("the bucket name is not 3 to 63 characters of [a-z0-9.-]"));
+            return Err(bad(
+                "the bucket name is not 3 to 63 characters of [a-z0-9.-]",
+            ));
         }
         if !prefix.is_empty() && check_key(prefix).is_err() {
             return Err(bad(
@@ -106,12 +108,15 @@ impl S3Backend {
         if let Some(k) = &options.secret_access_key {
             b = b.with_secret_access_key(k);
         }
-        let location = format!("s3://{bucket}{}{prefix}", if prefix.is_empty() { "" } else { "/" });
+        let location = format!(
+            "s3://{bucket}{}{prefix}",
+            if prefix.is_empty() { "" } else { "/" }
+        );
         let store = b.build().map_err(|source| BackendError::S3 {
             op: "configure",
             location: location.clone(),
             key: String::new(),
-            source,
+            source: Box::new(source),
         })?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -143,7 +148,7 @@ impl S3Backend {
             op,
             location: self.url.clone(),
             key: key.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -2,6 +2,11 @@
 //! and how each finds the secret bytes (a regular expression with a secret group, or the
 //! private-key block scanner).
 
+/// Bytes a secret may be extended over.
+pub(crate) type Extend = fn(u8) -> bool;
+/// A last test of a candidate: `(whole match, secret)`.
+pub(crate) type Accept = fn(&[u8], &[u8]) -> bool;
+
 /// How a detector finds its secret once an anchor was seen on a line.
 pub(crate) enum Body {
     /// A byte regex (Unicode off, ASCII classes) run over the anchor's line. The secret is the
@@ -11,9 +16,9 @@ pub(crate) enum Body {
         pattern: &'static str,
         /// Bytes the secret may be extended over on both sides, so that a token longer than
         /// the pattern admits (or glued to more token bytes) leaves no fragment behind.
-        extend: Option<fn(u8) -> bool>,
+        extend: Option<Extend>,
         /// A last test of a candidate: `(whole match, secret)`.
-        accept: Option<fn(&[u8], &[u8]) -> bool>,
+        accept: Option<Accept>,
     },
     /// A `-----BEGIN … PRIVATE KEY-----` block of the given family.
     KeyBlock(KeyFamily),
@@ -109,7 +114,10 @@ fn credential_follows(hay: &[u8], at: usize) -> bool {
 fn userinfo_follows(hay: &[u8], at: usize) -> bool {
     hay[at..hay.len().min(at + 1300)]
         .iter()
-        .take_while(|&&b| !matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>') && !b.is_ascii_whitespace())
+        .take_while(|&&b| {
+            !matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>')
+                && !b.is_ascii_whitespace()
+        })
         .any(|&b| b == b'@')
 }
 
@@ -434,7 +442,13 @@ pub(crate) const SPECS: &[Spec] = &[
         id: "azure_storage_key",
         what: "Azure storage account key in a connection string (AccountKey=, SharedAccessKey=)",
         words: &[],
-        literals: &["AccountKey=", "accountkey=", "ACCOUNTKEY=", "SharedAccessKey=", "sharedaccesskey="],
+        literals: &[
+            "AccountKey=",
+            "accountkey=",
+            "ACCOUNTKEY=",
+            "SharedAccessKey=",
+            "sharedaccesskey=",
+        ],
         pre: None,
         scope: Scope::Line,
         body: Body::Regex {

@@ -33,7 +33,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use detectors::{Body, KeyFamily, SPECS, Scope};
+use detectors::{Accept, Body, Extend, KeyFamily, SPECS, Scope};
 
 /// The bytes every redacted span is replaced with.
 ///
@@ -186,12 +186,15 @@ impl Anchors {
 }
 
 enum Kind {
-    Regex {
-        re: Regex,
-        extend: Option<fn(u8) -> bool>,
-        accept: Option<fn(&[u8], &[u8]) -> bool>,
-    },
+    Regex(Matcher),
     KeyBlock(KeyFamily),
+}
+
+/// A compiled regex detector body.
+struct Matcher {
+    re: Regex,
+    extend: Option<Extend>,
+    accept: Option<Accept>,
 }
 
 struct User {
@@ -268,7 +271,7 @@ impl Redactor {
                     pattern,
                     extend,
                     accept,
-                } => Kind::Regex {
+                } => Kind::Regex(Matcher {
                     re: build_regex(&match spec.scope {
                         Scope::Line => pattern.to_owned(),
                         Scope::Name => format!(r"\A(?:{pattern})"),
@@ -276,7 +279,7 @@ impl Redactor {
                     .expect("built-in pattern compiles"),
                     extend,
                     accept,
-                },
+                }),
                 Body::KeyBlock(f) => Kind::KeyBlock(f),
             };
             detectors.push(Compiled {
@@ -365,10 +368,7 @@ impl Redactor {
         Redacted {
             bytes: Cow::Owned(out),
             record: RedactionRecord {
-                detectors: counts
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
+                detectors: counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                 spans: merged.len() as u64,
             },
         }
@@ -382,7 +382,7 @@ impl Redactor {
             .detectors
             .iter()
             .map(|c| match &c.kind {
-                Kind::Regex { re, .. } => Some(re.capture_locations()),
+                Kind::Regex(m) => Some(m.re.capture_locations()),
                 Kind::KeyBlock(_) => None,
             })
             .collect();
@@ -405,22 +405,21 @@ impl Redactor {
                             done[d] = e;
                         }
                     }
-                    Kind::Regex { re, extend, accept } => {
+                    Kind::Regex(m) => {
                         let (ls, le) = *line.get_or_insert_with(|| line_around(hay, p));
                         let locs = locs[d].as_mut().expect("regex detectors have locations");
                         match det.scope {
                             Scope::Line => {
-                                scan_regex(hay, ls, le, re, locs, *extend, *accept, &mut |s, e| {
-                                    sink(s, e, det.id)
-                                });
+                                scan_regex(m, hay, ls, le, locs, &mut |s, e| sink(s, e, det.id));
                                 done[d] = le;
                             }
                             Scope::Name => {
                                 let ns = name_start(hay, p, ls);
-                                if let Some(end) = match_anchored(
-                                    hay, ns, le, re, locs, *extend, *accept,
-                                    &mut |s, e| sink(s, e, det.id),
-                                ) {
+                                if let Some(end) =
+                                    match_anchored(m, hay, ns, le, locs, &mut |s, e| {
+                                        sink(s, e, det.id)
+                                    })
+                                {
                                     done[d] = end;
                                 }
                             }
@@ -450,45 +449,52 @@ fn line_around(hay: &[u8], p: usize) -> (usize, usize) {
     (ls, le)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Reports the accepted, extended secret of the match `ws..we` whose groups are in `locs`
+/// (offsets relative to `base`); returns its end.
+fn report_match(
+    m: &Matcher,
+    hay: &[u8],
+    base: usize,
+    (ws, we): (usize, usize),
+    locs: &CaptureLocations,
+    sink: &mut dyn FnMut(usize, usize),
+) -> Option<usize> {
+    let (mut s, mut e) = (1..locs.len())
+        .find_map(|g| locs.get(g))
+        .map_or((ws, we), |(a, b)| (base + a, base + b));
+    if e <= s || m.accept.is_some_and(|ok| !ok(&hay[ws..we], &hay[s..e])) {
+        return None;
+    }
+    if let Some(ext) = m.extend {
+        while s > 0 && ext(hay[s - 1]) {
+            s -= 1;
+        }
+        while e < hay.len() && ext(hay[e]) {
+            e += 1;
+        }
+    }
+    sink(s, e);
+    Some(e)
+}
+
+/// Every match of `m` in the line `ls..le`.
 fn scan_regex(
+    m: &Matcher,
     hay: &[u8],
     ls: usize,
     le: usize,
-    re: &Regex,
     locs: &mut CaptureLocations,
-    extend: Option<fn(u8) -> bool>,
-    accept: Option<fn(&[u8], &[u8]) -> bool>,
     sink: &mut dyn FnMut(usize, usize),
 ) {
     let window = &hay[..le];
     let mut at = ls;
     while at <= le {
-        let Some(whole) = re.captures_read_at(locs, window, at) else {
+        let Some(whole) = m.re.captures_read_at(locs, window, at) else {
             break;
         };
         let (ws, we) = (whole.start(), whole.end());
         at = if we > ws { we } else { we + 1 };
-        let (mut s, mut e) = (1..locs.len())
-            .find_map(|g| locs.get(g))
-            .unwrap_or((ws, we));
-        if e <= s {
-            continue;
-        }
-        if let Some(ok) = accept {
-            if !ok(&hay[ws..we], &hay[s..e]) {
-                continue;
-            }
-        }
-        if let Some(ext) = extend {
-            while s > 0 && ext(hay[s - 1]) {
-                s -= 1;
-            }
-            while e < hay.len() && ext(hay[e]) {
-                e += 1;
-            }
-        }
-        sink(s, e);
+        report_match(m, hay, 0, (ws, we), locs, sink);
     }
 }
 
@@ -503,38 +509,19 @@ fn name_start(hay: &[u8], p: usize, ls: usize) -> usize {
     s
 }
 
-/// Runs an anchored (`\A`) regex on `hay[start..le]`; reports the secret and returns the
-/// match end when it matches and is accepted.
-#[allow(clippy::too_many_arguments)]
+/// Runs an anchored (`\A`) regex on `hay[start..le]`; reports the secret and returns its
+/// end when it matches and is accepted.
 fn match_anchored(
+    m: &Matcher,
     hay: &[u8],
     start: usize,
     le: usize,
-    re: &Regex,
     locs: &mut CaptureLocations,
-    extend: Option<fn(u8) -> bool>,
-    accept: Option<fn(&[u8], &[u8]) -> bool>,
     sink: &mut dyn FnMut(usize, usize),
 ) -> Option<usize> {
-    let window = &hay[start..le];
-    let whole = re.captures_read_at(locs, window, 0)?;
-    let (ws, we) = (start + whole.start(), start + whole.end());
-    let (mut s, mut e) = (1..locs.len())
-        .find_map(|g| locs.get(g))
-        .map_or((ws, we), |(a, b)| (start + a, start + b));
-    if e <= s || accept.is_some_and(|ok| !ok(&hay[ws..we], &hay[s..e])) {
-        return None;
-    }
-    if let Some(ext) = extend {
-        while s > 0 && ext(hay[s - 1]) {
-            s -= 1;
-        }
-        while e < hay.len() && ext(hay[e]) {
-            e += 1;
-        }
-    }
-    sink(s, e);
-    Some(e)
+    let whole = m.re.captures_read_at(locs, &hay[start..le], 0)?;
+    let span = (start + whole.start(), start + whole.end());
+    report_match(m, hay, start, span, locs, sink)
 }
 
 /// Sorts spans and merges those that overlap or touch.

@@ -4,13 +4,14 @@
 #![allow(dead_code)]
 
 /// xorshift64*: deterministic, no dependencies.
+#[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -19,7 +20,7 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
     pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len() as u64) as usize]
@@ -55,7 +56,9 @@ fn timestamp(rng: &mut Rng) -> String {
 /// detectors (`password`, `token`, `key`, `secret`, `://`, `Bearer`, `Asia`) in harmless use.
 pub fn clean_line(rng: &mut Rng) -> String {
     let ts = timestamp(rng);
-    let level = rng.pick(&["INFO ", "DEBUG", "WARN ", "INFO ", "INFO ", "ERROR", "TRACE"]);
+    let level = rng.pick(&[
+        "INFO ", "DEBUG", "WARN ", "INFO ", "INFO ", "ERROR", "TRACE",
+    ]);
     let user = rng.pick(&["alice", "bob", "carol", "dave", "erin", "mallory"]);
     let id = rng.below(100_000);
     match rng.below(20) {
@@ -81,7 +84,9 @@ pub fn clean_line(rng: &mut Rng) -> String {
             rng.below(1_000_000),
             rng.below(1 << 24)
         ),
-        4 => format!("{ts} {level} auth: login succeeded for user={user} method=password mfa=totp\n"),
+        4 => {
+            format!("{ts} {level} auth: login succeeded for user={user} method=password mfa=totp\n")
+        }
         5 => format!(
             "{ts} {level} tokenizer: processed {} tokens in {}.{}ms (cache key miss ratio {}%)\n",
             rng.below(4096),
@@ -172,7 +177,10 @@ pub fn planted(id: &str, rng: &mut Rng) -> (String, String) {
     match id {
         "aws_access_key_id" => {
             let s = format!("AKIA{}", rng.string(UPPER_ALNUM, 16));
-            (format!("{ts} INFO  aws: using credentials access_key_id={s} region=us-east-1\n"), s)
+            (
+                format!("{ts} INFO  aws: using credentials access_key_id={s} region=us-east-1\n"),
+                s,
+            )
         }
         "aws_secret_access_key" => {
             let s = rng.string(B64, 40);
@@ -181,7 +189,10 @@ pub fn planted(id: &str, rng: &mut Rng) -> (String, String) {
         "github_token" => {
             let p = rng.pick(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]);
             let s = format!("{p}{}", rng.string(ALNUM, 36));
-            (format!("{ts} INFO  git: cloning with token {s} into /tmp/build\n"), s)
+            (
+                format!("{ts} INFO  git: cloning with token {s} into /tmp/build\n"),
+                s,
+            )
         }
         "github_fine_grained_pat" => {
             let s = format!(
@@ -222,7 +233,10 @@ pub fn planted(id: &str, rng: &mut Rng) -> (String, String) {
         }
         "google_api_key" => {
             let s = format!("AIza{}", rng.string(B64URL, 35));
-            (format!("{ts} INFO  maps: GET https://maps.example.com/geo?key={s}\n"), s)
+            (
+                format!("{ts} INFO  maps: GET https://maps.example.com/geo?key={s}\n"),
+                s,
+            )
         }
         "npm_token" => {
             let s = format!("npm_{}", rng.string(ALNUM, 36));
@@ -238,7 +252,10 @@ pub fn planted(id: &str, rng: &mut Rng) -> (String, String) {
                 rng.string(B64URL, 40),
                 rng.string(B64URL, 43)
             );
-            (format!("{ts} DEBUG session: cookie id_token={s}; Path=/\n"), s)
+            (
+                format!("{ts} DEBUG session: cookie id_token={s}; Path=/\n"),
+                s,
+            )
         }
         "pem_private_key" => {
             let body: Vec<String> = (0..6).map(|_| rng.string(B64, 64)).collect();
@@ -274,7 +291,10 @@ pub fn planted(id: &str, rng: &mut Rng) -> (String, String) {
         }
         "basic_auth" => {
             let s = rng.string(B64, 24);
-            (format!("{ts} DEBUG http: > Authorization: Basic {s}==\n"), s)
+            (
+                format!("{ts} DEBUG http: > Authorization: Basic {s}==\n"),
+                s,
+            )
         }
         "url_password" => {
             let s = rng.string(ALNUM, 16);
@@ -350,11 +370,9 @@ pub fn typical_log(bytes: usize, secrets_per_mib: usize, seed: u64) -> (Vec<u8>,
     let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(bytes + 4096);
     let mut secrets = Vec::new();
-    let every = if secrets_per_mib == 0 {
-        usize::MAX
-    } else {
-        (1 << 20) / secrets_per_mib
-    };
+    let every = (1usize << 20)
+        .checked_div(secrets_per_mib)
+        .unwrap_or(usize::MAX);
     let mut next_secret = every / 2;
     while out.len() < bytes {
         if out.len() >= next_secret {
