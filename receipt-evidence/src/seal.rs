@@ -128,8 +128,7 @@ mod tests {
 
     #[test]
     fn known_answer_with_a_fixed_nonce() {
-        // The layout is nonce ‖ XChaCha20-Poly1305(key, nonce, plaintext, aad): decrypting a
-        // hand-assembled object with the raw cipher gives the plaintext back.
+        // The layout is nonce ‖ XChaCha20-Poly1305(key, nonce, plaintext, aad).
         let k = SealKey::from_bytes([0x42; 32]);
         let d = Digest::of(b"kat");
         let nonce = XNonce::from([7u8; 24]);
@@ -147,6 +146,14 @@ mod tests {
             .unwrap();
         let mut obj = nonce.to_vec();
         obj.extend_from_slice(&ct);
+        let hex: String = obj.iter().map(|b| format!("{b:02x}")).collect();
+        // The same bytes as libsodium's crypto_aead_xchacha20poly1305_ietf_encrypt (the worked
+        // example of docs/spec-drafts/evidence.md).
+        assert_eq!(
+            hex,
+            "070707070707070707070707070707070707070707070707\
+             9c6df14e4ef44a9dd49e8b99a05555186f2de9"
+        );
         assert_eq!(open(&k, &d, &obj).unwrap(), b"kat");
     }
 }
