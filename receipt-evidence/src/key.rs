@@ -35,6 +35,14 @@ pub enum KeyError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A new key file could not be written (it exists, or the directory is not writable).
+    #[error("cannot write the evidence key file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The key file is not a regular file.
     #[error("the evidence key file {0} is not a regular file")]
     NotRegular(PathBuf),
@@ -195,11 +203,11 @@ impl SealKey {
     /// exists.
     ///
     /// # Errors
-    /// [`KeyError::Read`] with the I/O error (including `AlreadyExists`).
+    /// [`KeyError::Write`] with the I/O error (including `AlreadyExists`).
     pub fn write_new_file(&self, path: &Path) -> Result<(), KeyError> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt;
-        let io = |source| KeyError::Read {
+        let io = |source| KeyError::Write {
             path: path.to_owned(),
             source,
         };

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::dir::DirBackend;
 use crate::backend::{Backend, BackendError};
-use crate::blob::{BlobUri, Class, MAX_BLOB_BYTES, Prepared};
+use crate::blob::{Class, MAX_BLOB_BYTES, Prepared};
 use crate::key::SealKey;
 use crate::seal::{self, OpenError, SEAL_OVERHEAD};
 
@@ -352,7 +352,7 @@ impl EvidenceStore {
                 return Err(not_a_store("no receipt-evidence-store.json marker"));
             }
             None => {
-                if !backend.list("")?.is_empty() {
+                if !backend.is_empty()? {
                     return Err(not_a_store(
                         "it already holds other files and no receipt-evidence-store.json marker; use an empty directory or prefix",
                     ));
@@ -718,11 +718,6 @@ impl EvidenceStore {
             self.backend.delete(&meta_key(class, digest))?;
         }
         Ok(())
-    }
-
-    /// The URI of a blob (for messages).
-    pub fn uri(digest: &Digest) -> BlobUri {
-        BlobUri(*digest)
     }
 }
 

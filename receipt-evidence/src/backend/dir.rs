@@ -375,6 +375,19 @@ impl Backend for DirBackend {
         Ok(out)
     }
 
+    /// Any entry at all in the root (hidden ones included) makes it non-empty.
+    fn is_empty(&self) -> Result<bool, BackendError> {
+        let mut d = rustix::fs::Dir::read_from(&self.fd).map_err(|e| self.io("list", "", e))?;
+        while let Some(entry) = d.read() {
+            let entry = entry.map_err(|e| self.io("list", "", e))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     fn delete(&self, key: &str) -> Result<(), BackendError> {
         let segs = check_key(key)?;
         let Some(dir) = self.parent(key, &segs, false)? else {

@@ -127,6 +127,15 @@ pub trait Backend: Send + Sync + Debug {
     /// I/O errors.
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, BackendError>;
 
+    /// Whether the location holds no object at all (checked before a store is created in
+    /// it).
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn is_empty(&self) -> Result<bool, BackendError> {
+        Ok(self.list("")?.is_empty())
+    }
+
     /// Deletes the object; deleting an absent object is not an error. Refuses to delete
     /// anything that is not a regular object.
     ///
