@@ -378,14 +378,10 @@ impl Redactor {
         // Per detector: the end of the last line it scanned; later anchors before it are
         // already covered.
         let mut done = vec![0usize; self.detectors.len()];
-        let mut locs: Vec<Option<CaptureLocations>> = self
-            .detectors
-            .iter()
-            .map(|c| match &c.kind {
-                Kind::Regex(m) => Some(m.re.capture_locations()),
-                Kind::KeyBlock(_) => None,
-            })
-            .collect();
+        // Capture slots, made the first time a detector's regex runs (most inputs trigger
+        // few detectors, and small values are redacted one by one).
+        let mut locs: Vec<Option<CaptureLocations>> = Vec::new();
+        locs.resize_with(self.detectors.len(), || None);
         let mut at = 0;
         while let Some((p, end, anchor)) = self.anchors.find(hay, at) {
             at = p + 1;
@@ -407,7 +403,7 @@ impl Redactor {
                     }
                     Kind::Regex(m) => {
                         let (ls, le) = *line.get_or_insert_with(|| line_around(hay, p));
-                        let locs = locs[d].as_mut().expect("regex detectors have locations");
+                        let locs = locs[d].get_or_insert_with(|| m.re.capture_locations());
                         match det.scope {
                             Scope::Line => {
                                 scan_regex(m, hay, ls, le, locs, &mut |s, e| sink(s, e, det.id));
