@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::blob::{BlobUri, Class};
 use crate::store::{Corruption, EvidenceStore, Fetched, Tombstone};
 
-/// One evidence reference, as recorded in a ledger.
+/// One evidence reference, as recorded in a ledger. It deserializes from an `EVIDENCE`
+/// entry's payload, whose other members (times, thread, redaction record) are ignored, as
+/// readers of payloads do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EvidenceRef {
     /// The evidence key the program chose (e.g. `config`, `http.response`).
     pub key: String,
@@ -155,4 +156,31 @@ pub fn report_store_unavailable(refs: &[EvidenceRef], why: &str) -> Report {
         })
         .collect();
     report(&outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_reads_from_a_ledger_payload_and_refuses_bad_uris() {
+        let payload = serde_json::json!({
+            "blob": "blob://sha256:ecf59a2696ca44a417e20e2a7eabb1b26e82c779f8546bea354a2cc80e8e1eed",
+            "class": "sealed",
+            "key": "request",
+            "redaction": {"detectors": {}, "spans": 0},
+            "size": 13,
+            "stage_id": 4,
+            "t_ns": 1200,
+            "thread": 0
+        });
+        let r: EvidenceRef = serde_json::from_value(payload.clone()).unwrap();
+        assert_eq!(
+            (r.key.as_str(), r.class, r.size),
+            ("request", Class::Sealed, 13)
+        );
+        let mut bad = payload;
+        bad["blob"] = "blob://sha256:ECF5".into();
+        assert!(serde_json::from_value::<EvidenceRef>(bad).is_err());
+    }
 }
