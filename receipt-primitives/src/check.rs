@@ -175,6 +175,10 @@ check_ids! {
     ReceiptTrajectory => "receipt.trajectory",
     /// The run receipt's summary is what the ledger gives.
     ReceiptSummary => "receipt.summary",
+    // --- evidence blobs (docs/spec-drafts/evidence.md) ------------------------------------
+    /// One evidence reference: its blob is present and verified (sealed without a key:
+    /// present, content unverified), expired by policy, missing, or corrupt.
+    EvidenceBlob => "evidence.blob",
 }
 
 impl CheckId {
