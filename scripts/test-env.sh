@@ -3,8 +3,9 @@
 # machine needs nothing else. Source it (`. scripts/test-env.sh`) to get the variables in
 # your shell, or let `scripts/test.sh` do it:
 #
-#   RECEIPT_TEST_PYTHON        a Python venv (.venv/) with the third-party verifiers:
+#   RECEIPT_TEST_PYTHON        a Python venv (.venv/) with the third-party verifiers and services:
 #                              securesystemslib, in-toto-attestation, check-jsonschema, moto
+#                              (a local S3 API), PyNaCl (libsodium, for sealed evidence)
 #   RECEIPT_TEST_CHROMIUM      Debian's chromium, for the HTML report tests
 #   RECEIPT_TEST_POSTGRES_URL  a PostgreSQL server on loopback, for the receipt server's
 #                              second storage backend
