@@ -175,7 +175,7 @@ check_ids! {
     ReceiptTrajectory => "receipt.trajectory",
     /// The run receipt's summary is what the ledger gives.
     ReceiptSummary => "receipt.summary",
-    // --- evidence blobs (docs/spec-drafts/evidence.md) ------------------------------------
+    // --- evidence blobs (docs/SPEC.md §16.10) ---------------------------------------------
     /// One evidence reference: its blob is present and verified (sealed without a key:
     /// present, content unverified), expired by policy, missing, or corrupt.
     EvidenceBlob => "evidence.blob",

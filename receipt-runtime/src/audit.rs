@@ -1,6 +1,6 @@
 //! One verification of a run beyond its chain and receipt: the ledger's `EVIDENCE` entries
 //! (`run.evidence`), their blobs in the evidence store (`evidence.blob`) and, with a run
-//! policy, the run invariants (docs/SPEC.md §16.7–16.8). `cargo receipt verify-run` and
+//! policy, the run invariants (docs/SPEC.md §16.10–16.11). `cargo receipt verify-run` and
 //! the run export both use it.
 
 use std::path::{Path, PathBuf};

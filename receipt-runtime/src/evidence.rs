@@ -1,7 +1,7 @@
 //! Evidence inside a run: [`evidence`] redacts a value's canonical JSON, hashes it into a
 //! blob reference and hands both to the ledger writer, which stores the blob in the run's
 //! evidence store and writes an `EVIDENCE` entry carrying the reference, never the value
-//! (docs/SPEC.md §16.5).
+//! (docs/SPEC.md §16.9).
 //!
 //! On the calling thread: canonical JSON, redaction, one SHA-256 and a queue send. The
 //! blob is written by the writer thread, before the `EVIDENCE` entry that names it.
@@ -226,7 +226,7 @@ impl EvidenceItem {
         }
     }
 
-    /// The `EVIDENCE` payload (§16.5).
+    /// The `EVIDENCE` payload (§16.9).
     pub fn payload(&self) -> Value {
         json!({
             "blob": self.prepared.uri().to_string(),

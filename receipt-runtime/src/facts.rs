@@ -115,7 +115,7 @@ pub struct EvidenceFact {
     pub redaction: RedactionRecord,
 }
 
-/// The payload members of an `EVIDENCE` entry (docs/SPEC.md §16.5).
+/// The payload members of an `EVIDENCE` entry (docs/SPEC.md §16.9).
 #[derive(Debug, Clone, Deserialize)]
 pub struct EvidencePayload {
     /// Key, class, blob and size.
@@ -190,7 +190,7 @@ pub struct RunFacts {
     pub side_effects: BTreeMap<String, u64>,
     /// Every `EVIDENCE` entry, in order.
     pub evidence: Vec<EvidenceFact>,
-    /// `EVIDENCE` entries whose payload does not have the §16.5 shape: (seq, why).
+    /// `EVIDENCE` entries whose payload does not have the §16.9 shape: (seq, why).
     pub bad_evidence: Vec<(u64, String)>,
     /// Stage calls still open at the end: (id, name).
     pub open: Vec<(u64, String)>,

@@ -1,6 +1,6 @@
 //! Run invariants: the run policy file (TOML) and the six built-in invariants plus the
 //! user-declared ones, evaluated over a ledger's facts, its verification report and its
-//! evidence checks, each PASS, WARN, FAIL or UNKNOWN with one sentence (docs/SPEC.md §16.8).
+//! evidence checks, each PASS, WARN, FAIL or UNKNOWN with one sentence (docs/SPEC.md §16.11).
 //!
 //! | Check | Holds when |
 //! |---|---|
@@ -31,7 +31,7 @@ pub const MAX_POLICY_BYTES: u64 = 1 << 20;
 /// The event levels, from least to most severe.
 pub const LEVELS: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
 
-/// A run policy file, as read (docs/SPEC.md §16.8).
+/// A run policy file, as read (docs/SPEC.md §16.11).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
