@@ -185,13 +185,15 @@ check_ids! {
     /// The ledger's integrity checks hold: read, parse, canonical form, hashes, seq, chain,
     /// run id, head file.
     InvariantLedgerChainValid => "invariant.ledger_chain_valid",
-    /// Every stage that entered exited, and the run receipt covers every entry.
+    /// Every stage that entered exited, the run receipt covers every entry, every required
+    /// evidence key is recorded and every evidence blob is retrievable and matches its
+    /// digest.
     InvariantReceiptCompleteness => "invariant.receipt_completeness",
-    /// Every required evidence key is recorded in its class, and every evidence blob is
-    /// retrievable and matches its digest.
+    /// The decision stage completed with its decision evidence, and nothing was silently
+    /// downgraded.
     InvariantEvaluationCompleteness => "invariant.evaluation_completeness",
-    /// The run ended cleanly (status `ok`, nothing open), with its decision stage last and
-    /// no silent downgrade.
+    /// The run ended cleanly: `RUN_FINALIZE` last, status `ok`, nothing open, the decision
+    /// stage last before it.
     InvariantFinalizationCompleteness => "invariant.finalization_completeness",
     /// Exactly one `RUN_FINALIZE`, on the last line.
     InvariantSingleFinalize => "invariant.run_shape.single_finalize",

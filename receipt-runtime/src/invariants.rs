@@ -5,12 +5,15 @@
 //! | Check | Holds when |
 //! |---|---|
 //! | `invariant.ledger_chain_valid` | the ledger's integrity checks pass (read, parse, canonical, hash, seq, chain, run id, head, start) |
-//! | `invariant.receipt_completeness` | every stage that entered exited, and the run receipt covers the ledger |
-//! | `invariant.evaluation_completeness` | every required evidence key is recorded (in its required class), every `EVIDENCE` entry is well formed and every blob is retrievable and matches its digest |
-//! | `invariant.finalization_completeness` | the run finalized with status `ok`, nothing open, the decision stage last (with its decision evidence), and no required stage failed under an `ok` status |
+//! | `invariant.receipt_completeness` | every stage that entered exited, the run receipt covers the ledger, every `EVIDENCE` entry is well formed, every required evidence key is recorded and every blob is retrievable and matches its digest |
+//! | `invariant.evaluation_completeness` | the decision stage completed and recorded its decision evidence (an attested evaluation), and nothing was silently downgraded (an `ok` status over a failed required stage, required-sealed evidence kept public) |
+//! | `invariant.finalization_completeness` | one `RUN_FINALIZE`, the last entry, status `ok`, nothing open, the decision stage the last top-level stage before it |
 //! | `invariant.run_shape.single_finalize` | exactly one `RUN_FINALIZE`, on the last line |
 //! | `invariant.run_shape.stage_required_path` | the required stages completed in order, and every stage transition was legal |
 //! | `invariant.user` | one per `[[invariant]]` of the policy |
+//!
+//! The assignment of findings to the six names follows receipt-kernel's descriptions of
+//! them.
 //!
 //! A property that needs the absence of something (no forbidden stage, at most n calls) is
 //! UNKNOWN, never PASS, when entries are missing from the ledger.
@@ -434,9 +437,9 @@ pub fn evaluate(policy: &RunPolicy, inputs: Inputs<'_>) -> Report {
     );
     report.push(CheckId::InvariantLedgerChainValid, verdict, None, detail);
 
-    let (verdict, detail) = receipt_completeness(facts, v);
+    let (verdict, detail) = receipt_completeness(policy, facts, v, inputs.evidence);
     report.push(CheckId::InvariantReceiptCompleteness, verdict, None, detail);
-    let (verdict, detail) = evaluation_completeness(policy, facts, inputs.evidence);
+    let (verdict, detail) = evaluation_completeness(policy, facts);
     report.push(
         CheckId::InvariantEvaluationCompleteness,
         verdict,
@@ -475,7 +478,15 @@ pub const BUILTIN: [CheckId; 6] = [
     CheckId::InvariantStageRequiredPath,
 ];
 
-fn receipt_completeness(facts: &RunFacts, v: &Report) -> Finding {
+/// Receipts and evidence are complete: every stage call exited, the run receipt covers the
+/// ledger, every `EVIDENCE` entry is well formed, every required key is recorded and every
+/// blob is retrievable and matches its digest.
+fn receipt_completeness(
+    policy: &RunPolicy,
+    facts: &RunFacts,
+    v: &Report,
+    evidence: &EvidenceChecked,
+) -> Finding {
     let mut found = from_report(v, &RECEIPT_CHECKS);
     if let Some((id, name)) = facts.open.first() {
         found.push((
@@ -487,22 +498,6 @@ fn receipt_completeness(facts: &RunFacts, v: &Report) -> Finding {
             ),
         ));
     }
-    let exits = facts.exits.len();
-    worst(
-        found,
-        format!(
-            "every one of the {exits} stage calls exited, and the run receipt covers all {} entries",
-            facts.valid
-        ),
-    )
-}
-
-fn evaluation_completeness(
-    policy: &RunPolicy,
-    facts: &RunFacts,
-    evidence: &EvidenceChecked,
-) -> Finding {
-    let mut found: Vec<Finding> = Vec::new();
     for (seq, why) in &facts.bad_evidence {
         found.push((
             Verdict::Fail,
@@ -513,45 +508,29 @@ fn evaluation_completeness(
         ));
     }
     let gaps = !facts.missing.is_empty();
-    let required = policy
+    for key in policy
         .required_evidence
         .iter()
-        .map(|k| (k, false))
-        .chain(policy.sealed_evidence.iter().map(|k| (k, true)));
-    for (key, sealed) in required {
-        let mut refs = facts.evidence.iter().filter(|e| &e.reference.key == key);
-        let Some(first) = refs.next() else {
-            found.push(if gaps {
-                (
-                    Verdict::Unknown,
-                    format!(
-                        "required evidence {:?} is not among the readable entries, and entries {} are missing",
-                        echo(key),
-                        ranges(&facts.missing)
-                    ),
-                )
-            } else {
-                (
-                    Verdict::Fail,
-                    format!("required evidence {:?} was never recorded", echo(key)),
-                )
-            });
+        .chain(&policy.sealed_evidence)
+    {
+        if facts.evidence.iter().any(|e| &e.reference.key == key) {
             continue;
-        };
-        if sealed
-            && first.reference.class != Class::Sealed
-            && !refs.any(|e| e.reference.class == Class::Sealed)
-        {
-            found.push((
-                Verdict::Fail,
-                format!(
-                    "evidence {:?} was recorded as {} (seq {}), but the policy requires it sealed: a downgrade",
-                    echo(key),
-                    first.reference.class,
-                    first.seq
-                ),
-            ));
         }
+        found.push(if gaps {
+            (
+                Verdict::Unknown,
+                format!(
+                    "required evidence {:?} is not among the readable entries, and entries {} are missing",
+                    echo(key),
+                    ranges(&facts.missing)
+                ),
+            )
+        } else {
+            (
+                Verdict::Fail,
+                format!("required evidence {:?} was never recorded", echo(key)),
+            )
+        });
     }
     let mut presence_only = 0;
     match evidence {
@@ -584,7 +563,9 @@ fn evaluation_completeness(
     worst(
         found,
         format!(
-            "{} evidence reference(s), all {n_req} required key(s) present; every blob retrieved and matching its digest{tail}",
+            "all {} stage calls exited and the run receipt covers all {} entries; {} evidence reference(s), all {n_req} required key(s) present, every blob retrieved and matching its digest{tail}",
+            facts.exits.len(),
+            facts.valid,
             facts.evidence.len()
         ),
     )
@@ -600,83 +581,94 @@ fn last_top_exit(facts: &RunFacts) -> Option<&crate::facts::Exit> {
         .find(|e| e.depth == 0 && e.seq < fin)
 }
 
-fn finalization_completeness(policy: &RunPolicy, facts: &RunFacts) -> Finding {
-    let Some(fin) = facts.finalizes.last() else {
-        return (
-            Verdict::Fail,
-            format!(
-                "the run did not finalize: the ledger ends at seq {} without RUN_FINALIZE",
-                facts
-                    .last_seq
-                    .map_or_else(|| "(none)".to_owned(), |s| s.to_string())
-            ),
-        );
-    };
+/// The evaluation is attested and nothing was silently downgraded: the decision stage
+/// completed and recorded its decision evidence; an `ok` status hides no failed required
+/// stage; no required-sealed evidence was kept public.
+fn evaluation_completeness(policy: &RunPolicy, facts: &RunFacts) -> Finding {
     let mut found: Vec<Finding> = Vec::new();
-    if fin.status != "ok" {
-        found.push((
-            Verdict::Fail,
-            format!("the run ended with status {:?}", echo(&fin.status)),
-        ));
-    }
-    if let Some((id, name)) = facts.open.first() {
-        found.push((
-            Verdict::Fail,
-            format!(
-                "stage {:?} (id {id}) was still open at RUN_FINALIZE",
-                echo(name)
-            ),
-        ));
-    }
+    let gaps = !facts.missing.is_empty();
+    let absent = |found: &mut Vec<Finding>, sentence: String| {
+        found.push(if gaps {
+            (
+                Verdict::Unknown,
+                format!(
+                    "{sentence}, and entries {} are missing",
+                    ranges(&facts.missing)
+                ),
+            )
+        } else {
+            (Verdict::Fail, sentence)
+        });
+    };
+    let mut attested = String::new();
     if let Some(decision) = &policy.decision_stage {
-        match last_top_exit(facts) {
-            None => found.push((
-                Verdict::Fail,
+        let calls: Vec<_> = facts
+            .exits
+            .iter()
+            .filter(|e| &e.stage == decision)
+            .collect();
+        match calls.iter().rev().find(|e| e.outcome == Outcome::Ok) {
+            None => absent(
+                &mut found,
                 format!(
-                    "no top-level stage ran before RUN_FINALIZE; the decision stage {:?} is required last",
-                    echo(decision)
-                ),
-            )),
-            Some(e) if &e.stage != decision => found.push((
-                Verdict::Fail,
-                format!(
-                    "the last top-level stage before RUN_FINALIZE is {:?} (seq {}), not the decision stage {:?}",
-                    echo(&e.stage),
-                    e.seq,
-                    echo(decision)
-                ),
-            )),
-            Some(e) if e.outcome != Outcome::Ok => found.push((
-                Verdict::Fail,
-                format!(
-                    "the decision stage {:?} ended with {} (seq {})",
+                    "the decision stage {:?} never completed ({} call(s))",
                     echo(decision),
-                    e.outcome.as_str(),
-                    e.seq
+                    calls.len()
                 ),
-            )),
-            Some(e) => {
-                if let Some(key) = &policy.decision_evidence
-                    && !facts.evidence.iter().any(|x| {
-                        &x.reference.key == key
-                            && x.stage.as_deref() == Some(decision)
-                            && x.stage_id == Some(e.id)
-                    })
+            ),
+            Some(e) => match &policy.decision_evidence {
+                Some(key)
+                    if !facts
+                        .evidence
+                        .iter()
+                        .any(|x| &x.reference.key == key && x.stage_id == Some(e.id)) =>
                 {
-                    found.push((
-                        Verdict::Fail,
+                    absent(
+                        &mut found,
                         format!(
-                            "the decision stage {:?} (id {}) recorded no evidence {:?}: the decision has no reference",
+                            "the decision stage {:?} (id {}) recorded no evidence {:?}: the evaluation is not attested",
                             echo(decision),
                             e.id,
                             echo(key)
                         ),
-                    ));
+                    );
                 }
-            }
+                Some(key) => {
+                    attested = format!(
+                        "the decision stage {:?} (id {}) completed and recorded {:?}; ",
+                        echo(decision),
+                        e.id,
+                        echo(key)
+                    );
+                }
+                None => {
+                    attested = format!(
+                        "the decision stage {:?} (id {}) completed; ",
+                        echo(decision),
+                        e.id
+                    );
+                }
+            },
         }
     }
-    if fin.status == "ok" {
+    for key in &policy.sealed_evidence {
+        let mut refs = facts.evidence.iter().filter(|e| &e.reference.key == key);
+        if let Some(first) = refs.next()
+            && first.reference.class != Class::Sealed
+            && !refs.any(|e| e.reference.class == Class::Sealed)
+        {
+            found.push((
+                Verdict::Fail,
+                format!(
+                    "downgrade: evidence {:?} was recorded as {} (seq {}), but the policy requires it sealed",
+                    echo(key),
+                    first.reference.class,
+                    first.seq
+                ),
+            ));
+        }
+    }
+    if facts.status() == "ok" {
         for stage in policy.required_stages.iter().chain(&policy.decision_stage) {
             let last = facts.exits.iter().rev().find(|e| &e.stage == stage);
             if let Some(e) = last
@@ -701,14 +693,96 @@ fn finalization_completeness(policy: &RunPolicy, facts: &RunFacts) -> Finding {
             ));
         }
     }
-    let decision = match (&policy.decision_stage, last_top_exit(facts)) {
-        (Some(d), Some(e)) => format!(", after the decision stage {:?} (id {})", echo(d), e.id),
-        _ => String::new(),
-    };
     worst(
         found,
         format!(
-            "the run finalized with status \"ok\" at seq {}, nothing open{decision}",
+            "{attested}no required stage failed under the run's status {:?}, and no evidence was downgraded",
+            facts.status()
+        ),
+    )
+}
+
+/// The run ended cleanly: one `RUN_FINALIZE`, the last entry, status `ok`, nothing open, and
+/// the decision stage the last top-level stage before it (the decision it finalizes).
+fn finalization_completeness(policy: &RunPolicy, facts: &RunFacts) -> Finding {
+    let Some(fin) = facts.finalizes.last() else {
+        return (
+            Verdict::Fail,
+            format!(
+                "the run did not finalize: the ledger ends at seq {} without RUN_FINALIZE",
+                facts
+                    .last_seq
+                    .map_or_else(|| "(none)".to_owned(), |s| s.to_string())
+            ),
+        );
+    };
+    let mut found: Vec<Finding> = Vec::new();
+    if facts.last_kind.as_deref() != Some(crate::entry::kind::RUN_FINALIZE) {
+        found.push((
+            Verdict::Fail,
+            format!(
+                "RUN_FINALIZE (seq {}) is not the last entry (seq {})",
+                fin.seq,
+                facts.last_seq.unwrap_or_default()
+            ),
+        ));
+    }
+    if fin.status != "ok" {
+        found.push((
+            Verdict::Fail,
+            format!("the run ended with status {:?}", echo(&fin.status)),
+        ));
+    }
+    if let Some((id, name)) = facts.open.first() {
+        found.push((
+            Verdict::Fail,
+            format!(
+                "stage {:?} (id {id}) was still open at RUN_FINALIZE",
+                echo(name)
+            ),
+        ));
+    }
+    let mut decided = String::new();
+    if let Some(decision) = &policy.decision_stage {
+        match last_top_exit(facts) {
+            None => found.push((
+                Verdict::Fail,
+                format!(
+                    "no top-level stage ran before RUN_FINALIZE; the decision stage {:?} is required last",
+                    echo(decision)
+                ),
+            )),
+            Some(e) if &e.stage != decision => found.push((
+                Verdict::Fail,
+                format!(
+                    "the last top-level stage before RUN_FINALIZE is {:?} (seq {}), not the decision stage {:?}",
+                    echo(&e.stage),
+                    e.seq,
+                    echo(decision)
+                ),
+            )),
+            Some(e) if e.outcome != Outcome::Ok => found.push((
+                Verdict::Fail,
+                format!(
+                    "the decision stage {:?} ended with {} (seq {}) right before RUN_FINALIZE",
+                    echo(decision),
+                    e.outcome.as_str(),
+                    e.seq
+                ),
+            )),
+            Some(e) => {
+                decided = format!(
+                    ", right after the decision stage {:?} (id {})",
+                    echo(decision),
+                    e.id
+                );
+            }
+        }
+    }
+    worst(
+        found,
+        format!(
+            "the run finalized with status \"ok\" as its last entry (seq {}), nothing open{decided}",
             fin.seq
         ),
     )

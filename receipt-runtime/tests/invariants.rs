@@ -70,6 +70,12 @@ fn a_completed_run_passes_every_invariant_and_the_report_is_ok() {
         Verdict::Pass,
         "decision stage \"decide\"",
     );
+    expect(
+        &r,
+        CheckId::InvariantEvaluationCompleteness,
+        Verdict::Pass,
+        "the decision stage \"decide\" (id 4) completed",
+    );
 }
 
 #[test]
@@ -114,7 +120,7 @@ fn receipt_completeness_is_unknown_without_the_receipt_and_fails_on_open_stages(
 }
 
 #[test]
-fn finalization_completeness_fails_on_failure_a_late_stage_a_silent_downgrade_and_a_crash() {
+fn finalization_completeness_fails_on_failure_a_late_stage_and_a_crash() {
     let (_d, failed) = scenario("failed", Scenario::Failed);
     let r = invariants(&failed, POLICY);
     expect(
@@ -133,15 +139,6 @@ fn finalization_completeness_fails_on_failure_a_late_stage_a_silent_downgrade_an
         "is \"evaluate\"",
     );
 
-    let (_d, silent) = scenario("silent", Scenario::SilentDowngrade);
-    let r = invariants(&silent, POLICY);
-    expect(
-        &r,
-        CheckId::InvariantFinalizationCompleteness,
-        Verdict::Fail,
-        "silent downgrade",
-    );
-
     let (_d, crashed) = scenario("crash", Scenario::Completed);
     runs::crash(&crashed);
     let r = invariants(&crashed, POLICY);
@@ -150,6 +147,36 @@ fn finalization_completeness_fails_on_failure_a_late_stage_a_silent_downgrade_an
         CheckId::InvariantFinalizationCompleteness,
         Verdict::Fail,
         "did not finalize",
+    );
+}
+
+#[test]
+fn evaluation_completeness_fails_on_a_silent_downgrade_and_an_unattested_decision() {
+    let (_d, silent) = scenario("silent", Scenario::SilentDowngrade);
+    let r = invariants(&silent, POLICY);
+    expect(
+        &r,
+        CheckId::InvariantEvaluationCompleteness,
+        Verdict::Fail,
+        "silent downgrade",
+    );
+    // The same run, reported as failed, hides nothing.
+    let (_d, failed) = scenario("honest", Scenario::Failed);
+    let r = invariants(&failed, "[stages]\nrequired = [\"train\"]\n");
+    expect(
+        &r,
+        CheckId::InvariantEvaluationCompleteness,
+        Verdict::Pass,
+        "no required stage failed",
+    );
+
+    let (_d, skip) = scenario("nodecide", Scenario::Failed);
+    let r = invariants(&skip, POLICY);
+    expect(
+        &r,
+        CheckId::InvariantEvaluationCompleteness,
+        Verdict::Fail,
+        "never completed (0 call(s))",
     );
 }
 
@@ -216,7 +243,7 @@ fn stage_required_path_fails_on_a_missing_stage_and_warns_on_a_recorded_violatio
     );
     expect(
         &r,
-        CheckId::InvariantFinalizationCompleteness,
+        CheckId::InvariantEvaluationCompleteness,
         Verdict::Warn,
         "violation",
     );
