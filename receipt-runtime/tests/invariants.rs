@@ -74,7 +74,7 @@ fn a_completed_run_passes_every_invariant_and_the_report_is_ok() {
         &r,
         CheckId::InvariantEvaluationCompleteness,
         Verdict::Pass,
-        "the decision stage \"decide\" (id 4) completed",
+        "the decision stage \"decide\" (id 3) completed",
     );
 }
 
