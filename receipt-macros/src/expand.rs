@@ -70,7 +70,7 @@ fn validate(args: &ReceiptArgs, item: &ItemFn) -> syn::Result<()> {
                         "`evidence(return)` needs a return value, but this function returns `()`",
                     ));
                 }
-            } else if !names.iter().any(|n| *n == it.name) {
+            } else if !names.contains(&it.name) {
                 return Err(syn::Error::new(
                     it.name.span(),
                     format!("`{}` is not an argument of this function", it.name),

@@ -143,6 +143,8 @@ impl EvidenceSink {
 
     fn store(&self) -> Result<Arc<EvidenceStore>, EvidenceError> {
         let opened = self.store.get_or_init(|| {
+            // With the `s3` feature the options have more fields.
+            #[allow(clippy::needless_update)]
             let options = OpenOptions {
                 create: true,
                 ..OpenOptions::default()
