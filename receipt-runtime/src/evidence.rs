@@ -3,15 +3,15 @@
 //! evidence store and writes an `EVIDENCE` entry carrying the reference, never the value
 //! (docs/SPEC.md §16.9).
 //!
-//! On the calling thread: canonical JSON, redaction, one SHA-256 and a queue send. The
-//! blob is written by the writer thread, before the `EVIDENCE` entry that names it.
+//! On the calling thread: the value's canonical JSON and a queue send. On the writer
+//! thread: redaction, one SHA-256, the blob written (a batch at a time), then the
+//! `EVIDENCE` entry that names it.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use receipt_evidence::store::StoreError;
-use receipt_evidence::verify::EvidenceRef;
 pub use receipt_evidence::{Class, SealKey};
 use receipt_evidence::{EvidenceStore, OpenOptions, Prepared, RedactionRecord, Redactor};
 use serde_json::{Value, json};
@@ -162,33 +162,34 @@ impl EvidenceSink {
         })
     }
 
-    /// Redacts and hashes `bytes` for `key` in stage `stage`: the item for the writer.
-    pub(crate) fn prepare(
+    /// The item for the writer: `bytes` (a value's canonical JSON) kept under `key` in the
+    /// stage call `at`. Everything that can be refused is refused here, on the calling
+    /// thread; redaction and hashing happen on the writer thread.
+    pub(crate) fn item(
         &self,
         at: StageAt,
         key: &str,
         class: Class,
-        bytes: &[u8],
+        bytes: Vec<u8>,
     ) -> Result<EvidenceItem, EvidenceError> {
         if class == Class::Sealed && self.key.is_none() {
             return Err(EvidenceError::NoKey(key.to_owned()));
         }
-        let store = self.store()?;
-        let (prepared, redaction) = Prepared::redacted(class, bytes, &self.redactor);
         let max = receipt_evidence::blob::MAX_BLOB_BYTES;
-        if prepared.size() > max {
+        if bytes.len() as u64 > max {
             return Err(EvidenceError::TooLarge {
                 key: key.to_owned(),
-                size: prepared.size(),
+                size: bytes.len() as u64,
                 max,
             });
         }
         Ok(EvidenceItem {
             at,
             key: key.to_owned(),
-            prepared,
-            redaction,
-            store,
+            class,
+            bytes,
+            store: self.store()?,
+            redactor: self.redactor.clone(),
         })
     }
 }
@@ -202,34 +203,49 @@ pub(crate) struct StageAt {
     pub(crate) thread: u64,
 }
 
-/// One value on its way to the writer: the blob to store and the entry to write.
+/// One value on its way to the writer thread, not yet redacted.
 #[derive(Debug)]
-pub struct EvidenceItem {
-    pub(crate) at: StageAt,
-    pub(crate) key: String,
-    pub(crate) prepared: Prepared,
-    pub(crate) redaction: RedactionRecord,
-    pub(crate) store: Arc<EvidenceStore>,
+pub(crate) struct EvidenceItem {
+    at: StageAt,
+    key: String,
+    class: Class,
+    bytes: Vec<u8>,
+    store: Arc<EvidenceStore>,
+    redactor: Arc<Redactor>,
 }
 
 impl EvidenceItem {
+    /// Redacts and hashes the value (on the writer thread): the blob and its entry.
+    pub(crate) fn redact(self) -> Evidence {
+        let (prepared, redaction) = Prepared::redacted(self.class, &self.bytes, &self.redactor);
+        Evidence {
+            at: self.at,
+            key: self.key,
+            prepared,
+            redaction,
+            store: self.store,
+        }
+    }
+}
+
+/// A redacted, hashed value: the blob to store and the entry that names it.
+#[derive(Debug)]
+pub(crate) struct Evidence {
+    at: StageAt,
+    key: String,
+    prepared: Prepared,
+    redaction: RedactionRecord,
+    store: Arc<EvidenceStore>,
+}
+
+impl Evidence {
     /// The stage the entry belongs to.
-    pub fn stage(&self) -> &'static str {
+    pub(crate) fn stage(&self) -> &'static str {
         self.at.stage
     }
 
-    /// The reference the ledger records.
-    pub fn reference(&self) -> EvidenceRef {
-        EvidenceRef {
-            key: self.key.clone(),
-            class: self.prepared.class(),
-            blob: self.prepared.uri(),
-            size: self.prepared.size(),
-        }
-    }
-
     /// The `EVIDENCE` payload (§16.9).
-    pub fn payload(&self) -> Value {
+    pub(crate) fn payload(&self) -> Value {
         json!({
             "blob": self.prepared.uri().to_string(),
             "class": self.prepared.class().as_str(),
@@ -242,32 +258,29 @@ impl EvidenceItem {
         })
     }
 
-    /// Writes the blob (idempotent), before the entry naming it is appended.
+    /// Stores the blobs of `items` (one `put_batch` per store: for a directory store, two
+    /// filesystem syncs for the whole batch), before the entries naming them are appended.
     ///
     /// # Errors
-    /// The store's error.
-    pub fn store_blob(&self) -> Result<(), StoreError> {
-        self.store
-            .put(&self.prepared, receipt_primitives::Timestamp::now())
-            .map(|_| ())
-    }
-
-    /// Writes the blobs of `items` as one batch per store (one pair of filesystem syncs
-    /// for a directory store), before the entries naming them are appended.
-    ///
-    /// # Errors
-    /// The first store error.
-    pub fn store_blobs(items: &[&EvidenceItem]) -> Result<(), StoreError> {
+    /// The store's location and error, as text, for the writer's error.
+    pub(crate) fn store_all(items: &[Evidence]) -> Result<(), (String, StoreError)> {
         let now = receipt_primitives::Timestamp::now();
-        let mut rest: Vec<&EvidenceItem> = items.to_vec();
-        while let Some(first) = rest.first() {
-            let store = first.store.clone();
-            let (same, other): (Vec<&EvidenceItem>, Vec<&EvidenceItem>) = rest
-                .into_iter()
-                .partition(|i| Arc::ptr_eq(&i.store, &store));
-            let batch: Vec<Prepared> = same.iter().map(|i| i.prepared.clone()).collect();
-            store.put_batch(&batch, now)?;
-            rest = other;
+        let mut done = vec![false; items.len()];
+        for i in 0..items.len() {
+            if done[i] {
+                continue;
+            }
+            let store = &items[i].store;
+            let mut batch = Vec::new();
+            for (j, it) in items.iter().enumerate().skip(i) {
+                if !done[j] && Arc::ptr_eq(&it.store, store) {
+                    done[j] = true;
+                    batch.push(it.prepared.clone());
+                }
+            }
+            store
+                .put_batch(&batch, now)
+                .map_err(|e| (store.location(), e))?;
         }
         Ok(())
     }

@@ -60,8 +60,7 @@ fn store(ledger: &Path) -> EvidenceStore {
 #[receipt(stage = "config")]
 fn configure(name: &str) -> Result<u32, EvidenceError> {
     let config = serde_json::json!({"name": name, "retries": 3});
-    let r = receipt_runtime::evidence("config", Class::Public, &config)?;
-    assert_eq!(r.size, 28);
+    receipt_runtime::evidence("config", Class::Public, &config)?;
     Ok(3)
 }
 
@@ -109,7 +108,7 @@ fn evidence_outside_a_stage_or_with_a_bad_key_is_refused() {
 
 #[receipt(stage = "sealed_without_key")]
 fn sealed_value() -> Result<(), EvidenceError> {
-    receipt_runtime::evidence("s", Class::Sealed, "v").map(|_| ())
+    receipt_runtime::evidence("s", Class::Sealed, "v")
 }
 
 #[test]
