@@ -167,6 +167,8 @@ pub struct PayloadView<'a> {
     pub outcome: Option<Cow<'a, str>>,
     /// Wall time of a stage.
     pub wall_ns: Option<u64>,
+    /// Monotonic time of the entry.
+    pub t_ns: Option<u64>,
     /// Thread CPU time of a stage, when it is a number (it may be an unavailable object).
     pub cpu_ns: Option<u64>,
     /// The fields of `RUN_START` and `RUN_FINALIZE`.
@@ -176,6 +178,8 @@ pub struct PayloadView<'a> {
 /// The payload fields of `RUN_START` and `RUN_FINALIZE` that the fold reads.
 #[derive(Debug, Default)]
 pub struct RunFields<'a> {
+    /// `RUN_START` ledger schema.
+    pub schema: Option<Cow<'a, str>>,
     /// `RUN_START` program.
     pub program: Option<Cow<'a, str>>,
     /// `RUN_START` wall-clock start.
@@ -206,7 +210,10 @@ struct FullView<'a> {
     #[serde(borrow)]
     outcome: Option<Cow<'a, str>>,
     wall_ns: Option<u64>,
+    t_ns: Option<u64>,
     cpu_ns: Option<Value>,
+    #[serde(borrow)]
+    schema: Option<Cow<'a, str>>,
     #[serde(borrow)]
     program: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -222,6 +229,7 @@ struct FullView<'a> {
 impl<'a> From<FullView<'a>> for PayloadView<'a> {
     fn from(f: FullView<'a>) -> Self {
         let run = RunFields {
+            schema: f.schema,
             program: f.program,
             started_at: f.started_at,
             graph: f.graph,
@@ -229,7 +237,8 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
             finished_at: f.finished_at,
             totals: f.totals,
         };
-        let has_run = run.program.is_some()
+        let has_run = run.schema.is_some()
+            || run.program.is_some()
             || run.started_at.is_some()
             || run.graph.is_some()
             || run.status.is_some()
@@ -245,6 +254,7 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
             output: f.output,
             outcome: f.outcome,
             wall_ns: f.wall_ns,
+            t_ns: f.t_ns,
             cpu_ns: f.cpu_ns.as_ref().and_then(Value::as_u64),
             run: has_run.then(|| Box::new(run)),
         }
@@ -295,10 +305,12 @@ impl<'a> PayloadView<'a> {
                 b"depth" => num(&mut v.depth)?,
                 b"thread" => num(&mut v.thread)?,
                 b"wall_ns" => num(&mut v.wall_ns)?,
+                b"t_ns" => num(&mut v.t_ns)?,
                 b"after" => text(&mut v.after)?,
                 b"input" => text(&mut v.input)?,
                 b"output" => text(&mut v.output)?,
                 b"outcome" => text(&mut v.outcome)?,
+                b"schema" => text(&mut v.run.get_or_insert_default().schema)?,
                 b"program" => text(&mut v.run.get_or_insert_default().program)?,
                 b"started_at" => text(&mut v.run.get_or_insert_default().started_at)?,
                 b"status" => text(&mut v.run.get_or_insert_default().status)?,

@@ -50,6 +50,21 @@ pub mod kind {
     pub const RUN_FINALIZE: &str = "RUN_FINALIZE";
 }
 
+/// Longest run id, in bytes (§10.1).
+pub const MAX_RUN_ID_LEN: usize = 128;
+
+/// Whether `id` follows the run-id grammar (docs/SPEC.md §10.1): 1 to
+/// [`MAX_RUN_ID_LEN`] characters, each an ASCII letter, digit, `.`, `_` or `-`. A run id
+/// names files (`<program>-<run id>.jsonl`) and is shown to people, so it has no path
+/// separator, control or invisible character, and no bidirectional override.
+pub fn is_valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_RUN_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// `SHA-256(ENTRY_TAG ‖ preimage)`, where `preimage` is the canonical entry without `hash`.
 pub fn entry_hash(preimage: &[u8]) -> Digest {
     Digest::of_parts(&[ENTRY_TAG, preimage])

@@ -170,14 +170,6 @@ impl ReceiptLayer {
     }
 }
 
-fn valid_run_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 /// A fresh run id: 128 random bits (from the OS), as 32 hex digits.
 pub(crate) fn new_run_id() -> String {
     use std::io::Read;
@@ -251,10 +243,13 @@ impl ReceiptLayerBuilder {
     /// ledger cannot be created, is locked by another writer, or already holds a run.
     pub fn build(self) -> Result<(ReceiptLayer, RunGuard), RuntimeError> {
         let run_id = self.run_id.unwrap_or_else(new_run_id);
-        if !valid_run_id(&run_id) {
+        if !crate::entry::is_valid_run_id(&run_id) {
             return Err(RuntimeError::Config {
                 field: "run_id",
-                reason: format!("{run_id:?} must be 1 to 128 characters of [A-Za-z0-9._-]"),
+                reason: format!(
+                    "{:?} must be 1 to 128 characters of [A-Za-z0-9._-]",
+                    receipt_primitives::check::echo(&run_id)
+                ),
             });
         }
         if let Some(dir) = self.ledger.parent()

@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use receipt_primitives::Digest;
-use receipt_primitives::check::{CheckId, Verdict};
+use receipt_primitives::check::{CheckId, Verdict, echo};
 
 use super::findings::Findings;
+use super::payload::{check_payload, check_run_id};
 use super::stages::Stages;
 use crate::entry::{LineError, RawEntry, genesis, kind};
 use crate::ledger::Head;
@@ -56,7 +57,11 @@ impl Ordered {
                     LineError::NotCanonical => (CheckId::LedgerCanonical, Verdict::Fail),
                     LineError::HashMismatch { .. } => (CheckId::LedgerHash, Verdict::Fail),
                 };
-                f.add(name, verdict, format!("line {line_no} {err}."));
+                f.add(
+                    name,
+                    verdict,
+                    format!("line {line_no} {}.", echo(&err.to_string())),
+                );
                 // Link the next line to the hash this one claims, when it claims one.
                 match &err {
                     LineError::HashMismatch { claimed, .. } => {
@@ -79,13 +84,17 @@ impl Ordered {
             );
         }
         match &self.run_id {
-            None => self.run_id = Some(entry.run_id.clone().into_owned()),
+            None => {
+                check_run_id(f, &entry.run_id);
+                self.run_id = Some(entry.run_id.clone().into_owned());
+            }
             Some(r) if *r != *entry.run_id => f.add(
                 CheckId::LedgerRunId,
                 Verdict::Fail,
                 format!(
-                    "line {line_no} belongs to run {:?}, not {r:?}.",
-                    entry.run_id
+                    "line {line_no} belongs to run {:?}, not {:?}.",
+                    echo(&entry.run_id),
+                    echo(r)
                 ),
             ),
             Some(_) => {}
@@ -117,7 +126,7 @@ impl Ordered {
             f.add(
                 CheckId::RunStart,
                 Verdict::Fail,
-                format!("line 1 is {} rather than RUN_START.", entry.kind),
+                format!("line 1 is {} rather than RUN_START.", echo(&entry.kind)),
             );
         } else if self.line_no > 1 && entry.kind == kind::RUN_START {
             f.add(
@@ -149,7 +158,7 @@ impl Ordered {
             f.add(
                 CheckId::LedgerParse,
                 Verdict::Unknown,
-                format!("line {line_no} has unknown type {:?}.", entry.kind),
+                format!("line {line_no} has unknown type {:?}.", echo(&entry.kind)),
             );
         }
         let default_view;
@@ -159,12 +168,16 @@ impl Ordered {
                 f.add(
                     CheckId::LedgerParse,
                     Verdict::Unknown,
-                    format!("line {line_no}: payload field has the wrong type: {e}."),
+                    format!(
+                        "line {line_no}: payload field has the wrong type: {}.",
+                        echo(e)
+                    ),
                 );
                 default_view = PayloadView::default();
                 &default_view
             }
         };
+        check_payload(f, self.line_no, &entry.kind, entry.stage.as_deref(), view);
         self.stages
             .entry(f, self.line_no, &entry.kind, entry.stage.as_deref(), view);
         self.fold.push(
@@ -318,7 +331,7 @@ impl Ordered {
             CheckId::LedgerRunId,
             format!(
                 "every entry belongs to run {:?}.",
-                run_id.unwrap_or_default()
+                echo(&run_id.unwrap_or_default())
             ),
         );
         f.pass(
@@ -328,6 +341,47 @@ impl Ordered {
         f.pass(
             CheckId::RunStart,
             "the first entry is the only RUN_START.".into(),
+        );
+        f.pass(
+            CheckId::RunId,
+            "the run id is 1 to 128 characters of [A-Za-z0-9._-].".into(),
+        );
+        f.pass(
+            CheckId::RunSchema,
+            format!(
+                "RUN_START names the ledger schema {:?}.",
+                crate::entry::LEDGER_SCHEMA
+            ),
+        );
+        f.pass(
+            CheckId::RunTimestamps,
+            "started_at and finished_at are timestamps.".into(),
+        );
+        f.pass(
+            CheckId::RunHashes,
+            "every stage input and output is a SHA-256 digest or null.".into(),
+        );
+        f.pass(
+            CheckId::RunStatus,
+            "every stage outcome and the run's status are known values.".into(),
+        );
+        match stages.ids.full_at {
+            Some(at) => f.add(
+                CheckId::RunStageIds,
+                Verdict::Unknown,
+                format!(
+                    "from line {at} on, stage ids fall into more than {} separate runs of consecutive ids, the most this verifier keeps, so reuse was not checked for every stage.",
+                    super::stages::MAX_ID_RANGES
+                ),
+            ),
+            None => f.pass(
+                CheckId::RunStageIds,
+                "no stage id is used by two stages.".into(),
+            ),
+        }
+        f.pass(
+            CheckId::RunWallNs,
+            "every stage's wall_ns is its exit time minus its enter time.".into(),
         );
         fold
     }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use receipt_primitives::Digest;
 use receipt_primitives::check::{CheckId, Verdict};
 
+use super::MAX_LINE_BYTES;
 use super::findings::Findings;
 use super::ordered::{Checked, Ordered};
 use crate::canon::Layout;
@@ -25,8 +26,11 @@ const BATCH_LINES: usize = 1024;
 const SEED_LINES: usize = 4;
 /// Lines split off a block per round.
 const MAX_SPANS: usize = 16 * BATCH_LINES;
-/// Bytes read from the ledger per block; a block grows only to hold a longer line.
+/// Bytes read from the ledger per block; a block grows only to hold a longer line, up to
+/// [`MAX_LINE_BYTES`] and one more read.
 const BATCH_BYTES: usize = 4 << 20;
+/// [`MAX_LINE_BYTES`] as a length in memory.
+const MAX_LINE: usize = MAX_LINE_BYTES as usize;
 /// The [`line_hash`] of each of up to four lines (`spans` of `text`) into `out`, two at a
 /// time: lines 0 and 2, then 1 and 3, which in a ledger that alternates stage enters and
 /// exits are of one kind and of about one length, so their blocks pair up.
@@ -125,10 +129,19 @@ fn check_quad<'a>(
     }
 }
 
+/// Why the reader stopped before the end of the ledger.
+enum Stopped {
+    /// Reading failed.
+    Io(io::Error),
+    /// The line after the blocks already sent is longer than [`MAX_LINE_BYTES`].
+    LongLine,
+}
+
 /// The thread reading a ledger in blocks of whole lines, and its channels.
 struct Reader {
-    /// Blocks as read (the last may end in a line without its newline), or the read error.
-    blocks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+    /// Blocks as read (the last may end in a line without its newline), or why reading
+    /// stopped.
+    blocks: crossbeam_channel::Receiver<Result<Vec<u8>, Stopped>>,
     /// Blocks handed back to be reused.
     recycle: crossbeam_channel::Sender<Vec<u8>>,
     thread: std::thread::JoinHandle<()>,
@@ -136,9 +149,12 @@ struct Reader {
 
 /// Starts the thread that reads `file` in blocks of whole lines. Blocks come back through
 /// [`Reader::recycle`] to be reused, so at most three are ever allocated; a block grows
-/// only to hold a line longer than [`BATCH_BYTES`].
+/// only to hold a line longer than [`BATCH_BYTES`], and a line longer than
+/// [`MAX_LINE_BYTES`] stops the reader ([`Stopped::LongLine`]) once that many bytes of it
+/// are read. Each byte is searched for a newline once, so reading is linear in the length
+/// of the ledger whatever the length of its lines.
 fn spawn_reader(mut file: File) -> Reader {
-    let (tx, rx) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(1);
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<u8>, Stopped>>(1);
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
     let reader = std::thread::spawn(move || {
         let mut carry: Vec<u8> = Vec::new();
@@ -146,17 +162,29 @@ fn spawn_reader(mut file: File) -> Reader {
         while !eof {
             let mut block = recycle_rx
                 .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH_BYTES));
+                .ok()
+                // A block that grew for a long line is not kept at that size.
+                .filter(|b| b.capacity() <= 4 * BATCH_BYTES)
+                .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES));
             block.clear();
             block.append(&mut carry);
+            // The carried bytes are the start of a line: they hold no newline.
+            let mut searched = block.len();
             loop {
                 let filled = block.len();
                 if filled >= BATCH_BYTES {
                     // A full block: cut after its last newline, if it has one.
-                    if let Some(nl) = memchr::memrchr(b'\n', &block[..filled]) {
+                    if let Some(nl) = memchr::memrchr(b'\n', &block[searched..filled]) {
+                        let nl = searched + nl;
                         carry.extend_from_slice(&block[nl + 1..]);
                         block.truncate(nl + 1);
                         break;
+                    }
+                    searched = filled;
+                    // No newline in the block: all of it is one line.
+                    if filled > MAX_LINE {
+                        let _ = tx.send(Err(Stopped::LongLine));
+                        return;
                     }
                 }
                 // Up to BATCH_BYTES more, read into spare capacity without zeroing it first.
@@ -168,7 +196,7 @@ fn spawn_reader(mut file: File) -> Reader {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        let _ = tx.send(Err(e));
+                        let _ = tx.send(Err(Stopped::Io(e)));
                         return;
                     }
                 }
@@ -186,13 +214,14 @@ fn spawn_reader(mut file: File) -> Reader {
 }
 
 pub(super) fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
-    let file = match File::open(path) {
-        Ok(file) => file,
+    // A regular file only: a FIFO would block the reader forever and a device never end.
+    let file = match receipt_primitives::confine::open_file(path) {
+        Ok(opened) => opened.file,
         Err(e) => {
             f.add(
                 CheckId::LedgerRead,
                 Verdict::Unknown,
-                format!("cannot open {}: {e}.", path.display()),
+                format!("cannot read the ledger: {e}."),
             );
             return None;
         }
@@ -234,16 +263,16 @@ pub(super) fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
     for block in &blocks {
         let block = match block {
             Ok(b) => b,
-            Err(e) => {
-                f.add(
-                    CheckId::LedgerRead,
-                    Verdict::Unknown,
-                    format!(
+            Err(stopped) => {
+                let why = match stopped {
+                    Stopped::Io(e) => format!(
                         "reading {} failed after line {}: {e}.",
                         path.display(),
                         seq.lines()
                     ),
-                );
+                    Stopped::LongLine => long_line(path, seq.lines() + 1),
+                };
+                f.add(CheckId::LedgerRead, Verdict::Unknown, why);
                 drop(blocks);
                 let _ = reader.join();
                 return None;
@@ -266,13 +295,37 @@ pub(super) fn scan_ledger(path: &Path, f: &mut Findings) -> Option<RunFold> {
             if spans.is_empty() {
                 break;
             }
+            // A line the reader let through because its newline came in the read that
+            // went past the limit.
+            let long = spans.iter().position(|&(s, e, _)| e - s > MAX_LINE);
+            if let Some(k) = long {
+                spans.truncate(k);
+            }
             check_spans(&block, &spans, &mut seq, f);
+            if long.is_some() {
+                f.add(
+                    CheckId::LedgerRead,
+                    Verdict::Unknown,
+                    long_line(path, seq.lines() + 1),
+                );
+                drop(blocks);
+                let _ = reader.join();
+                return None;
+            }
         }
         let _ = recycle.send(block);
     }
     drop(recycle);
     let _ = reader.join();
     Some(seq.conclude(head.as_ref(), path, f))
+}
+
+/// The finding for line `line_no` of `path` being longer than [`MAX_LINE_BYTES`].
+fn long_line(path: &Path, line_no: u64) -> String {
+    format!(
+        "{} line {line_no} is longer than {MAX_LINE_BYTES} bytes (64 MiB), the limit for a ledger line, so the ledger is not verified past it.",
+        path.display()
+    )
 }
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use receipt_primitives::check::{CheckId, Verdict};
+use receipt_primitives::check::{CheckId, Verdict, echo};
 
+use super::MAX_RECEIPT_BYTES;
 use super::findings::Findings;
 use crate::receipt::{RunFold, RunReceipt};
 
@@ -19,28 +20,30 @@ pub(super) fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
             f.add(n, Verdict::Unknown, format!("not checked: {why}"));
         }
     };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            f.add(
-                CheckId::ReceiptRead,
-                Verdict::Unknown,
-                format!(
-                    "cannot read {}: {e}; without it a removed tail cannot be ruled out.",
-                    path.display()
-                ),
-            );
-            unknown_rest(f, "there is no readable receipt.");
-            return;
-        }
-    };
+    let bytes =
+        match receipt_primitives::confine::read_file(path, MAX_RECEIPT_BYTES, "a run receipt") {
+            Ok(b) => b,
+            Err(e) => {
+                f.add(
+                    CheckId::ReceiptRead,
+                    Verdict::Unknown,
+                    format!("{e}; without the receipt a removed tail cannot be ruled out."),
+                );
+                unknown_rest(f, "there is no readable receipt.");
+                return;
+            }
+        };
     let claimed: RunReceipt = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
             f.add(
                 CheckId::ReceiptRead,
                 Verdict::Unknown,
-                format!("{} is not a run receipt: {e}.", path.display()),
+                format!(
+                    "{} is not a run receipt: {}.",
+                    path.display(),
+                    echo(&e.to_string())
+                ),
             );
             unknown_rest(f, "the receipt is unreadable.");
             return;
@@ -59,7 +62,7 @@ pub(super) fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
             format!(
                 "{}: field \"schema\" is {:?}.",
                 path.display(),
-                claimed.schema
+                echo(&claimed.schema)
             ),
         );
     } else {
@@ -83,10 +86,11 @@ pub(super) fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         CheckId::ReceiptRunId,
         claimed.run_id == run_id,
         format!(
-            "the receipt is for run {:?} but the ledger holds run {run_id:?}.",
-            claimed.run_id
+            "the receipt is for run {:?} but the ledger holds run {:?}.",
+            echo(&claimed.run_id),
+            echo(run_id)
         ),
-        format!("receipt and ledger are for run {run_id:?}."),
+        format!("receipt and ledger are for run {:?}.", echo(run_id)),
     );
     cmp(
         CheckId::ReceiptCount,
@@ -143,5 +147,5 @@ pub(super) fn check_receipt(path: &Path, fold: &RunFold, f: &mut Findings) {
         && claimed.resources == actual.resources;
     cmp(CheckId::ReceiptSummary, summary_same,
         "the receipt's program, status, times, stage summary or resource totals differ from what the ledger records.".into(),
-        format!("status {:?}, {} stages, {} failures, {} violations: as the ledger records.", actual.status, actual.stages.count, actual.stages.failures, actual.stages.violations));
+        format!("status {:?}, {} stages, {} failures, {} violations: as the ledger records.", echo(&actual.status), actual.stages.count, actual.stages.failures, actual.stages.violations));
 }

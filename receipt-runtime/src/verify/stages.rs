@@ -1,9 +1,10 @@
 //! Replay of the stage graph: which stages are open, which stage came last under each
-//! parent, and whether each transition is allowed or recorded as a violation.
+//! parent, whether each transition is allowed or recorded as a violation, whether a stage
+//! id is used twice, and whether each exit agrees with its enter.
 
 use std::collections::BTreeMap;
 
-use receipt_primitives::check::{CheckId, Verdict};
+use receipt_primitives::check::{CheckId, Verdict, echo};
 
 use super::findings::Findings;
 use crate::entry::kind;
@@ -14,13 +15,69 @@ use crate::receipt::PayloadView;
 #[derive(Default)]
 pub(super) struct Stages {
     graph: StageGraph,
-    /// Open stages by id: name (see [`Names`]) and depth.
-    pub(super) open: BTreeMap<u64, (u32, u64)>,
+    /// Open stages by id: name (see [`Names`]), depth and `t_ns` of the enter.
+    pub(super) open: BTreeMap<u64, (u32, u64, Option<u64>)>,
+    /// Every stage id entered so far.
+    pub(super) ids: IdSet,
     /// The last stage entered under each parent (or on each thread, at the top).
     last_child: BTreeMap<(Option<u64>, u64), u32>,
     names: Names,
     pending_violation: Option<(String, String)>,
     pub(super) violations: u64,
+}
+
+/// Most separate runs of consecutive stage ids [`IdSet`] keeps (a run's ids come from one
+/// counter, so an honest ledger needs one run per id that was handed out and not entered,
+/// plus the few in flight on other threads); past it, reuse is not checked (`run.stage_ids`
+/// UNKNOWN).
+pub(crate) const MAX_ID_RANGES: usize = 1 << 16;
+
+/// A set of stage ids kept as disjoint ranges of consecutive ids, so that remembering every
+/// id of a long run takes memory for its gaps only.
+#[derive(Default)]
+pub(super) struct IdSet {
+    /// First id of each range, to its last id.
+    ranges: BTreeMap<u64, u64>,
+    /// The line at which [`MAX_ID_RANGES`] was reached, if it was.
+    pub(super) full_at: Option<u64>,
+}
+
+impl IdSet {
+    /// Adds `id` (seen at `line`); whether it was already there.
+    fn seen_before(&mut self, id: u64, line: u64) -> bool {
+        let below = self.ranges.range(..=id).next_back().map(|(&s, &e)| (s, e));
+        if let Some((_, end)) = below
+            && end >= id
+        {
+            return true;
+        }
+        let after = id
+            .checked_add(1)
+            .and_then(|next| self.ranges.get(&next).map(|&e| (next, e)));
+        match (
+            below.filter(|&(_, end)| end.checked_add(1) == Some(id)),
+            after,
+        ) {
+            (Some((start, _)), Some((next, end))) => {
+                self.ranges.remove(&next);
+                self.ranges.insert(start, end);
+            }
+            (Some((start, _)), None) => {
+                self.ranges.insert(start, id);
+            }
+            (None, Some((next, end))) => {
+                self.ranges.remove(&next);
+                self.ranges.insert(id, end);
+            }
+            (None, None) if self.ranges.len() < MAX_ID_RANGES => {
+                self.ranges.insert(id, id);
+            }
+            (None, None) => {
+                self.full_at.get_or_insert(line);
+            }
+        }
+        false
+    }
 }
 
 /// Stage names seen so far, each stored once and referred to by number, so that replaying
@@ -82,18 +139,25 @@ impl Stages {
                 let parent = p.parent;
                 let expected_depth = match parent {
                     None => Some(0),
-                    Some(pid) => self.open.get(&pid).map(|(_, d)| d + 1),
+                    Some(pid) => self.open.get(&pid).map(|(_, d, _)| d + 1),
                 };
                 match expected_depth {
                     None => f.add(
                         CheckId::RunStages,
                         Verdict::Fail,
-                        format!("line {line}: stage `{stage}` names parent {} which is not open.", parent.unwrap_or_default()),
+                        format!(
+                            "line {line}: stage `{}` names parent {} which is not open.",
+                            echo(stage),
+                            parent.unwrap_or_default()
+                        ),
                     ),
                     Some(d) if d != depth => f.add(
                         CheckId::RunStages,
                         Verdict::Fail,
-                        format!("line {line}: stage `{stage}` has depth {depth} but its parent implies {d}."),
+                        format!(
+                            "line {line}: stage `{}` has depth {depth} but its parent implies {d}.",
+                            echo(stage)
+                        ),
                     ),
                     Some(_) => {}
                 }
@@ -113,17 +177,27 @@ impl Stages {
                         f.add(
                             CheckId::RunTransitions,
                             Verdict::Fail,
-                            format!("line {line}: stage `{stage}` follows `{pred}`, which the stage graph does not allow, and no VIOLATION was recorded."),
+                            format!("line {line}: stage `{}` follows `{}`, which the stage graph does not allow, and no VIOLATION was recorded.", echo(stage), echo(pred)),
                         );
                     }
                 }
                 let name = self.names.id(stage);
                 self.last_child.insert(key, name);
-                if self.open.insert(id, (name, depth)).is_some() {
+                let reused = self.ids.seen_before(id, line);
+                if self.open.insert(id, (name, depth, p.t_ns)).is_some() {
                     f.add(
                         CheckId::RunStages,
                         Verdict::Fail,
                         format!("line {line}: stage id {id} is entered twice."),
+                    );
+                } else if reused {
+                    f.add(
+                        CheckId::RunStageIds,
+                        Verdict::Fail,
+                        format!(
+                            "line {line}: stage `{}` reuses stage id {id}, which an earlier stage already had.",
+                            echo(stage)
+                        ),
                     );
                 }
             }
@@ -131,20 +205,37 @@ impl Stages {
                 let stage = stage.unwrap_or_default();
                 let id = p.id;
                 match id.and_then(|id| self.open.remove(&id)) {
-                    Some((s, _)) if self.names.name(s) == stage => {}
-                    Some((s, _)) => f.add(
+                    Some((s, depth, entered)) if self.names.name(s) == stage => {
+                        if p.depth != Some(depth) {
+                            f.add(
+                                CheckId::RunStages,
+                                Verdict::Fail,
+                                format!(
+                                    "line {line}: STAGE_EXIT of `{}` has depth {} but its STAGE_ENTER has depth {depth}.",
+                                    echo(stage),
+                                    p.depth.map_or_else(|| "null".to_owned(), |d| d.to_string())
+                                ),
+                            );
+                        }
+                        check_wall(f, line, stage, entered, p);
+                    }
+                    Some((s, _, _)) => f.add(
                         CheckId::RunStages,
                         Verdict::Fail,
                         format!(
-                            "line {line}: STAGE_EXIT names `{stage}` but stage id {} was `{}`.",
+                            "line {line}: STAGE_EXIT names `{}` but stage id {} was `{}`.",
+                            echo(stage),
                             id.unwrap_or_default(),
-                            self.names.name(s)
+                            echo(self.names.name(s))
                         ),
                     ),
                     None => f.add(
                         CheckId::RunStages,
                         Verdict::Fail,
-                        format!("line {line}: STAGE_EXIT of `{stage}` has no open STAGE_ENTER."),
+                        format!(
+                            "line {line}: STAGE_EXIT of `{}` has no open STAGE_ENTER.",
+                            echo(stage)
+                        ),
                     ),
                 }
                 if let Some(id) = id {
@@ -153,5 +244,44 @@ impl Stages {
             }
             _ => {}
         }
+    }
+}
+
+/// Checks that a stage exit's `wall_ns` is its `t_ns` minus the `t_ns` of its enter
+/// (`entered`), as §10.3 defines it.
+fn check_wall(f: &mut Findings, line: u64, stage: &str, entered: Option<u64>, p: &PayloadView<'_>) {
+    let (Some(enter), Some(exit)) = (entered, p.t_ns) else {
+        f.add(
+            CheckId::RunWallNs,
+            Verdict::Fail,
+            format!(
+                "line {line}: stage `{}` lacks the t_ns of its enter or of its exit.",
+                echo(stage)
+            ),
+        );
+        return;
+    };
+    let Some(elapsed) = exit.checked_sub(enter) else {
+        f.add(
+            CheckId::RunWallNs,
+            Verdict::Fail,
+            format!(
+                "line {line}: stage `{}` exits at t_ns {exit}, before it entered at {enter}.",
+                echo(stage)
+            ),
+        );
+        return;
+    };
+    if p.wall_ns != Some(elapsed) {
+        f.add(
+            CheckId::RunWallNs,
+            Verdict::Fail,
+            format!(
+                "line {line}: stage `{}` has wall_ns {} but exited {elapsed} ns after it entered.",
+                echo(stage),
+                p.wall_ns
+                    .map_or_else(|| "null".to_owned(), |w| w.to_string())
+            ),
+        );
     }
 }

@@ -619,7 +619,7 @@ mod tests {
             stage: "a",
             id: a,
             depth: 0,
-            t_ns: t + 3,
+            t_ns: t + 3 + i,
             thread: 1,
             wall_ns: 2 + i,
             cpu_ns: if i.is_multiple_of(2) {
@@ -682,7 +682,7 @@ mod tests {
         ] {
             let path = dir.path().join(format!("{durability:?}.jsonl"));
             let file = File::create(&path).expect("ledger file");
-            let run_id = "mixed \"run\"".to_owned();
+            let run_id = "mixed.run-1".to_owned();
             let writer = Writer::new(path.clone(), file, run_id.clone(), durability);
             let (tx, rx) = crossbeam_channel::unbounded();
             let start = start_payload(
