@@ -54,12 +54,13 @@ pub mod kind {
 pub const MAX_RUN_ID_LEN: usize = 128;
 
 /// Whether `id` follows the run-id grammar (docs/SPEC.md §10.1): 1 to
-/// [`MAX_RUN_ID_LEN`] characters, each an ASCII letter, digit, `.`, `_` or `-`. A run id
-/// names files (`<program>-<run id>.jsonl`) and is shown to people, so it has no path
-/// separator, control or invisible character, and no bidirectional override.
+/// [`MAX_RUN_ID_LEN`] characters, each an ASCII letter, digit, `.`, `_` or `-`, the first a
+/// letter or digit. A run id names files (`<program>-<run id>.jsonl`) and is shown to
+/// people, so it has no path separator, control or invisible character, no bidirectional
+/// override, and is never `.` or `..`.
 pub fn is_valid_run_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_RUN_ID_LEN
+    id.len() <= MAX_RUN_ID_LEN
+        && id.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))

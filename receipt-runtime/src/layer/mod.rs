@@ -247,7 +247,7 @@ impl ReceiptLayerBuilder {
             return Err(RuntimeError::Config {
                 field: "run_id",
                 reason: format!(
-                    "{:?} must be 1 to 128 characters of [A-Za-z0-9._-]",
+                    "{:?} must be 1 to 128 characters of [A-Za-z0-9._-], the first a letter or digit",
                     receipt_primitives::check::echo(&run_id)
                 ),
             });

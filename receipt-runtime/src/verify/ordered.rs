@@ -27,6 +27,8 @@ pub(super) struct Ordered {
     after_finalize: bool,
     head_entries: Option<u64>,
     head_hash: Option<Digest>,
+    /// The Merkle root over the entries up to the one the head file records.
+    head_root: Option<Digest>,
 }
 
 /// One line checked on its own: whether it ended in a newline, and its entry and payload.
@@ -190,6 +192,7 @@ impl Ordered {
         );
         if self.head_entries == Some(self.line_no) {
             self.head_hash = Some(entry.hash);
+            self.head_root = Some(self.fold.merkle_root());
         }
     }
 }
@@ -208,6 +211,7 @@ impl Ordered {
             after_finalize: false,
             head_entries,
             head_hash: None,
+            head_root: None,
         }
     }
 
@@ -227,6 +231,7 @@ impl Ordered {
             run_id,
             finalizes,
             head_hash,
+            head_root,
             ..
         } = self;
         let n = line_no;
@@ -263,6 +268,15 @@ impl Ordered {
                     CheckId::LedgerHead,
                     Verdict::Fail,
                     format!("entry {} is not the one the head file records.", h.entries),
+                );
+            } else if head_root != Some(h.merkle_root) {
+                f.add(
+                    CheckId::LedgerHead,
+                    Verdict::Fail,
+                    format!(
+                        "the head file's Merkle root {} is not the root over the ledger's first {} entries.",
+                        h.merkle_root, h.entries
+                    ),
                 );
             } else {
                 f.pass(
@@ -344,7 +358,8 @@ impl Ordered {
         );
         f.pass(
             CheckId::RunId,
-            "the run id is 1 to 128 characters of [A-Za-z0-9._-].".into(),
+            "the run id is 1 to 128 characters of [A-Za-z0-9._-] starting with a letter or digit."
+                .into(),
         );
         f.pass(
             CheckId::RunSchema,

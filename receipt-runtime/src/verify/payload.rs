@@ -22,7 +22,7 @@ pub(super) fn check_run_id(f: &mut Findings, run_id: &str) {
             CheckId::RunId,
             Verdict::Fail,
             format!(
-                "line 1 has run id {:?} ({} bytes), which is not 1 to 128 characters of [A-Za-z0-9._-].",
+                "line 1 has run id {:?} ({} bytes), which is not 1 to 128 characters of [A-Za-z0-9._-] starting with a letter or digit.",
                 echo(run_id),
                 run_id.len()
             ),
