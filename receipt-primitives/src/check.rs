@@ -167,7 +167,8 @@ check_ids! {
     RunSchema => "run.schema",
     /// `started_at` and `finished_at` are timestamps.
     RunTimestamps => "run.timestamps",
-    /// Every stage input and output hash is a SHA-256 hex digest or null.
+    /// The arguments hash and every stage input and output hash is a SHA-256 hex digest
+    /// or null.
     RunHashes => "run.hashes",
     /// Every stage outcome and the run's final status are known values.
     RunStatus => "run.status",

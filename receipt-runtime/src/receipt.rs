@@ -169,6 +169,8 @@ pub struct PayloadView<'a> {
     pub wall_ns: Option<u64>,
     /// Monotonic time of the entry.
     pub t_ns: Option<u64>,
+    /// The stage an `EVENT` happened in.
+    pub stage_id: Option<u64>,
     /// Thread CPU time of a stage, when it is a number (it may be an unavailable object).
     pub cpu_ns: Option<u64>,
     /// The fields of `RUN_START` and `RUN_FINALIZE`.
@@ -180,6 +182,8 @@ pub struct PayloadView<'a> {
 pub struct RunFields<'a> {
     /// `RUN_START` ledger schema.
     pub schema: Option<Cow<'a, str>>,
+    /// `RUN_START` hash of the arguments.
+    pub argv_sha256: Option<Cow<'a, str>>,
     /// `RUN_START` program.
     pub program: Option<Cow<'a, str>>,
     /// `RUN_START` wall-clock start.
@@ -211,9 +215,12 @@ struct FullView<'a> {
     outcome: Option<Cow<'a, str>>,
     wall_ns: Option<u64>,
     t_ns: Option<u64>,
+    stage_id: Option<u64>,
     cpu_ns: Option<Value>,
     #[serde(borrow)]
     schema: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    argv_sha256: Option<Cow<'a, str>>,
     #[serde(borrow)]
     program: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -230,6 +237,7 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
     fn from(f: FullView<'a>) -> Self {
         let run = RunFields {
             schema: f.schema,
+            argv_sha256: f.argv_sha256,
             program: f.program,
             started_at: f.started_at,
             graph: f.graph,
@@ -238,6 +246,7 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
             totals: f.totals,
         };
         let has_run = run.schema.is_some()
+            || run.argv_sha256.is_some()
             || run.program.is_some()
             || run.started_at.is_some()
             || run.graph.is_some()
@@ -255,6 +264,7 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
             outcome: f.outcome,
             wall_ns: f.wall_ns,
             t_ns: f.t_ns,
+            stage_id: f.stage_id,
             cpu_ns: f.cpu_ns.as_ref().and_then(Value::as_u64),
             run: has_run.then(|| Box::new(run)),
         }
@@ -306,11 +316,13 @@ impl<'a> PayloadView<'a> {
                 b"thread" => num(&mut v.thread)?,
                 b"wall_ns" => num(&mut v.wall_ns)?,
                 b"t_ns" => num(&mut v.t_ns)?,
+                b"stage_id" => num(&mut v.stage_id)?,
                 b"after" => text(&mut v.after)?,
                 b"input" => text(&mut v.input)?,
                 b"output" => text(&mut v.output)?,
                 b"outcome" => text(&mut v.outcome)?,
                 b"schema" => text(&mut v.run.get_or_insert_default().schema)?,
+                b"argv_sha256" => text(&mut v.run.get_or_insert_default().argv_sha256)?,
                 b"program" => text(&mut v.run.get_or_insert_default().program)?,
                 b"started_at" => text(&mut v.run.get_or_insert_default().started_at)?,
                 b"status" => text(&mut v.run.get_or_insert_default().status)?,

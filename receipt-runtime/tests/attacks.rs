@@ -200,6 +200,18 @@ fn input_not_a_hash() {
 }
 
 #[test]
+fn argv_sha256_not_a_hash() {
+    let (_d, ledger) = fixture();
+    let t = forged(&ledger, "argv.jsonl", |e| {
+        if is(e, "RUN_START") {
+            e.payload["argv_sha256"] = json!("sha256:abc");
+        }
+        true
+    });
+    caught_only_by(&t, CheckId::RunHashes);
+}
+
+#[test]
 fn unknown_finalize_status() {
     let (_d, ledger) = fixture();
     let t = forged(&ledger, "status.jsonl", |e| {
@@ -308,4 +320,28 @@ fn head_merkle_root_not_the_ledgers() {
     std::fs::write(&path, receipt_primitives::jcs::to_vec(&head).unwrap()).unwrap();
     let why = caught_only_by(&t, CheckId::LedgerHead);
     assert!(why.contains("Merkle root"), "{why}");
+}
+
+#[test]
+fn event_in_a_stage_that_is_not_open() {
+    let (_d, ledger) = fixture();
+    let es = entries(&ledger);
+    let event = es.iter().position(|e| is(e, "EVENT")).unwrap();
+    // A stage that exited before the event: the first one to exit.
+    let first_exit = es.iter().position(|e| is(e, "STAGE_EXIT")).unwrap();
+    assert!(
+        first_exit < event,
+        "the fixture's first stage exits before its event"
+    );
+    let closed = es[first_exit].payload["id"].as_u64().unwrap();
+    let stage = es[first_exit].stage.clone();
+    let t = forged(&ledger, "event.jsonl", |e| {
+        if is(e, "EVENT") {
+            e.payload["stage_id"] = json!(closed);
+            e.stage.clone_from(&stage);
+        }
+        true
+    });
+    let why = caught_only_by(&t, CheckId::RunStages);
+    assert!(why.contains("not open"), "{why}");
 }

@@ -72,6 +72,13 @@ pub(super) fn check_payload(
                 "started_at",
                 run.and_then(|r| r.started_at.as_deref()),
             );
+            hash_or_null(
+                f,
+                line,
+                "RUN_START",
+                "argv_sha256",
+                run.and_then(|r| r.argv_sha256.as_deref()),
+            );
         }
         kind::RUN_FINALIZE => {
             if stage.is_some() {

@@ -201,6 +201,35 @@ impl Stages {
                     );
                 }
             }
+            kind::EVENT => {
+                let stage = stage.unwrap_or_default();
+                let open = p.stage_id.and_then(|id| self.open.get(&id));
+                match (p.stage_id, open) {
+                    (Some(_), Some(&(s, _, _))) if self.names.name(s) == stage => {}
+                    (Some(id), Some(&(s, _, _))) => f.add(
+                        CheckId::RunStages,
+                        Verdict::Fail,
+                        format!(
+                            "line {line}: EVENT names stage `{}` but stage id {id} is `{}`.",
+                            echo(stage),
+                            echo(self.names.name(s))
+                        ),
+                    ),
+                    (Some(id), None) => f.add(
+                        CheckId::RunStages,
+                        Verdict::Fail,
+                        format!(
+                            "line {line}: EVENT of stage `{}` names stage id {id}, which is not open.",
+                            echo(stage)
+                        ),
+                    ),
+                    (None, _) => f.add(
+                        CheckId::RunStages,
+                        Verdict::Fail,
+                        format!("line {line}: EVENT has no stage_id."),
+                    ),
+                }
+            }
             kind::STAGE_EXIT => {
                 let stage = stage.unwrap_or_default();
                 let id = p.id;
