@@ -365,8 +365,8 @@ proptest! {
 }
 
 /// Neither skip ever passes a quote, backslash or control byte; each stops at (SSE2:
-/// exactly on it; words: in the word holding it) the first one, or leaves fewer bytes
-/// than one step for the byte loop.
+/// exactly on it; words, and the portable build of the run skip: in the word holding it)
+/// the first one, or leaves fewer bytes than one step for the byte loop.
 #[test]
 fn plain_runs_stop_at_every_special_byte() {
     let specials = [b'"', b'\\', 0x00, 0x01, 0x0a, 0x1f];
@@ -384,7 +384,12 @@ fn plain_runs_stop_at_every_special_byte() {
                     .unwrap_or(len);
                 let mut i = 0;
                 skip_plain_run(&b, &mut i);
-                assert!(i <= first && (i == first || len - i < 16), "{b:?}");
+                if cfg!(all(target_arch = "x86_64", not(receipt_portable))) {
+                    assert!(i <= first && (i == first || len - i < 16), "{b:?}");
+                } else {
+                    // The portable path is the word skip.
+                    assert!(i <= first && (first < i + 8 || len - i < 8), "{b:?}");
+                }
                 let mut i = 0;
                 skip_plain_words(&b, &mut i);
                 // Eight at a time stops at the start of the word holding the byte.

@@ -314,3 +314,45 @@ fn check_wall(f: &mut Findings, line: u64, stage: &str, entered: Option<u64>, p:
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_ranges_merge_and_remember_every_id() {
+        let mut ids = IdSet::default();
+        // In flight on several threads, ids arrive out of order.
+        for id in [0, 2, 1, 5, 3, 4, 7, 9, 8] {
+            assert!(!ids.seen_before(id, 1), "{id}");
+        }
+        assert_eq!(
+            ids.ranges.iter().map(|(&s, &e)| (s, e)).collect::<Vec<_>>(),
+            [(0, 5), (7, 9)]
+        );
+        for id in [0, 3, 5, 7, 9] {
+            assert!(ids.seen_before(id, 2), "{id}");
+        }
+        assert!(!ids.seen_before(6, 3));
+        assert_eq!(ids.ranges.len(), 1);
+        assert!(!ids.seen_before(u64::MAX, 4));
+        assert!(ids.seen_before(u64::MAX, 5));
+        assert_eq!(ids.full_at, None);
+    }
+
+    #[test]
+    fn too_many_id_ranges_are_noted_not_kept() {
+        let mut ids = IdSet::default();
+        let n = u64::try_from(MAX_ID_RANGES).unwrap();
+        for k in 0..n {
+            assert!(!ids.seen_before(2 * k, k + 1));
+        }
+        assert_eq!(ids.full_at, None);
+        assert!(!ids.seen_before(2 * n, n + 1));
+        assert_eq!(ids.full_at, Some(n + 1));
+        assert_eq!(ids.ranges.len(), MAX_ID_RANGES);
+        // Ids next to a kept range are still kept.
+        assert!(!ids.seen_before(1, n + 2));
+        assert!(ids.seen_before(1, n + 3));
+    }
+}
