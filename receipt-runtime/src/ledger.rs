@@ -194,12 +194,26 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    /// The next line: `Ok(None)` at end of file.
+    /// The next line: `Ok(None)` at end of file. A line longer than
+    /// [`crate::verify::MAX_LINE_BYTES`] is an error once that many bytes of it are read.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<(&[u8], bool, u64)>> {
+        use std::io::Read as _;
+        const LIMIT: u64 = crate::verify::MAX_LINE_BYTES;
         self.buf.clear();
-        let n = self.reader.read_until(b'\n', &mut self.buf)?;
+        let n = (&mut self.reader)
+            .take(LIMIT + 1)
+            .read_until(b'\n', &mut self.buf)?;
         if n == 0 {
             return Ok(None);
+        }
+        if self.buf.len() as u64 > LIMIT && self.buf.last() != Some(&b'\n') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the line at byte {} is longer than {LIMIT} bytes (64 MiB), the limit for a ledger line",
+                    self.offset
+                ),
+            ));
         }
         let start = self.offset;
         self.offset += n as u64;

@@ -191,3 +191,19 @@ fn verification_creates_and_changes_nothing() {
     assert_eq!(snapshot(dir.path()), before);
     assert!(!dir.path().join("no-such-dir").exists());
 }
+
+/// Recovery reads a ledger within the same line limit: one line without end is damage it
+/// refuses to touch, not a torn write to cut off.
+#[test]
+fn recovery_refuses_a_line_without_end_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("long.jsonl");
+    sparse(&ledger, 100_000_000, b"");
+    let err = receipt_runtime::ledger::recover(&ledger).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("long.jsonl") && msg.contains("64 MiB") && msg.contains("byte 0"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::metadata(&ledger).unwrap().len(), 100_000_000);
+}
