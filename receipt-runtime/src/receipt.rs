@@ -171,6 +171,8 @@ pub struct PayloadView<'a> {
     pub t_ns: Option<u64>,
     /// The stage an `EVENT` happened in.
     pub stage_id: Option<u64>,
+    /// The violation policy (`RUN_START`, `VIOLATION`).
+    pub policy: Option<Cow<'a, str>>,
     /// Thread CPU time of a stage, when it is a number (it may be an unavailable object).
     pub cpu_ns: Option<u64>,
     /// The fields of `RUN_START` and `RUN_FINALIZE`.
@@ -216,6 +218,8 @@ struct FullView<'a> {
     wall_ns: Option<u64>,
     t_ns: Option<u64>,
     stage_id: Option<u64>,
+    #[serde(borrow)]
+    policy: Option<Cow<'a, str>>,
     cpu_ns: Option<Value>,
     #[serde(borrow)]
     schema: Option<Cow<'a, str>>,
@@ -265,6 +269,7 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
             wall_ns: f.wall_ns,
             t_ns: f.t_ns,
             stage_id: f.stage_id,
+            policy: f.policy,
             cpu_ns: f.cpu_ns.as_ref().and_then(Value::as_u64),
             run: has_run.then(|| Box::new(run)),
         }
@@ -317,6 +322,7 @@ impl<'a> PayloadView<'a> {
                 b"wall_ns" => num(&mut v.wall_ns)?,
                 b"t_ns" => num(&mut v.t_ns)?,
                 b"stage_id" => num(&mut v.stage_id)?,
+                b"policy" => text(&mut v.policy)?,
                 b"after" => text(&mut v.after)?,
                 b"input" => text(&mut v.input)?,
                 b"output" => text(&mut v.output)?,

@@ -23,8 +23,13 @@ pub(super) struct Stages {
     last_child: BTreeMap<(Option<u64>, u64), u32>,
     names: Names,
     pending_violation: Option<(String, String)>,
+    /// `RUN_START.policy`, when it is a known one.
+    policy: Option<&'static str>,
     pub(super) violations: u64,
 }
+
+/// The violation policies of §10.4.
+const POLICIES: [&str; 2] = ["fail", "record"];
 
 /// Most separate runs of consecutive stage ids [`IdSet`] keeps (a run's ids come from one
 /// counter, so an honest ledger needs one run per id that was handed out and not entered,
@@ -119,9 +124,33 @@ impl Stages {
                 if let Some(g) = p.run.as_ref().and_then(|r| r.graph.as_ref()) {
                     self.graph = g.clone();
                 }
+                self.policy = POLICIES
+                    .into_iter()
+                    .find(|&k| p.policy.as_deref() == Some(k));
+                if self.policy.is_none() {
+                    f.add(
+                        CheckId::RunTransitions,
+                        Verdict::Fail,
+                        format!(
+                            "line {line}: RUN_START field \"policy\" is {}, not \"fail\" or \"record\".",
+                            p.policy.as_deref().map_or_else(|| "missing".to_owned(), |s| format!("{:?}", echo(s)))
+                        ),
+                    );
+                }
             }
             kind::VIOLATION => {
                 self.violations += 1;
+                if p.policy.as_deref() != self.policy {
+                    f.add(
+                        CheckId::RunTransitions,
+                        Verdict::Fail,
+                        format!(
+                            "line {line}: VIOLATION records policy {:?} but the run's policy is {:?}.",
+                            echo(p.policy.as_deref().unwrap_or_default()),
+                            self.policy.unwrap_or_default()
+                        ),
+                    );
+                }
                 let after = p.after.as_deref().unwrap_or_default();
                 self.pending_violation =
                     Some((stage.unwrap_or_default().to_owned(), after.to_owned()));
@@ -170,9 +199,12 @@ impl Stages {
                     .get(&key)
                     .map_or(START, |&k| self.names.name(k));
                 if !self.graph.allows(pred, stage) {
-                    let recorded = pending
-                        .as_ref()
-                        .is_some_and(|(s, a)| s == stage && a == pred);
+                    // Under the fail policy an illegal transition never enters its stage, so
+                    // a VIOLATION excuses one only under the record policy (§10.4).
+                    let recorded = self.policy == Some("record")
+                        && pending
+                            .as_ref()
+                            .is_some_and(|(s, a)| s == stage && a == pred);
                     if !recorded {
                         f.add(
                             CheckId::RunTransitions,
