@@ -345,3 +345,18 @@ fn event_in_a_stage_that_is_not_open() {
     let why = caught_only_by(&t, CheckId::RunStages);
     assert!(why.contains("not open"), "{why}");
 }
+
+#[test]
+fn program_name_with_directories() {
+    let (_d, ledger) = fixture();
+    for (k, bad) in ["../../bin/sh", "", "..", "a\nb"].into_iter().enumerate() {
+        let t = forged(&ledger, &format!("program{k}.jsonl"), |e| {
+            if is(e, "RUN_START") {
+                e.payload["program"] = json!(bad);
+            }
+            true
+        });
+        let why = caught_only_by(&t, CheckId::RunStart);
+        assert!(why.contains("program"), "{why}");
+    }
+}

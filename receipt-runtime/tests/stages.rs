@@ -478,3 +478,41 @@ fn receipt_and_head_pin_the_rfc6962_root_of_the_entry_hashes() {
         assert!(verify_run(&out.ledger, None).ok());
     }
 }
+
+/// A run id or program name a verifier would refuse is refused by the builder first,
+/// before any file is created.
+#[test]
+fn builder_refuses_run_ids_and_program_names_outside_the_grammar() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("runs").join("l.jsonl");
+    let huge = "a".repeat(129);
+    for bad in [
+        "",
+        "..",
+        ".hidden",
+        "a/b",
+        "run\u{202E}di",
+        "nul\0",
+        huge.as_str(),
+    ] {
+        let err = ReceiptLayer::builder(&ledger)
+            .run_id(bad)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("run_id"), "{err}");
+    }
+    for bad in ["", ".", "..", "bin/sh", "tab\there"] {
+        let err = ReceiptLayer::builder(&ledger)
+            .program(bad)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("program"), "{err}");
+    }
+    assert!(!dir.path().join("runs").exists());
+    let (_layer, run) = ReceiptLayer::builder(&ledger)
+        .run_id("A-1.b_2")
+        .program("prog.v2")
+        .build()
+        .unwrap();
+    assert_eq!(run.run_id(), "A-1.b_2");
+}

@@ -66,6 +66,16 @@ pub fn is_valid_run_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// Whether `name` can be `RUN_START.program` (docs/SPEC.md §10.3): a file name without
+/// directories, that is non-empty, without `/` or control characters, and not `.` or `..`.
+pub fn is_program_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
 /// `SHA-256(ENTRY_TAG ‖ preimage)`, where `preimage` is the canonical entry without `hash`.
 pub fn entry_hash(preimage: &[u8]) -> Digest {
     Digest::of_parts(&[ENTRY_TAG, preimage])

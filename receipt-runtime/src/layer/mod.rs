@@ -196,6 +196,7 @@ pub(crate) fn program_name() -> String {
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
         })
+        .filter(|name| crate::entry::is_program_name(name))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -239,7 +240,7 @@ impl ReceiptLayerBuilder {
     /// Opens and locks the ledger, starts the writer and records `RUN_START`.
     ///
     /// # Errors
-    /// [`RuntimeError::Config`] for a bad run id; [`RuntimeError::Ledger`] when the
+    /// [`RuntimeError::Config`] for a bad run id or program name; [`RuntimeError::Ledger`] when the
     /// ledger cannot be created, is locked by another writer, or already holds a run.
     pub fn build(self) -> Result<(ReceiptLayer, RunGuard), RuntimeError> {
         let run_id = self.run_id.unwrap_or_else(new_run_id);
@@ -249,6 +250,16 @@ impl ReceiptLayerBuilder {
                 reason: format!(
                     "{:?} must be 1 to 128 characters of [A-Za-z0-9._-], the first a letter or digit",
                     receipt_primitives::check::echo(&run_id)
+                ),
+            });
+        }
+        let program = self.program.unwrap_or_else(program_name);
+        if !crate::entry::is_program_name(&program) {
+            return Err(RuntimeError::Config {
+                field: "program",
+                reason: format!(
+                    "{:?} must be a file name: non-empty, without `/` or control characters, not `.` or `..`",
+                    receipt_primitives::check::echo(&program)
                 ),
             });
         }
@@ -278,7 +289,6 @@ impl ReceiptLayerBuilder {
                 _ => {}
             }
         }
-        let program = self.program.unwrap_or_else(program_name);
         let argv: Vec<String> = std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();

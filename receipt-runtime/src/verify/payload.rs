@@ -6,7 +6,7 @@ use receipt_primitives::check::{CheckId, Verdict, echo};
 use receipt_primitives::time::Timestamp;
 
 use super::findings::Findings;
-use crate::entry::{LEDGER_SCHEMA, is_hex64, is_valid_run_id, kind};
+use crate::entry::{LEDGER_SCHEMA, is_hex64, is_program_name, is_valid_run_id, kind};
 use crate::receipt::PayloadView;
 
 /// The outcomes a `STAGE_EXIT` can record.
@@ -48,6 +48,22 @@ pub(super) fn check_payload(
                     Verdict::Fail,
                     format!("line {line}: RUN_START has a stage name; it must be null."),
                 );
+            }
+            match run.and_then(|r| r.program.as_deref()) {
+                Some(name) if is_program_name(name) => {}
+                Some(name) => f.add(
+                    CheckId::RunStart,
+                    Verdict::Fail,
+                    format!(
+                        "line {line}: RUN_START field \"program\" is {:?}, not a file name (non-empty, no `/`, no control character, not `.` or `..`).",
+                        echo(name)
+                    ),
+                ),
+                None => f.add(
+                    CheckId::RunStart,
+                    Verdict::Fail,
+                    format!("line {line}: RUN_START has no field \"program\"."),
+                ),
             }
             match run.and_then(|r| r.schema.as_deref()) {
                 Some(LEDGER_SCHEMA) => {}
