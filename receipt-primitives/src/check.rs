@@ -161,6 +161,21 @@ check_ids! {
     RunStages => "run.stages",
     /// Every stage transition is legal or recorded as a violation.
     RunTransitions => "run.transitions",
+    /// The run id follows the run-id grammar (1 to 128 of `[A-Za-z0-9._-]`).
+    RunId => "run.id",
+    /// `RUN_START.schema` is the ledger schema this verifier knows.
+    RunSchema => "run.schema",
+    /// `started_at` and `finished_at` are timestamps.
+    RunTimestamps => "run.timestamps",
+    /// The arguments hash and every stage input and output hash is a SHA-256 hex digest
+    /// or null.
+    RunHashes => "run.hashes",
+    /// Every stage outcome and the run's final status are known values.
+    RunStatus => "run.status",
+    /// No stage id is used by two `STAGE_ENTER` entries.
+    RunStageIds => "run.stage_ids",
+    /// Every stage's `wall_ns` is its exit time minus its enter time.
+    RunWallNs => "run.wall_ns",
     /// The run receipt could be read.
     ReceiptRead => "receipt.read",
     /// The run receipt's run id is the ledger's.
@@ -183,7 +198,7 @@ check_ids! {
 
 impl CheckId {
     /// The checks of a run-ledger verification, in report order (docs/SPEC.md §10.8).
-    pub const RUN: [CheckId; 19] = [
+    pub const RUN: [CheckId; 26] = [
         CheckId::LedgerRead,
         CheckId::LedgerParse,
         CheckId::LedgerCanonical,
@@ -196,6 +211,13 @@ impl CheckId {
         CheckId::RunFinalize,
         CheckId::RunStages,
         CheckId::RunTransitions,
+        CheckId::RunId,
+        CheckId::RunSchema,
+        CheckId::RunTimestamps,
+        CheckId::RunHashes,
+        CheckId::RunStatus,
+        CheckId::RunStageIds,
+        CheckId::RunWallNs,
         CheckId::ReceiptRead,
         CheckId::ReceiptRunId,
         CheckId::ReceiptCount,
