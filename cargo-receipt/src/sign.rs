@@ -3,7 +3,6 @@
 //! policy side of `verify`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use receipt_attest::checkpoint::{Checkpoint, chain_leaf, origin_for_chain};
 use receipt_attest::consistency::{ConsistencyProof, MemoryTree};
@@ -58,20 +57,6 @@ pub fn load_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Error> {
         .collect()
 }
 
-/// The source repository URL of the work tree at `root`: `remote.origin.url` when it is a
-/// URL with a scheme (a local path would record where this checkout happens to be).
-pub fn repository(root: &Path) -> Option<String> {
-    let out = Command::new("git")
-        .args(["config", "--get", "remote.origin.url"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let url = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (out.status.success() && url.contains("://") && !url.starts_with("file:")).then_some(url)
-}
-
 /// The provenance facts of a Cargo build of the workspace at `root`: builder id, the
 /// repository, and every package of `Cargo.lock` (docs/SPEC.md §14.4). With `receipt`
 /// given (signing an entry after the fact), the packages are recorded only when the
@@ -108,7 +93,7 @@ pub fn cargo_facts(root: &Path, receipt: Option<&Receipt>) -> Result<BuildFacts,
     Ok(BuildFacts {
         builder_id: builder_id(),
         builder_version: Default::default(),
-        repository: repository(root),
+        repository: receipt_scan::git::repository(root),
         dependencies,
     })
 }
@@ -228,40 +213,4 @@ pub fn consistency(old_path: &Path, dir: &Path) -> Result<ConsistencyProof, Erro
         ));
     }
     Ok(proof)
-}
-
-/// Whether `commit` is on `branch` (its tip or an ancestor of it) in the repository at
-/// `root`, local branch first, then `origin`'s; `None` when git cannot tell (no such
-/// branch, no such commit, no repository).
-pub fn on_branch(root: &Path, commit: &str, branch: &str) -> Option<bool> {
-    for r in [
-        format!("refs/heads/{branch}"),
-        format!("refs/remotes/origin/{branch}"),
-    ] {
-        let exists = Command::new("git")
-            .args(["rev-parse", "--verify", "--quiet", &r])
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .ok()?;
-        if !exists.success() {
-            continue;
-        }
-        let st = Command::new("git")
-            .args(["merge-base", "--is-ancestor", commit, &r])
-            .current_dir(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .ok()?;
-        return match st.code() {
-            Some(0) => Some(true),
-            Some(1) => Some(false),
-            _ => None,
-        };
-    }
-    None
 }

@@ -38,7 +38,7 @@ pub fn verify(dir: &Path, opts: &Options) -> Report {
         let repo = opts.source_tree.as_ref().map(|(root, _)| root.clone());
         policy.evaluate(&facts, &mut report, &|commit, branch| {
             repo.as_deref()
-                .and_then(|r| crate::sign::on_branch(r, commit, branch))
+                .and_then(|r| receipt_scan::git::on_branch(r, commit, branch))
         });
     }
     report
