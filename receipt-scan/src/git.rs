@@ -52,30 +52,6 @@ pub fn git_info(root: &Path) -> Section<GitInfo> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testutil::git as run;
-
-    #[test]
-    fn commit_and_dirty_flag_follow_the_work_tree() {
-        let t = tempfile::tempdir().unwrap();
-        assert!(git_info(t.path()).get().is_none());
-        run(t.path(), &["init", "-q"]);
-        std::fs::write(t.path().join("a"), "1").unwrap();
-        let s = git_info(t.path());
-        let g = s.get().unwrap();
-        assert_eq!((g.commit.as_deref(), g.dirty), (None, true));
-        run(t.path(), &["add", "a"]);
-        run(t.path(), &["commit", "-qm", "x"]);
-        let g = git_info(t.path()).get().cloned().unwrap();
-        assert_eq!(g.commit.as_ref().map(String::len), Some(40));
-        assert!(!g.dirty);
-        std::fs::write(t.path().join("a"), "2").unwrap();
-        assert!(git_info(t.path()).get().unwrap().dirty);
-    }
-}
-
 /// The source repository URL of the work tree at `root` for provenance: `remote.origin.url`
 /// when it is a URL with a scheme (a local path would record where this checkout happens
 /// to be, which is neither portable nor deterministic).
@@ -113,4 +89,28 @@ pub fn on_branch(root: &Path, commit: &str, branch: &str) -> Option<bool> {
         };
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::git as run;
+
+    #[test]
+    fn commit_and_dirty_flag_follow_the_work_tree() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(git_info(t.path()).get().is_none());
+        run(t.path(), &["init", "-q"]);
+        std::fs::write(t.path().join("a"), "1").unwrap();
+        let s = git_info(t.path());
+        let g = s.get().unwrap();
+        assert_eq!((g.commit.as_deref(), g.dirty), (None, true));
+        run(t.path(), &["add", "a"]);
+        run(t.path(), &["commit", "-qm", "x"]);
+        let g = git_info(t.path()).get().cloned().unwrap();
+        assert_eq!(g.commit.as_ref().map(String::len), Some(40));
+        assert!(!g.dirty);
+        std::fs::write(t.path().join("a"), "2").unwrap();
+        assert!(git_info(t.path()).get().unwrap().dirty);
+    }
 }
