@@ -482,3 +482,97 @@ fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
+
+fn python() -> PathBuf {
+    let p = std::env::var_os("RECEIPT_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    assert!(
+        p.exists(),
+        "the third-party verifiers need the test Python venv ({}); run `bash scripts/test.sh` \
+         (or `. scripts/test-env.sh`) to create it",
+        p.display()
+    );
+    p
+}
+
+/// The envelopes of real `cargo receipt build --sign` runs (an Ed25519 key from `keygen`, a
+/// P-256 key from openssl) verified by securesystemslib's DSSE code, and their statements
+/// parsed by in-toto-attestation (`receipt-attest/tests/python/verify_dsse.py`).
+#[test]
+fn securesystemslib_and_in_toto_attestation_accept_the_envelopes_of_a_real_build() {
+    let sg = Signed::new(1);
+    let t = tempfile::tempdir().unwrap();
+    let (p_key, p_pub) = (t.path().join("p256.pem"), t.path().join("p256.pub"));
+    let sh = format!(
+        "umask 077 && openssl ecparam -genkey -name prime256v1 -noout | openssl pkcs8 -topk8 -nocrypt -out {k} && openssl pkey -in {k} -pubout -out {p}",
+        k = p_key.display(),
+        p = p_pub.display()
+    );
+    assert!(
+        Command::new("sh")
+            .args(["-c", &sh])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let p_dir = t.path().join("p");
+    project(&p_dir, 4);
+    ok(run(&p_dir, &["build", "--sign", s(&p_key)]));
+
+    let mut cases = Vec::new();
+    for (name, out, public) in [
+        ("ed25519", sg.out(), sg.public.clone()),
+        ("p256", p_dir.join("target/receipt"), p_pub.clone()),
+    ] {
+        let keyid = PublicKey::load(&public).unwrap().key_id().to_string();
+        let entry = out.join("receipts/000001");
+        let prov = fs::read_to_string(entry.join("provenance.intoto.jsonl")).unwrap();
+        let prov_file = t.path().join(format!("{name}-provenance.json"));
+        fs::write(&prov_file, prov.lines().next().unwrap()).unwrap();
+        let mut flipped: Value = serde_json::from_str(prov.lines().next().unwrap()).unwrap();
+        let p = flipped["payload"].as_str().unwrap().to_owned();
+        let c = if p.as_bytes()[40] == b'A' { "B" } else { "A" };
+        flipped["payload"] = format!("{}{c}{}", &p[..40], &p[41..]).into();
+        let flip_file = t.path().join(format!("{name}-flipped.json"));
+        fs::write(&flip_file, serde_json::to_vec(&flipped).unwrap()).unwrap();
+        for (what, file, expect) in [
+            ("provenance", prov_file, "accept"),
+            ("receipt", entry.join("receipt.dsse.json"), "accept"),
+            (
+                "provenance with a flipped payload byte",
+                flip_file,
+                "reject",
+            ),
+        ] {
+            cases.push(serde_json::json!({
+                "name": format!("{name} {what}"),
+                "envelope": s(&file),
+                "public_key": s(&public),
+                "keyid": keyid,
+                "expect": expect,
+            }));
+        }
+    }
+    let cases_path = t.path().join("cases.json");
+    fs::write(&cases_path, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../receipt-attest/tests/python/verify_dsse.py");
+    let o = Command::new(python())
+        .arg(script)
+        .arg(&cases_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok  ")).count(),
+        cases.len(),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("buildType https://receipt.dev/build-types/cargo/v1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ecdsa-sha2-nistp256"), "{stdout}");
+}
