@@ -306,9 +306,13 @@ fn checkpoint(
     let outcome = match cp.check_prefix_of(origin, leaves) {
         Err(err) => Err(prefix_failure(&err, CHECKPOINT_FILE)),
         Ok(()) if cp.size != n => Err(format!(
-            "{CHECKPOINT_FILE} covers {} of the chain's {n} receipts: entries {}–{n} were appended without signing it (run cargo receipt sign)",
+            "{CHECKPOINT_FILE} covers {} of the chain's {n} receipts: {} appended without signing it (run cargo receipt sign)",
             cp.size,
-            cp.size + 1
+            if cp.size + 1 == n {
+                format!("entry {n} was")
+            } else {
+                format!("entries {}–{n} were", cp.size + 1)
+            }
         )),
         Ok(()) => Ok(()),
     };
