@@ -576,3 +576,65 @@ fn securesystemslib_and_in_toto_attestation_accept_the_envelopes_of_a_real_build
     );
     assert!(stdout.contains("ecdsa-sha2-nistp256"), "{stdout}");
 }
+
+/// The checkpoints and the consistency proof of a real signed chain, checked by the
+/// independent Python verifier written from the C2SP and RFC 9162 texts
+/// (`receipt-attest/tests/python/verify_tlog.py`).
+#[test]
+fn an_independent_verifier_accepts_the_checkpoints_and_proof_of_a_real_chain() {
+    let sg = Signed::new(1);
+    let t = tempfile::tempdir().unwrap();
+    let old = t.path().join("checkpoint-1");
+    fs::copy(sg.out().join("checkpoint"), &old).unwrap();
+    sg.build(2);
+    sg.build(3);
+    let o = ok(run(&sg.dir, &["consistency", s(&old)]));
+    let proof = t.path().join("proof.json");
+    fs::write(&proof, &o.stdout).unwrap();
+    let mut bad: Value = serde_json::from_slice(&o.stdout).unwrap();
+    bad["proof"][0] = "0".repeat(64).into();
+    let bad_proof = t.path().join("bad-proof.json");
+    fs::write(&bad_proof, receipt_primitives::jcs::to_vec(&bad).unwrap()).unwrap();
+
+    let head = fs::read_to_string(sg.out().join("chain.head")).unwrap();
+    let hashes: Vec<receipt_primitives::Digest> = head
+        .lines()
+        .map(|l| receipt_primitives::Digest::from_hex(l.split(' ').next().unwrap()).unwrap())
+        .collect();
+    let leaves: Vec<String> = hashes
+        .iter()
+        .map(|h| receipt_attest::checkpoint::chain_leaf(h).to_hex())
+        .collect();
+    let origin = receipt_attest::checkpoint::origin_for_chain(&hashes[0]);
+    let pk = PublicKey::load(&sg.public).unwrap();
+    let vkey = receipt_attest::note::NoteVerifier::new(&origin, &pk)
+        .unwrap()
+        .to_string();
+    let new = sg.out().join("checkpoint");
+    let cases = serde_json::json!([
+        {"name": "checkpoint of 3", "kind": "checkpoint", "note": s(&new), "public_key": s(&sg.public),
+         "vkey": vkey, "leaves": leaves, "expect": "accept"},
+        {"name": "checkpoint of 1", "kind": "checkpoint", "note": s(&old), "public_key": s(&sg.public),
+         "vkey": vkey, "leaves": leaves[..1], "expect": "accept"},
+        {"name": "consistency 1 -> 3", "kind": "consistency", "old": s(&old), "new": s(&new),
+         "proof": s(&proof), "public_key": s(&sg.public), "expect": "accept"},
+        {"name": "consistency with a rewritten proof hash", "kind": "consistency", "old": s(&old),
+         "new": s(&new), "proof": s(&bad_proof), "public_key": s(&sg.public), "expect": "reject"},
+    ]);
+    let cases_path = t.path().join("cases.json");
+    fs::write(&cases_path, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../receipt-attest/tests/python/verify_tlog.py");
+    let o = Command::new(python())
+        .arg(script)
+        .arg(&cases_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok  ")).count(),
+        4,
+        "{stdout}"
+    );
+}
