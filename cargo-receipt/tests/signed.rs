@@ -638,3 +638,53 @@ fn an_independent_verifier_accepts_the_checkpoints_and_proof_of_a_real_chain() {
         "{stdout}"
     );
 }
+
+/// A ZIP of every file under `dir` (as `actions/upload-artifact` makes one); `edit` may
+/// change a file's bytes on the way.
+fn zip_dir(dir: &Path, edit: impl Fn(&str, &mut Vec<u8>)) -> Vec<u8> {
+    use std::io::Write;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p.strip_prefix(dir).unwrap().to_str().unwrap().to_owned());
+            }
+        }
+    }
+    files.sort();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for rel in files {
+        let mut bytes = fs::read(dir.join(&rel)).unwrap();
+        edit(&rel, &mut bytes);
+        w.start_file(rel, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(&bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_downloaded_artifact_verifies_with_the_key_and_a_flipped_checkpoint_byte_fails() {
+    let sg = Signed::new(1);
+    let t = tempfile::tempdir().unwrap();
+    let good = t.path().join("receipt.zip");
+    fs::write(&good, zip_dir(&sg.out(), |_, _| {})).unwrap();
+    ok(run(&sg.dir, &["verify", s(&good), "--key", s(&sg.public)]));
+    let bad = t.path().join("flipped.zip");
+    fs::write(
+        &bad,
+        zip_dir(&sg.out(), |rel, b| {
+            if rel == "checkpoint" {
+                let at = b.len() - 10;
+                b[at] ^= 0x01;
+            }
+        }),
+    )
+    .unwrap();
+    let o = run(&sg.dir, &["verify", s(&bad), "--key", s(&sg.public)]);
+    fails(&o, "sign.checkpoint");
+}
