@@ -10,7 +10,7 @@ use common::{failed, record, show};
 use receipt_attest::SigningKey;
 use receipt_attest::keys::PublicKey;
 use receipt_primitives::Digest;
-use receipt_protocol::ledger::{BuildRecord, Ledger};
+use receipt_protocol::ledger::{AppendStep, BuildRecord, Ledger};
 use receipt_protocol::policy::Policy;
 use receipt_protocol::receipt::{Artifact, Artifacts, GitInfo, Section, Source, TrackedSummary};
 use receipt_protocol::sign::{BuildFacts, Signer, sign_chain};
@@ -543,4 +543,110 @@ fn a_public_key_reads_back_from_its_pem() {
     let k = p256();
     let pem = k.public_key().to_spki_pem();
     assert_eq!(&PublicKey::from_spki_pem(&pem).unwrap(), k.public_key());
+}
+
+const STEPS: [(&str, AppendStep); 6] = [
+    ("locked", AppendStep::Locked),
+    ("entry-written", AppendStep::EntryWritten),
+    ("entry-renamed", AppendStep::EntryRenamed),
+    ("head-written", AppendStep::HeadWritten),
+    ("view-written", AppendStep::ViewWritten),
+    ("checkpoint-written", AppendStep::CheckpointWritten),
+];
+
+/// Runs only as a child of the crash test: appends signed, and kills itself with SIGKILL at
+/// the step named in the environment.
+#[test]
+#[ignore = "child process of a_kill_at_any_step_of_a_signed_append_leaves_no_half_signed_entry, which runs it"]
+fn signed_crash_child() {
+    let (Ok(dir), Ok(step)) = (
+        std::env::var("SIGNED_CRASH_DIR"),
+        std::env::var("SIGNED_CRASH_STEP"),
+    ) else {
+        return;
+    };
+    let target = STEPS.iter().find(|(n, _)| *n == step).unwrap().1;
+    let k = ed25519(1);
+    let l = Ledger::create(&dir).unwrap();
+    let signer = Signer {
+        keys: std::slice::from_ref(&k),
+    };
+    l.append_with(with_artifacts(3), Some((&signer, &facts())), &mut |s| {
+        if s == target {
+            // SAFETY: plain libc calls with valid arguments.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_kill_at_any_step_of_a_signed_append_leaves_no_half_signed_entry() {
+    use std::os::unix::process::ExitStatusExt;
+    let k = ed25519(1);
+    for (name, step) in STEPS {
+        let t = tempfile::tempdir().unwrap();
+        let l = signed_chain(t.path(), std::slice::from_ref(&k), 2);
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "signed_crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SIGNED_CRASH_DIR", t.path())
+            .env("SIGNED_CRASH_STEP", name)
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{name}: {status:?}");
+        // Every entry on the chain is signed whole: the envelopes came with the entry.
+        for line in l.head().unwrap() {
+            let dir = t.path().join(line.path.rsplit_once('/').unwrap().0);
+            assert!(
+                dir.join("receipt.dsse.json").is_file(),
+                "{name}: {}",
+                line.path
+            );
+            assert!(
+                dir.join("provenance.intoto.jsonl").is_file(),
+                "{name}: {}",
+                line.path
+            );
+        }
+        let r = with_keys(t.path(), &[&k]);
+        assert_eq!(
+            verdict(&r, CheckId::SignReceipt),
+            Verdict::Pass,
+            "{name}: {}",
+            show(&r)
+        );
+        assert_eq!(
+            verdict(&r, CheckId::SignProvenance),
+            Verdict::Pass,
+            "{name}"
+        );
+        let committed = !matches!(
+            step,
+            AppendStep::Locked | AppendStep::EntryWritten | AppendStep::EntryRenamed
+        );
+        // Before the checkpoint is replaced, it is the previous one: stale by one entry.
+        let stale = committed && step != AppendStep::CheckpointWritten;
+        assert_eq!(
+            verdict(&r, CheckId::SignCheckpoint),
+            if stale { Verdict::Fail } else { Verdict::Pass },
+            "{name}: {}",
+            show(&r)
+        );
+        // Signing again (or the next signed append) repairs what a crash left.
+        let s = Signer {
+            keys: std::slice::from_ref(&k),
+        };
+        sign_chain(&l, &s, &mut |_| facts()).unwrap();
+        l.append_signed(with_artifacts(4), &s, &facts()).unwrap();
+        let r = with_keys(t.path(), &[&k]);
+        assert!(r.ok(), "{name}: {}", show(&r));
+    }
 }
