@@ -340,7 +340,7 @@ pub struct VerifyRunArgs {
 /// `cargo receipt report`.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// A build chain directory, or a run ledger file (`.jsonl`) [default: `<target dir>/receipt`].
+    /// A build chain directory, or a run ledger file (`.jsonl`) (default: receipt/ in the target directory).
     pub input: Option<PathBuf>,
     /// The HTML file to write (replaced atomically).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
