@@ -198,7 +198,12 @@ fn append(c: &mut Criterion) {
 fn verify_10k(c: &mut Criterion) {
     let key = SigningKey::ed25519_from_seed(&[7; 32]);
     let dir = scratch();
-    chain(dir.path(), &key, 10_000);
+    // `RECEIPT_BENCH_ENTRIES` shortens the chain for profiling runs.
+    let n = std::env::var("RECEIPT_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    chain(dir.path(), &key, n);
     let with_key = KeyOptions {
         keys: vec![key.public_key().clone()],
         since: None,
