@@ -71,7 +71,7 @@ pub(super) fn head(root: &Path, report: &mut Report) -> Option<Vec<HeadLine>> {
 pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> Vec<Entry> {
     /// One line's receipt: read and hashed, then parsed (in parallel; reported in order).
     enum Read {
-        Good(Vec<u8>, Result<Receipt, String>),
+        Good(Vec<u8>, Box<Result<Receipt, String>>),
         Other(Digest),
         Unreadable(Verdict, String),
     }
@@ -80,7 +80,7 @@ pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> 
         .map(
             |line| match read(root, &line.path, limits::RECEIPT_BYTES, "a receipt") {
                 Ok(b) if Digest::of(&b) == line.sha256 => {
-                    let parsed = Receipt::parse(&b).map_err(|e| e.to_string());
+                    let parsed = Box::new(Receipt::parse(&b).map_err(|e| e.to_string()));
                     Read::Good(b, parsed)
                 }
                 Ok(b) => Read::Other(Digest::of(&b)),
@@ -102,7 +102,7 @@ pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> 
         let bytes = match r {
             Read::Good(b, p) => {
                 t.pass();
-                parsed.push(Some(p));
+                parsed.push(Some(*p));
                 Some(b)
             }
             Read::Other(got) => {
