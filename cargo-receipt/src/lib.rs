@@ -269,7 +269,7 @@ fn run_sign(a: &cli::SignArgs) -> Result<(), Error> {
     let root = located
         .as_ref()
         .map(|m| m.workspace_root.as_std_path().to_path_buf());
-    let done = sign::sign_dir(&dir, &a.key, root.as_deref())?;
+    let done = sign::sign_dir(&dir, &a.key, root.as_deref()).map_err(say_failure)?;
     eprintln!(
         "      Signed {} entr{} of {}; checkpoint at tree size {}",
         done.signed.len(),
@@ -280,9 +280,17 @@ fn run_sign(a: &cli::SignArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// A verification failure of a command that prints no check lines, said on stderr.
+fn say_failure(e: Error) -> Error {
+    if let Error::VerificationFailed(why) = &e {
+        eprintln!("error: {why}");
+    }
+    e
+}
+
 fn run_consistency(a: &cli::ConsistencyArgs) -> Result<(), Error> {
     let dir = default_dir(a.dir.as_deref(), &a.project)?;
-    let proof = sign::consistency(&a.old_checkpoint, &dir)?;
+    let proof = sign::consistency(&a.old_checkpoint, &dir).map_err(say_failure)?;
     print_out(&String::from_utf8_lossy(&proof.to_json()))
 }
 

@@ -403,6 +403,11 @@ fn sign_consistency_and_since_on_a_growing_chain_and_a_fork() {
     );
     let o = run(&dir, &["consistency", s(&kept), s(&fork)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the chain was rewritten"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
