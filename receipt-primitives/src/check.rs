@@ -190,6 +190,29 @@ check_ids! {
     ReceiptTrajectory => "receipt.trajectory",
     /// The run receipt's summary is what the ledger gives.
     ReceiptSummary => "receipt.summary",
+    // --- signatures and policies (docs/SPEC.md §14.9, §14.11) -----------------------------
+    /// Every entry's `receipt.dsse.json` verifies with a trusted key and signs its receipt.
+    SignReceipt => "sign.receipt",
+    /// Every entry's provenance envelopes verify and agree with the entry.
+    SignProvenance => "sign.provenance",
+    /// The ledger's `checkpoint` verifies and is the tree head of the whole chain.
+    SignCheckpoint => "sign.checkpoint",
+    /// An older checkpoint (`--since`) verifies and is a tree head of a prefix of the chain.
+    SignSince => "sign.since",
+    /// The tree store agrees with the chain (a cache: WARN otherwise).
+    SignTree => "sign.tree",
+    /// Every signed statement names the policy's builder id.
+    PolicyBuilder => "policy.builder",
+    /// Every signed statement names the policy's source repository.
+    PolicyRepository => "policy.repository",
+    /// The latest entry was built from an allowed commit or branch.
+    PolicySource => "policy.source",
+    /// Every signature that verified is by a key the policy allows.
+    PolicyKeys => "policy.keys",
+    /// The chain is at least as long as the policy asks.
+    PolicyChainLength => "policy.chain_length",
+    /// Every check the policy requires was made.
+    PolicyChecks => "policy.checks",
     // --- evidence blobs (docs/spec-drafts/evidence.md) ------------------------------------
     /// One evidence reference: its blob is present and verified (sealed without a key:
     /// present, content unverified), expired by policy, missing, or corrupt.
