@@ -62,6 +62,8 @@ pub struct Built {
     pub success: bool,
     /// cargo's exit code for a failed build (128 + signal when it was killed).
     pub failure_code: u8,
+    /// With `--sign`: the size of the signed checkpoint written.
+    pub checkpoint_size: Option<u64>,
 }
 
 /// Runs `cargo receipt build`.
@@ -70,6 +72,8 @@ pub struct Built {
 /// [`Error`] when the build could not be started or its receipt not written; a build that
 /// ran and failed is not an error here (see [`Built::success`]).
 pub fn build(args: &BuildArgs) -> Result<Built, Error> {
+    // A key that cannot be used is refused before anything is built.
+    let keys = crate::sign::load_signing_keys(&args.sign)?;
     let project_dir = project_dir(args.manifest_path.as_deref())?;
     // `rustc -vV` runs while cargo builds. `cargo metadata` runs after the build: run
     // concurrently, the two cargos would wait for each other's package-cache lock, and the
@@ -85,12 +89,13 @@ pub fn build(args: &BuildArgs) -> Result<Built, Error> {
     let run = run?;
     let failure_code = failure_code(&run);
     let prep = toolchain.and_then(|rustc_vv| prepare(args, rustc_vv));
-    match prep.and_then(|p| record(args, p, &run)) {
+    match prep.and_then(|p| record(args, p, &run, &keys)) {
         Ok((out, seq)) => Ok(Built {
             out,
             seq,
             success: run.success(),
             failure_code,
+            checkpoint_size: (!keys.is_empty()).then_some(seq),
         }),
         Err(e) if !run.success() => Err(Error::BuildFailedUnrecorded {
             code: failure_code,
@@ -140,7 +145,12 @@ fn resolve(args: &BuildArgs, prep: &Prepared, run: &BuildRun) -> Result<Resolved
 }
 
 /// Everything after the build: graph, tracked set, ingress, manifest, receipt, ledger.
-fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, u64), Error> {
+fn record(
+    args: &BuildArgs,
+    prep: Prepared,
+    run: &BuildRun,
+    keys: &[receipt_attest::SigningKey],
+) -> Result<(PathBuf, u64), Error> {
     let Resolved {
         workspace_root: root,
         target_dir,
@@ -192,7 +202,12 @@ fn record(args: &BuildArgs, prep: Prepared, run: &BuildRun) -> Result<(PathBuf, 
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
     let ledger = Ledger::create(&out)?;
-    let appended = ledger.append(record)?;
+    let appended = if keys.is_empty() {
+        ledger.append(record)?
+    } else {
+        let facts = crate::sign::cargo_facts(&root, None)?;
+        ledger.append_signed(record, &receipt_protocol::sign::Signer { keys }, &facts)?
+    };
     Ok((out, appended.seq))
 }
 

@@ -51,6 +51,13 @@ pub enum Command {
     DiffRun(DiffRunArgs),
     /// Write one self-contained HTML page showing a build chain or a run ledger.
     Report(ReportArgs),
+    /// Write a new Ed25519 signing key pair (receipt-signing.key, mode 0600, and
+    /// receipt-signing.pub) into a directory and print its key id.
+    Keygen(KeygenArgs),
+    /// Sign an existing chain's unsigned entries and write its signed checkpoint.
+    Sign(SignArgs),
+    /// Print the consistency proof from an older checkpoint to the chain's current one.
+    Consistency(ConsistencyArgs),
     // --- evidence, invariants and run export (docs/SPEC.md §16, §17) ---------------------
     /// Write the deterministic export document of one run (schema `receipt.run-export/1`).
     ExportRun(ExportRunArgs),
@@ -165,6 +172,10 @@ pub struct BuildArgs {
     /// Output directory of the receipts (default: receipt/ in the target directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Sign the receipt, its provenance and the chain's checkpoint with this private key
+    /// (PKCS#8 PEM, Ed25519 or P-256, mode 0600); repeatable.
+    #[arg(long = "sign", value_name = "KEY")]
+    pub sign: Vec<PathBuf>,
     /// Further arguments for `cargo build`, passed untouched.
     #[arg(last = true, value_name = "CARGO-ARGS")]
     pub cargo_args: Vec<String>,
@@ -225,6 +236,58 @@ pub struct VerifyArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
+}
+
+/// The signature options of `verify` (docs/SPEC.md §14.9, §14.11).
+#[derive(Debug, Clone, Default, Args)]
+pub struct KeyArgs {
+    /// Require every envelope and the checkpoint to be signed by this public key (SPKI PEM);
+    /// repeatable: a signature by any of them counts.
+    #[arg(long = "key", value_name = "PUB.pem")]
+    pub key: Vec<PathBuf>,
+    /// Also check that the chain extends the one this older signed checkpoint names.
+    #[arg(long, value_name = "OLD_CHECKPOINT", requires = "key")]
+    pub since: Option<PathBuf>,
+    /// Check the expected values of this policy file (TOML, docs/SPEC.md §14.11).
+    #[arg(long, value_name = "POLICY.toml", requires = "key")]
+    pub policy: Option<PathBuf>,
+}
+
+/// `cargo receipt keygen`.
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// The directory to write the key pair into (created if missing; existing key files
+    /// are never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `cargo receipt sign`.
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// The output directory (default: receipt/ in the target directory).
+    pub dir: Option<PathBuf>,
+    /// The private key to sign with (PKCS#8 PEM, mode 0600); repeatable.
+    #[arg(long = "key", value_name = "KEY", required = true)]
+    pub key: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub project: ProjectArgs,
+}
+
+/// `cargo receipt consistency`.
+#[derive(Debug, Clone, Args)]
+pub struct ConsistencyArgs {
+    /// An older signed checkpoint of the chain.
+    pub old_checkpoint: PathBuf,
+    /// The output directory (default: receipt/ in the target directory).
+    pub dir: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub project: ProjectArgs,
@@ -350,7 +413,7 @@ pub struct GcArgs {
 /// `cargo receipt report`.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// A build chain directory, or a run ledger file (`.jsonl`) [default: `<target dir>/receipt`].
+    /// A build chain directory, or a run ledger file (`.jsonl`); default: the `receipt` directory in the target directory.
     pub input: Option<PathBuf>,
     /// The HTML file to write (replaced atomically).
     #[arg(short = 'o', long = "output", value_name = "FILE")]

@@ -60,6 +60,15 @@ pub enum Error {
     /// Two receipts or run ledgers could not be compared.
     #[error(transparent)]
     Diff(#[from] receipt_diff::DiffError),
+    /// A key file could not be used (missing, malformed, readable by others).
+    #[error(transparent)]
+    Key(#[from] receipt_attest::keys::KeyError),
+    /// A policy file could not be used.
+    #[error(transparent)]
+    Policy(#[from] receipt_protocol::policy::PolicyError),
+    /// `Cargo.lock` could not be read for the provenance.
+    #[error(transparent)]
+    Lockfile(#[from] crate::lockfile::LockfileError),
     /// The build itself failed with this exit code; its receipt was written.
     #[error("the build failed; its receipt was written to {}", out.display())]
     BuildFailed {
@@ -89,7 +98,10 @@ impl Error {
             | Error::BadFile { .. }
             | Error::Ledger(_)
             | Error::Archive(_)
-            | Error::Diff(_) => USAGE_OR_IO,
+            | Error::Diff(_)
+            | Error::Key(_)
+            | Error::Policy(_)
+            | Error::Lockfile(_) => USAGE_OR_IO,
         }
     }
 }

@@ -17,9 +17,11 @@ pub mod exit;
 pub mod graph;
 pub mod graph_cache;
 pub mod ingress;
+pub mod lockfile;
 pub mod paths;
 pub mod prove;
 pub mod show;
+pub mod sign;
 pub mod verify;
 
 use std::ffi::OsString;
@@ -72,6 +74,9 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Diff(a) => exit::report(run_diff(&a)),
         Command::DiffRun(a) => exit::report(run_diff_run(&a)),
         Command::Report(a) => exit::report(run_report(&a)),
+        Command::Keygen(a) => exit::report(run_keygen(&a)),
+        Command::Sign(a) => exit::report(run_sign(&a)),
+        Command::Consistency(a) => exit::report(run_consistency(&a)),
         Command::ExportRun(a) => exit::report(evidence::export_run(&a)),
         Command::Gc(a) => exit::report(evidence::gc(&a)),
         // The Lake bridge documents the same exit codes and maps its own errors to them.
@@ -86,6 +91,7 @@ fn run_build(args: &cli::BuildArgs) -> Result<(), Error> {
         "     Receipt {}/receipt.json (entry {} of the chain)",
         shown, built.seq
     );
+    run_build_sign_note(&built);
     if built.success {
         Ok(())
     } else {
@@ -97,6 +103,17 @@ fn run_build(args: &cli::BuildArgs) -> Result<(), Error> {
 }
 
 fn run_verify(a: &cli::VerifyArgs) -> Result<(), Error> {
+    // Keys and policy first: a bad key file is a usage error, before any check is made.
+    let keys = receipt_protocol::verify::KeyOptions {
+        keys: sign::load_public_keys(&a.keys.key)?,
+        since: a.keys.since.clone(),
+    };
+    let policy = a
+        .keys
+        .policy
+        .as_deref()
+        .map(receipt_protocol::policy::Policy::load)
+        .transpose()?;
     // The project is only consulted for what the directory alone cannot tell.
     let located = (a.dir.is_none() || a.artifacts || a.source)
         .then(|| build::locate(a.project.manifest_path.as_deref()))
@@ -126,6 +143,8 @@ fn run_verify(a: &cli::VerifyArgs) -> Result<(), Error> {
             }
             _ => None,
         },
+        keys,
+        policy,
     };
     let report = verify::verify(&dir, &opts);
     let text = if a.json {
@@ -225,6 +244,61 @@ fn run_diff_run(a: &cli::DiffRunArgs) -> Result<(), Error> {
             })
         }
     }
+}
+
+fn run_build_sign_note(built: &build::Built) {
+    if let Some(size) = built.checkpoint_size {
+        eprintln!(
+            "      Signed {}/checkpoint (tree size {size})",
+            display_path(&built.out)
+        );
+    }
+}
+
+fn run_keygen(a: &cli::KeygenArgs) -> Result<(), Error> {
+    let k = sign::keygen(&a.out)?;
+    eprintln!(
+        "     Private {} (mode 0600; keep it secret)\n      Public {}",
+        display_path(&k.private_key),
+        display_path(&k.public_key)
+    );
+    print_out(&format!("{}\n", k.key_id))
+}
+
+fn run_sign(a: &cli::SignArgs) -> Result<(), Error> {
+    let located = build::locate(a.project.manifest_path.as_deref()).ok();
+    let dir = match (&a.dir, &located) {
+        (Some(d), _) => d.clone(),
+        (None, Some(m)) => m.target_directory.as_std_path().join(build::DEFAULT_OUT),
+        (None, None) => build::locate(a.project.manifest_path.as_deref())
+            .map(|m| m.target_directory.as_std_path().join(build::DEFAULT_OUT))?,
+    };
+    let root = located
+        .as_ref()
+        .map(|m| m.workspace_root.as_std_path().to_path_buf());
+    let done = sign::sign_dir(&dir, &a.key, root.as_deref()).map_err(say_failure)?;
+    eprintln!(
+        "      Signed {} entr{} of {}; checkpoint at tree size {}",
+        done.signed.len(),
+        if done.signed.len() == 1 { "y" } else { "ies" },
+        display_path(&dir),
+        done.checkpoint.size
+    );
+    Ok(())
+}
+
+/// A verification failure of a command that prints no check lines, said on stderr.
+fn say_failure(e: Error) -> Error {
+    if let Error::VerificationFailed(why) = &e {
+        eprintln!("error: {why}");
+    }
+    e
+}
+
+fn run_consistency(a: &cli::ConsistencyArgs) -> Result<(), Error> {
+    let dir = default_dir(a.dir.as_deref(), &a.project)?;
+    let proof = sign::consistency(&a.old_checkpoint, &dir).map_err(say_failure)?;
+    print_out(&String::from_utf8_lossy(&proof.to_json()))
 }
 
 /// `cargo receipt report`: the page is written whatever the verification found (the page

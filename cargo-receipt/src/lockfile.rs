@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use receipt_attest::fsread::{self, ReadError};
 use receipt_primitives::Digest;
 use receipt_primitives::check::echo;
+use receipt_primitives::confine::{self, ReadError};
 use receipt_protocol::provenance::{DigestSet, ResourceDescriptor, git_dependency};
 use serde_json::{Map, Value};
 
@@ -70,7 +70,7 @@ pub enum LockfileError {
 /// # Errors
 /// [`LockfileError`] naming the file and field.
 pub fn read_lockfile(path: &Path) -> Result<Vec<LockedPackage>, LockfileError> {
-    let (bytes, _) = fsread::read_regular(path, MAX_LOCKFILE_BYTES)?;
+    let bytes = confine::read_file(path, MAX_LOCKFILE_BYTES, "Cargo.lock")?;
     let text = std::str::from_utf8(&bytes).map_err(|_| LockfileError::Toml {
         path: path.to_owned(),
         detail: "not UTF-8".into(),

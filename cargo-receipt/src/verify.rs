@@ -8,9 +8,10 @@ use receipt_primitives::check::{CheckId, Report, Verdict, echo};
 use receipt_primitives::confine;
 use receipt_protocol::ledger::{HeadLine, Ledger};
 use receipt_protocol::manifest::Manifest;
+use receipt_protocol::policy::Policy;
 use receipt_protocol::receipt::{Receipt, Section};
 use receipt_protocol::tracked::{TrackMode, TrackedTree};
-use receipt_protocol::verify::verify_dir;
+use receipt_protocol::verify::{KeyOptions, verify_dir_with};
 
 use crate::build::{CargoExtension, EXTENSION};
 
@@ -22,14 +23,31 @@ pub struct Options {
     /// Compare the latest receipt's tracked set with this work tree (and its target dir
     /// for the digest cache).
     pub source_tree: Option<(PathBuf, PathBuf)>,
+    /// Trusted keys and an older checkpoint: the signature checks (docs/SPEC.md §14.9).
+    pub keys: KeyOptions,
+    /// A policy checked last, over every other check (docs/SPEC.md §14.11).
+    pub policy: Option<Policy>,
 }
 
-/// Every check of `dir`: the core protocol checks, then the Cargo ones on the latest entry.
+/// Every check of `dir`: the core protocol checks, the signature checks when keys are
+/// given, the Cargo ones on the latest entry, then the policy's.
 pub fn verify(dir: &Path, opts: &Options) -> Report {
-    let mut report = verify_dir(dir);
+    let (mut report, facts) = verify_dir_with(dir, &opts.keys);
+    cargo_checks(dir, opts, &mut report);
+    if let Some(policy) = &opts.policy {
+        let repo = opts.source_tree.as_ref().map(|(root, _)| root.clone());
+        policy.evaluate(&facts, &mut report, &|commit, branch| {
+            repo.as_deref()
+                .and_then(|r| receipt_scan::git::on_branch(r, commit, branch))
+        });
+    }
+    report
+}
+
+fn cargo_checks(dir: &Path, opts: &Options, report: &mut Report) {
     let latest = match Ledger::existing(dir).and_then(|l| l.latest()) {
         Ok(Some(l)) => l,
-        Ok(None) => return report,
+        Ok(None) => return,
         Err(e) => {
             report.push(
                 CheckId::ChainLatest,
@@ -39,19 +57,18 @@ pub fn verify(dir: &Path, opts: &Options) -> Report {
                     "the latest receipt cannot be read ({e}), so the cargo checks were not made"
                 ),
             );
-            return report;
+            return;
         }
     };
     let (line, manifest, receipt) = latest;
-    let listing = tracked_listing(&mut report, &line, &manifest, &receipt);
+    let listing = tracked_listing(report, &line, &manifest, &receipt);
     if let Some(target_dir) = &opts.artifacts_in {
-        check_artifacts(&mut report, &line, &receipt, target_dir);
+        check_artifacts(report, &line, &receipt, target_dir);
     }
     if let Some((root, target_dir)) = &opts.source_tree {
-        check_commit(&mut report, &receipt, root);
-        check_source(&mut report, &manifest, listing.as_ref(), root, target_dir);
+        check_commit(report, &receipt, root);
+        check_source(report, &manifest, listing.as_ref(), root, target_dir);
     }
-    report
 }
 
 /// Why a receipt's tracked listing cannot be read.

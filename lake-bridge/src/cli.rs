@@ -13,9 +13,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use receipt_primitives::Timestamp;
 use receipt_protocol::exit::{USAGE_OR_IO, VERIFY_FAILED, build_failure};
-use receipt_protocol::verify::verify_dir;
+use receipt_protocol::policy::Policy;
+use receipt_protocol::verify::{KeyOptions, verify_dir_with};
 
-use crate::emit::{BuildOptions, DEFAULT_OUT_DIR, LakeProgram, build};
+use crate::emit::{BuildOptions, DEFAULT_OUT_DIR, LakeProgram, build_signed};
 use crate::error::Error;
 use crate::lake::find_lake;
 
@@ -49,6 +50,10 @@ pub struct BuildArgs {
     /// Do not run `lake`, even when it is on PATH; the receipt covers sources and graph.
     #[arg(long)]
     pub no_lake: bool,
+    /// Sign the receipt, its provenance and the chain's checkpoint with this private key
+    /// (PKCS#8 PEM, Ed25519 or P-256, mode 0600); repeatable.
+    #[arg(long = "sign", value_name = "KEY")]
+    pub sign: Vec<PathBuf>,
     /// Arguments forwarded to `lake build` untouched (put them after `--`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub lake_args: Vec<OsString>,
@@ -65,6 +70,16 @@ pub struct VerifyArgs {
     /// Print the report as JSON instead of one line per check.
     #[arg(long)]
     pub json: bool,
+    /// Require every envelope and the checkpoint to be signed by this public key (SPKI PEM);
+    /// repeatable: a signature by any of them counts.
+    #[arg(long = "key", value_name = "PUB.pem")]
+    pub key: Vec<PathBuf>,
+    /// Also check that the chain extends the one this older signed checkpoint names.
+    #[arg(long, value_name = "OLD_CHECKPOINT", requires = "key")]
+    pub since: Option<PathBuf>,
+    /// Check the expected values of this policy file (TOML, docs/SPEC.md §14.11).
+    #[arg(long, value_name = "POLICY.toml", requires = "key")]
+    pub policy: Option<PathBuf>,
 }
 
 /// Parses `args` (program name first) and runs the command.
@@ -99,6 +114,12 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
 }
 
 fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
+    // A key that cannot be used is refused before anything is built.
+    let keys = a
+        .sign
+        .iter()
+        .map(|p| receipt_attest::SigningKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let lake = if a.no_lake {
         LakeProgram::NotRun("lake was not run: --no-lake was given".to_owned())
     } else {
@@ -117,7 +138,7 @@ fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
         lake_args: a.lake_args,
         timestamp: Timestamp::now_or_source_date_epoch()?,
     };
-    let outcome = build(&opts)?;
+    let outcome = build_signed(&opts, &keys)?;
     let r = &outcome.appended.receipt;
     let graph = r.graph.get();
     eprintln!(
@@ -144,8 +165,22 @@ fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
 }
 
 fn run_verify(a: VerifyArgs) -> Result<ExitCode, Error> {
+    let keys = KeyOptions {
+        keys: a
+            .key
+            .iter()
+            .map(|p| receipt_attest::PublicKey::load(p))
+            .collect::<Result<Vec<_>, _>>()?,
+        since: a.since.clone(),
+    };
+    let policy = a.policy.as_deref().map(Policy::load).transpose()?;
     let out = a.dir.unwrap_or_else(|| a.project.join(DEFAULT_OUT_DIR));
-    let report = verify_dir(&out);
+    let (mut report, facts) = verify_dir_with(&out, &keys);
+    if let Some(p) = &policy {
+        p.evaluate(&facts, &mut report, &|commit, branch| {
+            receipt_scan::git::on_branch(&a.project, commit, branch)
+        });
+    }
     let text = if a.json {
         report.to_json(&[])
     } else {

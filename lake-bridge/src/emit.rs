@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use receipt_attest::SigningKey;
 use receipt_graph::CanonicalGraph;
 use receipt_primitives::{Digest, Timestamp};
 use receipt_protocol::assemble::{BuildFacts, assemble};
 use receipt_protocol::ledger::{Appended, BuildRecord, Ledger};
+use receipt_protocol::provenance::{ResourceDescriptor, git_dependency};
 use receipt_protocol::receipt::{Artifacts, Section, Work};
 use receipt_scan::git::git_info;
 use receipt_scan::{ScanOptions, TrackedTree, scan};
@@ -242,6 +244,30 @@ pub struct Prepared {
     pub record: BuildRecord,
     /// `lake build`'s run, when it ran.
     pub lake: Option<LakeRun>,
+    /// The provenance's resolved dependencies: every git package of `lake-manifest.json`
+    /// with its rev (docs/SPEC.md §14.4).
+    pub dependencies: Vec<ResourceDescriptor>,
+}
+
+/// `runDetails.builder.id` of the provenance this version writes.
+pub fn builder_id() -> String {
+    format!(
+        "https://receipt.dev/lake-receipt@{}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The root manifest's git packages as provenance dependencies, in file order:
+/// `git+<url>@<rev>`, with a `gitCommit` digest when the rev is a commit id.
+fn dependencies(project: &Project) -> Vec<ResourceDescriptor> {
+    project
+        .packages
+        .iter()
+        .filter_map(|p| match &p.entry.as_ref()?.source {
+            EntrySource::Git { url, rev, .. } => Some(git_dependency(&p.name, url, rev)),
+            EntrySource::Path { .. } => None,
+        })
+        .collect()
 }
 
 /// Reads the project, runs `lake build` when a program is given, and assembles the record.
@@ -300,7 +326,11 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
         extensions: BTreeMap::from([(KIND.to_owned(), extension)]),
     })
     .map_err(|e| Error::Serialize(e.to_string()))?;
-    Ok(Prepared { record, lake: run })
+    Ok(Prepared {
+        record,
+        lake: run,
+        dependencies: dependencies(&project),
+    })
 }
 
 /// [`prepare`], then appends the record to the ledger in the output directory.
@@ -308,12 +338,37 @@ pub fn prepare(opts: &BuildOptions) -> Result<Prepared, Error> {
 /// # Errors
 /// As [`prepare`], and [`Error::Ledger`] when the append fails (the chain is unchanged).
 pub fn build(opts: &BuildOptions) -> Result<BuildOutcome, Error> {
+    build_signed(opts, &[])
+}
+
+/// [`build`], signed with `keys` when there are any (docs/SPEC.md §14): the entry's
+/// `receipt.dsse.json` and `provenance.intoto.jsonl` are written with it, then the tree
+/// store and the signed `checkpoint`.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_signed(opts: &BuildOptions, keys: &[SigningKey]) -> Result<BuildOutcome, Error> {
     let prepared = prepare(opts)?;
     let out_dir = opts
         .out
         .clone()
         .unwrap_or_else(|| opts.project.join(DEFAULT_OUT_DIR));
-    let appended = Ledger::create(&out_dir)?.append(prepared.record)?;
+    let ledger = Ledger::create(&out_dir)?;
+    let appended = if keys.is_empty() {
+        ledger.append(prepared.record)?
+    } else {
+        let facts = receipt_protocol::sign::BuildFacts {
+            builder_id: builder_id(),
+            builder_version: BTreeMap::new(),
+            repository: receipt_scan::git::repository(&opts.project),
+            dependencies: prepared.dependencies,
+        };
+        ledger.append_signed(
+            prepared.record,
+            &receipt_protocol::sign::Signer { keys },
+            &facts,
+        )?
+    };
     Ok(BuildOutcome {
         out_dir,
         appended,

@@ -109,6 +109,12 @@ pub enum Error {
     /// The ledger refused the append.
     #[error(transparent)]
     Ledger(#[from] receipt_protocol::ledger::LedgerError),
+    /// A key file could not be used (missing, malformed, readable by others).
+    #[error(transparent)]
+    Key(#[from] receipt_attest::keys::KeyError),
+    /// A policy file could not be used.
+    #[error(transparent)]
+    Policy(#[from] receipt_protocol::policy::PolicyError),
     /// The timestamp could not be determined.
     #[error("timestamp: {0}")]
     Timestamp(#[from] receipt_primitives::time::TimestampError),

@@ -107,11 +107,20 @@ pub struct TreeStore {
 fn open_level(path: &Path, write: bool) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut o = File::options();
-    o.read(true).custom_flags(libc::O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO planted in the store must not block the open.
+    o.read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     if write {
         o.write(true).create(true).truncate(false);
     }
-    o.open(path)
+    let f = o.open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file; a tree level is one",
+        ));
+    }
+    Ok(f)
 }
 
 fn parse_head(path: &Path, bytes: &[u8]) -> Result<(u64, Digest), TreeError> {

@@ -9,7 +9,7 @@
 //! path, which depend on the build's absolute paths). A run diff aligns the stage calls of
 //! two run ledgers and reports the first divergence. The JSON forms (`receipt.diff/1`,
 //! `receipt.run-diff/1`) are canonical JSON; both are specified in
-//! `docs/spec-drafts/diff.md`.
+//! `docs/SPEC.md` §12.
 //!
 //! Exit codes follow `diff`: 0 nothing that counts differs, 1 something does, 2 an error
 //! (or, for run diffs, a ledger that does not verify); see [`exit_code`] and

@@ -161,6 +161,21 @@ check_ids! {
     RunStages => "run.stages",
     /// Every stage transition is legal or recorded as a violation.
     RunTransitions => "run.transitions",
+    /// The run id follows the run-id grammar (1 to 128 of `[A-Za-z0-9._-]`).
+    RunId => "run.id",
+    /// `RUN_START.schema` is the ledger schema this verifier knows.
+    RunSchema => "run.schema",
+    /// `started_at` and `finished_at` are timestamps.
+    RunTimestamps => "run.timestamps",
+    /// The arguments hash and every stage input and output hash is a SHA-256 hex digest
+    /// or null.
+    RunHashes => "run.hashes",
+    /// Every stage outcome and the run's final status are known values.
+    RunStatus => "run.status",
+    /// No stage id is used by two `STAGE_ENTER` entries.
+    RunStageIds => "run.stage_ids",
+    /// Every stage's `wall_ns` is its exit time minus its enter time.
+    RunWallNs => "run.wall_ns",
     /// The run receipt could be read.
     ReceiptRead => "receipt.read",
     /// The run receipt's run id is the ledger's.
@@ -175,6 +190,29 @@ check_ids! {
     ReceiptTrajectory => "receipt.trajectory",
     /// The run receipt's summary is what the ledger gives.
     ReceiptSummary => "receipt.summary",
+    // --- signatures and policies (docs/SPEC.md §14.9, §14.11) -----------------------------
+    /// Every entry's `receipt.dsse.json` verifies with a trusted key and signs its receipt.
+    SignReceipt => "sign.receipt",
+    /// Every entry's provenance envelopes verify and agree with the entry.
+    SignProvenance => "sign.provenance",
+    /// The ledger's `checkpoint` verifies and is the tree head of the whole chain.
+    SignCheckpoint => "sign.checkpoint",
+    /// An older checkpoint (`--since`) verifies and is a tree head of a prefix of the chain.
+    SignSince => "sign.since",
+    /// The tree store agrees with the chain (a cache: WARN otherwise).
+    SignTree => "sign.tree",
+    /// Every signed statement names the policy's builder id.
+    PolicyBuilder => "policy.builder",
+    /// Every signed statement names the policy's source repository.
+    PolicyRepository => "policy.repository",
+    /// The latest entry was built from an allowed commit or branch.
+    PolicySource => "policy.source",
+    /// Every signature that verified is by a key the policy allows.
+    PolicyKeys => "policy.keys",
+    /// The chain is at least as long as the policy asks.
+    PolicyChainLength => "policy.chain_length",
+    /// Every check the policy requires was made.
+    PolicyChecks => "policy.checks",
     // --- evidence blobs (docs/SPEC.md §16.10) ---------------------------------------------
     /// One evidence reference: its blob is present and verified (sealed without a key:
     /// present, content unverified), expired by policy, missing, or corrupt.
@@ -205,7 +243,7 @@ check_ids! {
 
 impl CheckId {
     /// The checks of a run-ledger verification, in report order (docs/SPEC.md §10.8).
-    pub const RUN: [CheckId; 19] = [
+    pub const RUN: [CheckId; 26] = [
         CheckId::LedgerRead,
         CheckId::LedgerParse,
         CheckId::LedgerCanonical,
@@ -218,6 +256,13 @@ impl CheckId {
         CheckId::RunFinalize,
         CheckId::RunStages,
         CheckId::RunTransitions,
+        CheckId::RunId,
+        CheckId::RunSchema,
+        CheckId::RunTimestamps,
+        CheckId::RunHashes,
+        CheckId::RunStatus,
+        CheckId::RunStageIds,
+        CheckId::RunWallNs,
         CheckId::ReceiptRead,
         CheckId::ReceiptRunId,
         CheckId::ReceiptCount,

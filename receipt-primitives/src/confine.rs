@@ -168,6 +168,20 @@ pub enum ReadError {
 }
 
 impl ReadError {
+    /// `Missing` for "not found", `Io` for every other failure of `path`.
+    fn from_io(path: &str, e: io::Error) -> ReadError {
+        if e.kind() == io::ErrorKind::NotFound {
+            ReadError::Missing {
+                path: path.to_owned(),
+            }
+        } else {
+            ReadError::Io {
+                path: path.to_owned(),
+                source: e,
+            }
+        }
+    }
+
     /// Whether the file simply does not exist.
     pub fn is_missing(&self) -> bool {
         matches!(self, ReadError::Missing { .. })
@@ -344,7 +358,6 @@ fn shown(path: &Path) -> String {
 #[cfg(unix)]
 mod imp {
     use std::fs::File;
-    use std::io;
     use std::os::fd::{AsFd, OwnedFd};
     use std::path::Path;
 
@@ -397,17 +410,7 @@ mod imp {
     }
 
     fn io_err(path: &str, e: rustix::io::Errno) -> ReadError {
-        let e: io::Error = e.into();
-        if e.kind() == io::ErrorKind::NotFound {
-            ReadError::Missing {
-                path: path.to_owned(),
-            }
-        } else {
-            ReadError::Io {
-                path: path.to_owned(),
-                source: e,
-            }
-        }
+        ReadError::from_io(path, e.into())
     }
 
     pub(super) fn open_under(root: &Path, rel: &str) -> Result<Opened, ReadError> {
@@ -498,16 +501,7 @@ mod imp {
     }
 
     fn err(path: &str, e: io::Error) -> ReadError {
-        if e.kind() == io::ErrorKind::NotFound {
-            ReadError::Missing {
-                path: path.to_owned(),
-            }
-        } else {
-            ReadError::Io {
-                path: path.to_owned(),
-                source: e,
-            }
-        }
+        ReadError::from_io(path, e)
     }
 
     pub(super) fn open_under(root: &Path, rel: &str) -> Result<Opened, ReadError> {

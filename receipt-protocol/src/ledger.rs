@@ -28,6 +28,7 @@ use receipt_primitives::fsutil::{atomic_write, create_synced, sync_dir};
 use crate::limits;
 use crate::manifest::Manifest;
 use crate::receipt::{PrevLink, Receipt, ReceiptError, Section};
+use crate::sign::{BuildFacts, SignError, Signer};
 
 /// File name of the chain head in a ledger root.
 pub const CHAIN_HEAD: &str = "chain.head";
@@ -194,6 +195,15 @@ pub enum LedgerError {
     /// The receipt cannot be serialized.
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
+    /// Signing the entry or writing the checkpoint failed.
+    #[error(transparent)]
+    Sign(Box<SignError>),
+}
+
+impl From<SignError> for LedgerError {
+    fn from(e: SignError) -> Self {
+        LedgerError::Sign(Box::new(e))
+    }
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> LedgerError {
@@ -278,9 +288,11 @@ impl Ledger {
             MANIFEST_FILE,
             RECEIPT_FILE,
             GRAPH_FILE,
+            crate::sign::CHECKPOINT_FILE,
         ] {
             ledger.refuse_special(f)?;
         }
+        ledger.refuse_symlink_in_root(crate::sign::TREE_DIR)?;
         Ok(ledger)
     }
 
@@ -301,8 +313,32 @@ impl Ledger {
         &self.root
     }
 
+    /// Refuses `name` in the root when it is a symbolic link.
+    pub(crate) fn refuse_symlink_in_root(&self, name: &str) -> Result<(), LedgerError> {
+        refuse_symlink(&self.root.join(name))
+    }
+
+    /// What `rel` is: `None` missing, `Some(None)` a regular file, `Some(Some(kind))`
+    /// something else; never following a symlink.
+    pub(crate) fn kind(&self, rel: &str) -> Result<Option<Option<confine::FileType>>, LedgerError> {
+        confine::kind_under(&self.root, rel).map_err(|source| LedgerError::Read {
+            root: self.root.clone(),
+            source,
+        })
+    }
+
+    /// Reads a ledger file safely (no symlink, regular, at most `limit` bytes).
+    pub(crate) fn read_file(
+        &self,
+        rel: &str,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>, LedgerError> {
+        self.read(rel, limit, what)
+    }
+
     /// Refuses `name` in the root when it is a symlink, FIFO, device or directory.
-    fn refuse_special(&self, name: &str) -> Result<(), LedgerError> {
+    pub(crate) fn refuse_special(&self, name: &str) -> Result<(), LedgerError> {
         match confine::kind_under(&self.root, name) {
             Ok(None | Some(None)) => Ok(()),
             Ok(Some(Some(kind))) => Err(LedgerError::Foreign {
@@ -376,7 +412,26 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError`]; the chain is unchanged when an error is returned.
     pub fn append(&self, record: BuildRecord) -> Result<Appended, LedgerError> {
-        self.append_with(record, &mut |_| {})
+        self.append_with(record, None, &mut |_| {})
+    }
+
+    /// [`Ledger::append`], signed (docs/SPEC.md §14): the entry's `receipt.dsse.json` and
+    /// `provenance.intoto.jsonl` are written into the entry directory before it is renamed
+    /// into place, so the entry appears signed or not at all; after the commit point the
+    /// tree store is extended and `checkpoint` replaced, still under the lock. A crash
+    /// between the two leaves a stale checkpoint, which `verify --key` reports and
+    /// [`crate::sign::sign_chain`] replaces.
+    ///
+    /// # Errors
+    /// [`LedgerError`]; the chain is unchanged when an error is returned before the commit
+    /// point (every signing error of the entry is).
+    pub fn append_signed(
+        &self,
+        record: BuildRecord,
+        signer: &Signer<'_>,
+        facts: &BuildFacts,
+    ) -> Result<Appended, LedgerError> {
+        self.append_with(record, Some((signer, facts)), &mut |_| {})
     }
 
     /// [`Ledger::append`] with a callback at each step, so tests can kill the process at
@@ -385,6 +440,7 @@ impl Ledger {
     pub fn append_with(
         &self,
         record: BuildRecord,
+        sign: Option<(&Signer<'_>, &BuildFacts)>,
         at: &mut dyn FnMut(AppendStep),
     ) -> Result<Appended, LedgerError> {
         let BuildRecord {
@@ -410,6 +466,17 @@ impl Ledger {
         receipt.reflective.merkle_root = manifest.merkle_root;
         check_record(&manifest, &receipt, graph_json.as_deref())?;
         let receipt_bytes = receipt.to_bytes()?;
+        let envelopes = match sign {
+            Some((signer, facts)) => Some(crate::sign::entry_envelopes(
+                signer,
+                facts,
+                &entry_path(seq),
+                &receipt,
+                &receipt_bytes,
+                &manifest,
+            )?),
+            None => None,
+        };
 
         // 1. The entry, written whole into a temp directory and renamed into place.
         let receipts = self.root.join(RECEIPTS_DIR);
@@ -434,7 +501,14 @@ impl Ledger {
         if let Some(g) = &graph_json {
             files.push((GRAPH_FILE, g));
         }
-        for (f, bytes) in &files {
+        let mut entry_only: Vec<(&str, &[u8])> = Vec::new();
+        if let Some(e) = &envelopes {
+            entry_only.push((crate::provenance::RECEIPT_ENVELOPE_FILE, &e.receipt));
+            if let Some(p) = &e.provenance {
+                entry_only.push((crate::provenance::PROVENANCE_FILE, p));
+            }
+        }
+        for (f, bytes) in files.iter().chain(&entry_only) {
             let p = tmp.join(f);
             create_synced(&p, bytes).map_err(io_err(&p))?;
         }
@@ -470,6 +544,12 @@ impl Ledger {
             }
         }
         at(AppendStep::ViewWritten);
+        if let Some((signer, _)) = sign {
+            let mut lines = head;
+            lines.push(line.clone());
+            crate::sign::write_checkpoint(self, signer, &lines)?;
+            at(AppendStep::CheckpointWritten);
+        }
         drop(lock);
         Ok(Appended {
             seq,
@@ -609,8 +689,11 @@ pub enum AppendStep {
     EntryRenamed,
     /// The head names the entry; the view is not refreshed.
     HeadWritten,
-    /// Everything is written; the lock is about to be released.
+    /// The view is written (unsigned: everything is written, the lock is about to be
+    /// released).
     ViewWritten,
+    /// Signed appends: the tree store and the checkpoint are written.
+    CheckpointWritten,
 }
 
 /// Refuses a record whose parts disagree, before anything is written.

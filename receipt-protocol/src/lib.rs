@@ -12,9 +12,11 @@ pub mod exit;
 pub mod ledger;
 pub mod limits;
 pub mod manifest;
+pub mod policy;
 pub mod proof;
 pub mod provenance;
 pub mod receipt;
+pub mod sign;
 pub mod tracked;
 pub mod verify;
 

@@ -242,7 +242,7 @@ fn crash_child() {
     };
     let target = STEPS.iter().find(|(n, _)| *n == step).unwrap().1;
     let l = Ledger::create(&dir).unwrap();
-    l.append_with(record(3), &mut |s| {
+    l.append_with(record(3), None, &mut |s| {
         if s == target {
             // SAFETY: plain libc calls with valid arguments.
             unsafe {

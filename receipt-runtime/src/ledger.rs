@@ -46,25 +46,58 @@ pub struct Head {
     pub merkle_root: Digest,
 }
 
+/// Largest head file a reader accepts (docs/SPEC.md §10.5); a real one is under 400 bytes.
+pub const MAX_HEAD_BYTES: u64 = 64 << 10;
+
+/// Why a head file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    /// The file is missing, not a regular file, too large or unreadable.
+    #[error(transparent)]
+    Read(#[from] receipt_primitives::confine::ReadError),
+    /// The bytes are not canonical JSON.
+    #[error("{0} is not canonical JSON")]
+    NotCanonical(String),
+    /// The JSON is not a head object.
+    #[error("{path} is not a run head file: {message}")]
+    Form {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The schema is not [`HEAD_SCHEMA`].
+    #[error("{path}: field \"schema\" is {found:?}, expected {HEAD_SCHEMA:?}")]
+    Schema {
+        /// The file.
+        path: String,
+        /// The schema it names (cut to 200 characters).
+        found: String,
+    },
+}
+
 impl Head {
-    /// Reads and checks a head file: canonical bytes, known schema.
+    /// Reads and checks a head file: a regular file of at most [`MAX_HEAD_BYTES`],
+    /// canonical bytes, known schema.
     ///
     /// # Errors
-    /// A sentence naming the file and what is wrong with it.
-    pub fn read(path: &Path) -> Result<Head, String> {
+    /// [`HeadError`], whose message is a sentence naming the file and what is wrong.
+    pub fn read(path: &Path) -> Result<Head, HeadError> {
         let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            receipt_primitives::confine::read_file(path, MAX_HEAD_BYTES, "a run head file")?;
+        let shown = || path.display().to_string();
         if !receipt_primitives::jcs::is_canonical(&bytes) {
-            return Err(format!("{} is not canonical JSON", path.display()));
+            return Err(HeadError::NotCanonical(shown()));
         }
-        let head: Head = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} is not a run head file: {e}", path.display()))?;
+        let head: Head = serde_json::from_slice(&bytes).map_err(|e| HeadError::Form {
+            path: shown(),
+            message: receipt_primitives::check::echo(&e.to_string()),
+        })?;
         if head.schema != HEAD_SCHEMA {
-            return Err(format!(
-                "{}: field \"schema\" is {:?}, expected {HEAD_SCHEMA:?}",
-                path.display(),
-                head.schema
-            ));
+            return Err(HeadError::Schema {
+                path: shown(),
+                found: receipt_primitives::check::echo(&head.schema),
+            });
         }
         Ok(head)
     }
@@ -161,12 +194,26 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    /// The next line: `Ok(None)` at end of file.
+    /// The next line: `Ok(None)` at end of file. A line longer than
+    /// [`crate::verify::MAX_LINE_BYTES`] is an error once that many bytes of it are read.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<(&[u8], bool, u64)>> {
+        use std::io::Read as _;
+        const LIMIT: u64 = crate::verify::MAX_LINE_BYTES;
         self.buf.clear();
-        let n = self.reader.read_until(b'\n', &mut self.buf)?;
+        let n = (&mut self.reader)
+            .take(LIMIT + 1)
+            .read_until(b'\n', &mut self.buf)?;
         if n == 0 {
             return Ok(None);
+        }
+        if self.buf.len() as u64 > LIMIT && self.buf.last() != Some(&b'\n') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the line at byte {} is longer than {LIMIT} bytes (64 MiB), the limit for a ledger line",
+                    self.offset
+                ),
+            ));
         }
         let start = self.offset;
         self.offset += n as u64;

@@ -32,6 +32,7 @@ pub mod entry;
 pub mod evidence;
 pub mod export;
 pub mod facts;
+pub mod fields;
 pub mod graph;
 pub mod invariants;
 pub mod layer;
@@ -127,7 +128,7 @@ pub mod __private {
     pub fn record_output<T: Hashable + ?Sized>(span: &Span, value: &T) {
         if !span.is_disabled() {
             span.record(
-                crate::layer::fields::OUTPUT,
+                crate::fields::OUTPUT,
                 hex_or_reason(value.to_json()).as_str(),
             );
         }
@@ -135,14 +136,14 @@ pub mod __private {
 
     /// Records a successful outcome.
     pub fn record_ok(span: &Span) {
-        span.record(crate::layer::fields::OUTCOME, "ok");
+        span.record(crate::fields::OUTCOME, "ok");
     }
 
     /// Records a failed outcome with the error's `Display`.
     pub fn record_err<E: Display + ?Sized>(span: &Span, error: &E) {
         if !span.is_disabled() {
-            span.record(crate::layer::fields::OUTCOME, "err");
-            span.record(crate::layer::fields::ERROR, error.to_string().as_str());
+            span.record(crate::fields::OUTCOME, "err");
+            span.record(crate::fields::ERROR, error.to_string().as_str());
         }
     }
 }

@@ -167,6 +167,12 @@ pub struct PayloadView<'a> {
     pub outcome: Option<Cow<'a, str>>,
     /// Wall time of a stage.
     pub wall_ns: Option<u64>,
+    /// Monotonic time of the entry.
+    pub t_ns: Option<u64>,
+    /// The stage an `EVENT` happened in.
+    pub stage_id: Option<u64>,
+    /// The violation policy (`RUN_START`, `VIOLATION`).
+    pub policy: Option<Cow<'a, str>>,
     /// Thread CPU time of a stage, when it is a number (it may be an unavailable object).
     pub cpu_ns: Option<u64>,
     /// The fields of `RUN_START` and `RUN_FINALIZE`.
@@ -176,6 +182,10 @@ pub struct PayloadView<'a> {
 /// The payload fields of `RUN_START` and `RUN_FINALIZE` that the fold reads.
 #[derive(Debug, Default)]
 pub struct RunFields<'a> {
+    /// `RUN_START` ledger schema.
+    pub schema: Option<Cow<'a, str>>,
+    /// `RUN_START` hash of the arguments.
+    pub argv_sha256: Option<Cow<'a, str>>,
     /// `RUN_START` program.
     pub program: Option<Cow<'a, str>>,
     /// `RUN_START` wall-clock start.
@@ -206,7 +216,15 @@ struct FullView<'a> {
     #[serde(borrow)]
     outcome: Option<Cow<'a, str>>,
     wall_ns: Option<u64>,
+    t_ns: Option<u64>,
+    stage_id: Option<u64>,
+    #[serde(borrow)]
+    policy: Option<Cow<'a, str>>,
     cpu_ns: Option<Value>,
+    #[serde(borrow)]
+    schema: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    argv_sha256: Option<Cow<'a, str>>,
     #[serde(borrow)]
     program: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -222,6 +240,8 @@ struct FullView<'a> {
 impl<'a> From<FullView<'a>> for PayloadView<'a> {
     fn from(f: FullView<'a>) -> Self {
         let run = RunFields {
+            schema: f.schema,
+            argv_sha256: f.argv_sha256,
             program: f.program,
             started_at: f.started_at,
             graph: f.graph,
@@ -229,7 +249,9 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
             finished_at: f.finished_at,
             totals: f.totals,
         };
-        let has_run = run.program.is_some()
+        let has_run = run.schema.is_some()
+            || run.argv_sha256.is_some()
+            || run.program.is_some()
             || run.started_at.is_some()
             || run.graph.is_some()
             || run.status.is_some()
@@ -245,6 +267,9 @@ impl<'a> From<FullView<'a>> for PayloadView<'a> {
             output: f.output,
             outcome: f.outcome,
             wall_ns: f.wall_ns,
+            t_ns: f.t_ns,
+            stage_id: f.stage_id,
+            policy: f.policy,
             cpu_ns: f.cpu_ns.as_ref().and_then(Value::as_u64),
             run: has_run.then(|| Box::new(run)),
         }
@@ -295,10 +320,15 @@ impl<'a> PayloadView<'a> {
                 b"depth" => num(&mut v.depth)?,
                 b"thread" => num(&mut v.thread)?,
                 b"wall_ns" => num(&mut v.wall_ns)?,
+                b"t_ns" => num(&mut v.t_ns)?,
+                b"stage_id" => num(&mut v.stage_id)?,
+                b"policy" => text(&mut v.policy)?,
                 b"after" => text(&mut v.after)?,
                 b"input" => text(&mut v.input)?,
                 b"output" => text(&mut v.output)?,
                 b"outcome" => text(&mut v.outcome)?,
+                b"schema" => text(&mut v.run.get_or_insert_default().schema)?,
+                b"argv_sha256" => text(&mut v.run.get_or_insert_default().argv_sha256)?,
                 b"program" => text(&mut v.run.get_or_insert_default().program)?,
                 b"started_at" => text(&mut v.run.get_or_insert_default().started_at)?,
                 b"status" => text(&mut v.run.get_or_insert_default().status)?,

@@ -343,6 +343,62 @@ fn record_policy_only_records_and_unrecorded_violations_fail_verification() {
     );
 }
 
+/// Forged policies in a run that recorded a violation, with the chain, head and receipt
+/// re-sealed: a VIOLATION whose policy is not the run's, a run relabelled as `fail` (under
+/// which a refused stage never runs, so its entry is an unexcused transition), and an
+/// unknown policy are each caught by `run.transitions`.
+#[test]
+fn forged_violation_policies_fail_the_transitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_run(
+        dir.path(),
+        "r.jsonl",
+        |b| b.graph(declared()).policy(ViolationPolicy::Record),
+        || {
+            load();
+            store();
+        },
+    );
+    let cases: [(&str, &str, &str); 3] = [
+        ("record", "fail", "VIOLATION records policy"),
+        (
+            "fail",
+            "fail",
+            "does not allow, and no VIOLATION was recorded",
+        ),
+        ("lenient", "lenient", "not \"fail\" or \"record\""),
+    ];
+    for (k, (start, violation, why)) in cases.into_iter().enumerate() {
+        let t = common::copy_run(&out.ledger, &format!("policy{k}.jsonl"));
+        common::forge(&t, |e| {
+            match e.kind.as_str() {
+                "RUN_START" => e.payload["policy"] = Value::from(start),
+                "VIOLATION" => e.payload["policy"] = Value::from(violation),
+                _ => {}
+            }
+            true
+        });
+        let report = verify_run(&t, None);
+        let c = report.check(CheckId::RunTransitions).unwrap();
+        assert_eq!(c.verdict, Verdict::Fail, "{report}");
+        assert!(c.detail.contains(why), "{}", c.detail);
+        for other in report
+            .report
+            .checks
+            .iter()
+            .filter(|c| c.id != CheckId::RunTransitions)
+        {
+            assert_eq!(
+                other.verdict,
+                Verdict::Pass,
+                "{}: {}",
+                other.id,
+                other.detail
+            );
+        }
+    }
+}
+
 #[test]
 fn second_writer_on_the_same_ledger_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -421,4 +477,42 @@ fn receipt_and_head_pin_the_rfc6962_root_of_the_entry_hashes() {
         assert_eq!(head.merkle_root, expected, "{calls} calls");
         assert!(verify_run(&out.ledger, None).ok());
     }
+}
+
+/// A run id or program name a verifier would refuse is refused by the builder first,
+/// before any file is created.
+#[test]
+fn builder_refuses_run_ids_and_program_names_outside_the_grammar() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("runs").join("l.jsonl");
+    let huge = "a".repeat(129);
+    for bad in [
+        "",
+        "..",
+        ".hidden",
+        "a/b",
+        "run\u{202E}di",
+        "nul\0",
+        huge.as_str(),
+    ] {
+        let err = ReceiptLayer::builder(&ledger)
+            .run_id(bad)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("run_id"), "{err}");
+    }
+    for bad in ["", ".", "..", "bin/sh", "tab\there"] {
+        let err = ReceiptLayer::builder(&ledger)
+            .program(bad)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("program"), "{err}");
+    }
+    assert!(!dir.path().join("runs").exists());
+    let (_layer, run) = ReceiptLayer::builder(&ledger)
+        .run_id("A-1.b_2")
+        .program("prog.v2")
+        .build()
+        .unwrap();
+    assert_eq!(run.run_id(), "A-1.b_2");
 }

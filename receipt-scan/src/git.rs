@@ -52,6 +52,45 @@ pub fn git_info(root: &Path) -> Section<GitInfo> {
     })
 }
 
+/// The source repository URL of the work tree at `root` for provenance: `remote.origin.url`
+/// when it is a URL with a scheme (a local path would record where this checkout happens
+/// to be, which is neither portable nor deterministic).
+pub fn repository(root: &Path) -> Option<String> {
+    let url = git(root, &["config", "--get", "remote.origin.url"])?
+        .trim()
+        .to_owned();
+    (url.contains("://") && !url.starts_with("file:")).then_some(url)
+}
+
+/// Whether `commit` is on `branch` (its tip or an ancestor of it) in the repository at
+/// `root`: the local branch first, then `origin`'s. `None` when git cannot tell (no such
+/// branch or commit, no repository).
+pub fn on_branch(root: &Path, commit: &str, branch: &str) -> Option<bool> {
+    for r in [
+        format!("refs/heads/{branch}"),
+        format!("refs/remotes/origin/{branch}"),
+    ] {
+        if git(root, &["rev-parse", "--verify", "--quiet", &r]).is_none() {
+            continue;
+        }
+        let st = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(["merge-base", "--is-ancestor", commit, &r])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        return match st.code() {
+            Some(0) => Some(true),
+            Some(1) => Some(false),
+            _ => None,
+        };
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

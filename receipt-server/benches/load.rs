@@ -140,10 +140,11 @@ async fn api_reads(stored: usize, reads: usize) {
         let rows: Vec<NewBuild> = (made..(made + batch).min(stored))
             .map(|i| {
                 let mut b = base.clone();
-                b.chain_sha256 = format!("{:064x}", i + 1);
-                b.receipt_sha256 = format!("{:064x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15);
-                b.commit = Some(format!("{:040x}", i as u128 * 0x1234_5677));
-                b.chain_length = (i % 50 + 1) as i64;
+                b.fields.chain_sha256 = format!("{:064x}", i + 1);
+                b.fields.receipt_sha256 =
+                    format!("{:064x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15);
+                b.fields.commit = Some(format!("{:040x}", i as u128 * 0x1234_5677));
+                b.fields.chain_length = (i % 50 + 1) as i64;
                 if i % 3 == 0 {
                     b.origin = Origin::Github {
                         repository: format!("org{}/repo{}", i % 97, i % 13),

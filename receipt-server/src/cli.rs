@@ -37,7 +37,7 @@ RECEIPT_DATABASE_URL (postgres://…, instead of --data); each may instead name 
 the suffix _FILE. RECEIPT_LOG sets the log filter (default info)."
 )]
 pub struct Args {
-    /// Configuration file (TOML; see docs/spec-drafts/server.md).
+    /// Configuration file (TOML; see docs/SPEC.md §15).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Data directory of the embedded SQLite database (created when missing).

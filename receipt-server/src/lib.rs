@@ -3,7 +3,7 @@
 //! verified builds and runs it stores (SQLite embedded, or PostgreSQL shared by replicas).
 //!
 //! The HTTP surface, the storage schema and the limits are specified in
-//! `docs/spec-drafts/server.md`. The binary is a thin shell over [`cli::main_with_args`].
+//! `docs/SPEC.md` §15. The binary is a thin shell over [`cli::main_with_args`].
 #![deny(missing_docs)]
 
 pub mod api;

@@ -12,7 +12,7 @@ use receipt_protocol::ledger::{CHAIN_HEAD, Ledger, MANIFEST_FILE};
 use receipt_protocol::limits;
 use receipt_protocol::receipt::Section;
 
-use crate::store::{NewBuild, NewRun, Origin};
+use crate::store::{BuildFields, NewBuild, NewRun, Origin};
 
 /// Why an upload could not be verified at all (as opposed to verifying and failing).
 #[derive(Debug, thiserror::Error)]
@@ -45,26 +45,8 @@ pub struct VerifyConfig {}
 /// The facts of a verified build ledger that are stored with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildFacts {
-    /// SHA-256 of `chain.head`.
-    pub chain_sha256: String,
-    /// SHA-256 of the latest receipt file.
-    pub receipt_sha256: String,
-    /// Receipts on the chain.
-    pub chain_length: i64,
-    /// The receipt's `kind`.
-    pub kind: String,
-    /// The receipt's `producer`.
-    pub producer: String,
-    /// The manifest's `merkle_root`.
-    pub merkle_root: String,
-    /// `source.git.commit`.
-    pub commit: Option<String>,
-    /// `source.git.dirty`.
-    pub dirty: Option<bool>,
-    /// `work.status`.
-    pub work_status: Option<String>,
-    /// The manifest's timestamp.
-    pub timestamp: String,
+    /// What the ledger says about itself.
+    pub fields: BuildFields,
     /// The latest receipt file's bytes.
     pub receipt: Vec<u8>,
     /// The latest manifest file's bytes.
@@ -88,16 +70,7 @@ impl Verified {
         let report_json = serde_json::to_string(&self.report).ok()?;
         let f = self.facts?;
         Some(NewBuild {
-            chain_sha256: f.chain_sha256,
-            receipt_sha256: f.receipt_sha256,
-            chain_length: f.chain_length,
-            kind: f.kind,
-            producer: f.producer,
-            merkle_root: f.merkle_root,
-            commit: f.commit,
-            dirty: f.dirty,
-            work_status: f.work_status,
-            timestamp: f.timestamp,
+            fields: f.fields,
             origin,
             report_json,
             receipt: f.receipt,
@@ -223,19 +196,21 @@ pub fn verify_dir(dir: &Path, _cfg: &VerifyConfig) -> Result<Verified, VerifyErr
     let manifest_bytes = read(dir, &manifest_rel, limits::MANIFEST_BYTES, "a manifest")?;
     let git = receipt.source.get().and_then(|s| s.git.get());
     let facts = BuildFacts {
-        chain_sha256: Digest::of(&chain_head).to_hex(),
-        receipt_sha256: Digest::of(&receipt_bytes).to_hex(),
-        chain_length: i64::try_from(lines.len()).unwrap_or(i64::MAX),
-        kind: receipt.kind.clone(),
-        producer: receipt.producer.clone(),
-        merkle_root: manifest.merkle_root.to_hex(),
-        commit: git.and_then(|g| g.commit.clone()),
-        dirty: git.map(|g| g.dirty),
-        work_status: match &receipt.work {
-            Section::Available(w) => Some(w.status.clone()),
-            _ => None,
+        fields: BuildFields {
+            chain_sha256: Digest::of(&chain_head).to_hex(),
+            receipt_sha256: Digest::of(&receipt_bytes).to_hex(),
+            chain_length: i64::try_from(lines.len()).unwrap_or(i64::MAX),
+            kind: receipt.kind.clone(),
+            producer: receipt.producer.clone(),
+            merkle_root: manifest.merkle_root.to_hex(),
+            commit: git.and_then(|g| g.commit.clone()),
+            dirty: git.map(|g| g.dirty),
+            work_status: match &receipt.work {
+                Section::Available(w) => Some(w.status.clone()),
+                _ => None,
+            },
+            timestamp: manifest.timestamp.to_string(),
         },
-        timestamp: manifest.timestamp.to_string(),
         receipt: receipt_bytes,
         manifest: manifest_bytes,
         chain_head,

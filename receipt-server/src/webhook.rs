@@ -318,7 +318,7 @@ async fn verify_and_store(
         Err(e) => return Err(JobError::Task(e.to_string())),
     };
     let report = verified.report.clone();
-    let facts = verified.facts.clone();
+    let fields = verified.facts.as_ref().map(|f| f.fields.clone());
     let mut stored = None;
     if let Some(b) = verified.into_new_build(Origin::Github {
         repository: job.repository.clone(),
@@ -328,7 +328,7 @@ async fn verify_and_store(
         stored = Some(app.store.insert_build(&b).await?);
     }
     let mut head = String::new();
-    if let Some(f) = &facts {
+    if let Some(f) = &fields {
         head.push_str(&format!(
             "**Producer** {} · **commit** {}{} · **built** {} · **chain** {} receipt{}\n\n",
             f.producer,

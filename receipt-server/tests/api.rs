@@ -328,7 +328,7 @@ async fn pagination_walks_every_build_once(b: Backend) {
     let mut ids = Vec::new();
     for i in 0..7 {
         let mut nb = base.clone();
-        nb.chain_sha256 = format!("{:064x}", i + 1);
+        nb.fields.chain_sha256 = format!("{:064x}", i + 1);
         match s.app.store.insert_build(&nb).await.unwrap() {
             receipt_server::store::Inserted::Created(id) => ids.push(id),
             e => panic!("{e:?}"),

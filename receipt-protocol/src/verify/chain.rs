@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+use rayon::prelude::*;
 use receipt_primitives::Digest;
 
 use super::tally::Tally;
@@ -68,39 +69,63 @@ pub(super) fn head(root: &Path, report: &mut Report) -> Option<Vec<HeadLine>> {
 /// `chain.head_hash` and `chain.receipt_form`: every named receipt hashes to its line and
 /// is a canonical receipt.
 pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> Vec<Entry> {
+    /// One line's receipt: read and hashed, then parsed (in parallel; reported in order).
+    enum Read {
+        Good(Vec<u8>, Box<Result<Receipt, String>>),
+        Other(Digest),
+        Unreadable(Verdict, String),
+    }
+    let read_all: Vec<Read> = lines
+        .par_iter()
+        .map(
+            |line| match read(root, &line.path, limits::RECEIPT_BYTES, "a receipt") {
+                Ok(b) if Digest::of(&b) == line.sha256 => {
+                    let parsed = Box::new(Receipt::parse(&b).map_err(|e| e.to_string()));
+                    Read::Good(b, parsed)
+                }
+                Ok(b) => Read::Other(Digest::of(&b)),
+                Err(e) => {
+                    let (verdict, why) = unreadable(&e);
+                    Read::Unreadable(verdict, why)
+                }
+            },
+        )
+        .collect();
     let mut entries = Vec::with_capacity(lines.len());
+    let mut parsed = Vec::with_capacity(lines.len());
     let mut t = Tally::new(CheckId::ChainHeadHash);
-    for (i, line) in lines.iter().enumerate() {
+    for (i, (line, r)) in lines.iter().zip(read_all).enumerate() {
         let dir = match line.path.rsplit_once('/') {
             Some((d, _)) => d.to_owned(),
             None => String::new(),
         };
-        let bytes = match read(root, &line.path, limits::RECEIPT_BYTES, "a receipt") {
-            Ok(b) if Digest::of(&b) == line.sha256 => {
+        let bytes = match r {
+            Read::Good(b, p) => {
                 t.pass();
+                parsed.push(Some(*p));
                 Some(b)
             }
-            Ok(b) => {
+            Read::Other(got) => {
                 t.fail(
                     Verdict::Fail,
                     &line.path,
                     format!(
-                        "{} has SHA-256 {}, but line {} of {CHAIN_HEAD} says {}",
+                        "{} has SHA-256 {got}, but line {} of {CHAIN_HEAD} says {}",
                         line.path,
-                        Digest::of(&b),
                         i + 1,
                         line.sha256
                     ),
                 );
+                parsed.push(None);
                 None
             }
-            Err(e) => {
-                let (verdict, why) = unreadable(&e);
+            Read::Unreadable(verdict, why) => {
                 t.fail(
                     verdict,
                     &line.path,
                     format!("{why} (named on line {} of {CHAIN_HEAD})", i + 1),
                 );
+                parsed.push(None);
                 None
             }
         };
@@ -117,14 +142,14 @@ pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> 
         "every head line's hash is the SHA-256 of the receipt file it names",
     );
     let mut t = Tally::new(CheckId::ChainReceiptForm);
-    for e in &mut entries {
-        let Some(b) = &e.receipt_bytes else { continue };
-        match Receipt::parse(b) {
-            Ok(r) => {
+    for (e, p) in entries.iter_mut().zip(parsed) {
+        match p {
+            None => {}
+            Some(Ok(r)) => {
                 t.pass();
                 e.receipt = Some(r);
             }
-            Err(err) => t.fail(
+            Some(Err(err)) => t.fail(
                 Verdict::Fail,
                 &e.line.path,
                 format!("{}: {err}", e.line.path),

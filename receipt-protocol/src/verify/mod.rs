@@ -9,9 +9,10 @@
 //! fields) and `graph` (digest, form, τ, rank).
 
 mod chain;
-mod fields;
+pub(crate) mod fields;
 mod graph;
 mod manifest;
+mod sign;
 mod tally;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use std::path::Path;
 use receipt_primitives::confine::{self, ReadError};
 
 pub use receipt_primitives::check::{Check, CheckId, Report, Verdict};
+pub use sign::{KeyOptions, SignedFacts, StatementFacts};
 
 use crate::ledger::HeadLine;
 use crate::manifest::Manifest;
@@ -45,9 +47,25 @@ struct Entry {
 /// Every check that cannot be made (a missing, unreadable, oversized or non-regular file)
 /// is reported as `UNKNOWN`, which fails the verification.
 pub fn verify_dir(root: &Path) -> Report {
+    verify_dir_with(root, &KeyOptions::default()).0
+}
+
+/// [`verify_dir`], then, with keys, the signature checks of docs/SPEC.md §14.9
+/// (`sign.receipt`, `sign.provenance`, `sign.checkpoint`, `sign.since`, `sign.tree`); returns
+/// the report and what the signatures established, for a policy
+/// ([`crate::policy::Policy::evaluate`]).
+pub fn verify_dir_with(root: &Path, opts: &KeyOptions) -> (Report, SignedFacts) {
     let mut report = Report::default();
     let Some(lines) = chain::head(root, &mut report) else {
-        return report;
+        if !opts.keys.is_empty() {
+            report.push(
+                CheckId::SignReceipt,
+                Verdict::Unknown,
+                None,
+                "there is no chain whose signatures could be checked",
+            );
+        }
+        return (report, SignedFacts::default());
     };
     let mut entries = chain::receipts(root, &lines, &mut report);
     chain::prev_links(&mut report, &entries);
@@ -56,7 +74,8 @@ pub fn verify_dir(root: &Path) -> Report {
     graph::check(root, &mut report, &entries);
     chain::view(root, &mut report, &entries);
     chain::orphans(root, &mut report, &entries);
-    report
+    let facts = sign::check(root, &mut report, &entries, opts);
+    (report, facts)
 }
 
 /// Reads a file of the ledger safely: confined to `root`, regular, at most `limit` bytes.

@@ -134,3 +134,75 @@ pub fn reseal(ledger: &Path, mut edit: impl FnMut(u64, &mut String, &mut Value) 
         .unwrap();
     }
 }
+
+/// Rewrites history the way a forger with write access to every file would: applies `edit`
+/// to every parsed entry (dropping those for which it returns false), re-seals the chain
+/// from the genesis of the (possibly edited) run id, and rewrites the head file and the
+/// receipt from the forged entries, so that only a rule about the content can tell.
+pub fn forge(ledger: &Path, mut edit: impl FnMut(&mut ParsedEntry) -> bool) {
+    let mut sealed_lines = Vec::new();
+    let mut prev: Option<Digest> = None;
+    let mut fold = receipt_runtime::receipt::RunFold::new();
+    let mut acc = receipt_primitives::merkle::MerkleAccumulator::new();
+    let mut last = None;
+    for mut e in entries(ledger) {
+        if !edit(&mut e) {
+            continue;
+        }
+        let seq = sealed_lines.len() as u64;
+        let kind_: &'static str = match e.kind.as_str() {
+            "RUN_START" => kind::RUN_START,
+            "STAGE_ENTER" => kind::STAGE_ENTER,
+            "STAGE_EXIT" => kind::STAGE_EXIT,
+            "EVENT" => kind::EVENT,
+            "VIOLATION" => kind::VIOLATION,
+            _ => kind::RUN_FINALIZE,
+        };
+        let sealed = Unsealed {
+            seq,
+            prev: prev.unwrap_or_else(|| genesis(&e.run_id)),
+            run_id: &e.run_id,
+            kind: kind_,
+            stage: e.stage.as_deref(),
+            payload: e.payload.clone(),
+        }
+        .seal()
+        .unwrap();
+        let payload = serde_json::to_vec(&e.payload).unwrap();
+        let view = receipt_runtime::receipt::PayloadView::parse(&payload).unwrap();
+        fold.push(
+            seq,
+            sealed.hash,
+            &e.run_id,
+            kind_,
+            e.stage.as_deref(),
+            &view,
+        );
+        acc.push(receipt_primitives::merkle::leaf_hash(&sealed.hash.0));
+        prev = Some(sealed.hash);
+        last = Some((e.run_id.clone(), sealed.hash));
+        sealed_lines.push(sealed.line);
+    }
+    write_lines(ledger, &sealed_lines);
+    let (run_id, hash) = last.expect("a forged ledger keeps at least one entry");
+    let head = receipt_runtime::ledger::Head {
+        schema: receipt_runtime::ledger::HEAD_SCHEMA.into(),
+        run_id,
+        entries: sealed_lines.len() as u64,
+        last_entry_sha256: hash,
+        merkle_root: acc.root(),
+    };
+    std::fs::write(
+        receipt_runtime::ledger::head_path(ledger),
+        receipt_primitives::jcs::to_vec(&head).unwrap(),
+    )
+    .unwrap();
+    let receipt = fold
+        .receipt()
+        .expect("the forged ledger starts and finalizes");
+    std::fs::write(
+        receipt_runtime::ledger::receipt_path(ledger),
+        receipt_primitives::jcs::to_vec(&receipt).unwrap(),
+    )
+    .unwrap();
+}

@@ -34,9 +34,9 @@ pub enum Origin {
     },
 }
 
-/// A verified build, ready to be stored.
-#[derive(Debug, Clone)]
-pub struct NewBuild {
+/// What a verified build ledger says about itself: stored with it, listed, and searched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildFields {
     /// SHA-256 of the ledger's `chain.head`: identifies the chain as uploaded.
     pub chain_sha256: String,
     /// SHA-256 of the latest receipt file.
@@ -57,6 +57,13 @@ pub struct NewBuild {
     pub work_status: Option<String>,
     /// The manifest's `timestamp`.
     pub timestamp: String,
+}
+
+/// A verified build, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewBuild {
+    /// What the ledger says about itself.
+    pub fields: BuildFields,
     /// Where it came from.
     pub origin: Origin,
     /// The verification report, JSON (`{"checks":[…]}`).
@@ -76,26 +83,9 @@ pub struct BuildSummary {
     pub id: i64,
     /// When the server stored it (`YYYY-MM-DDTHH:MM:SSZ`).
     pub received_at: String,
-    /// SHA-256 of `chain.head`.
-    pub chain_sha256: String,
-    /// SHA-256 of the latest receipt.
-    pub receipt_sha256: String,
-    /// Receipts on the chain.
-    pub chain_length: i64,
-    /// The receipt's `kind`.
-    pub kind: String,
-    /// The receipt's `producer`.
-    pub producer: String,
-    /// The manifest's `merkle_root`.
-    pub merkle_root: String,
-    /// The commit built, when known.
-    pub commit: Option<String>,
-    /// Whether the work tree was dirty, when known.
-    pub dirty: Option<bool>,
-    /// `work.status`, when known.
-    pub work_status: Option<String>,
-    /// The manifest's timestamp.
-    pub timestamp: String,
+    /// What the ledger says about itself.
+    #[serde(flatten)]
+    pub fields: BuildFields,
     /// Where it came from.
     pub origin: Origin,
 }

@@ -9,8 +9,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted, RunSummary,
-    SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, origin_from, stale_before,
+    BuildDetail, BuildFields, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted,
+    RunSummary, SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, origin_from, stale_before,
 };
 
 /// The advisory lock key under which the tables are created, so replicas starting
@@ -117,16 +117,18 @@ fn summary(r: &Row) -> Result<BuildSummary, StoreError> {
     Ok(BuildSummary {
         id: r.try_get(0)?,
         received_at: r.try_get(1)?,
-        chain_sha256: r.try_get(2)?,
-        receipt_sha256: r.try_get(3)?,
-        chain_length: r.try_get(4)?,
-        kind: r.try_get(5)?,
-        producer: r.try_get(6)?,
-        merkle_root: r.try_get(7)?,
-        commit: r.try_get(8)?,
-        dirty: r.try_get(9)?,
-        work_status: r.try_get(10)?,
-        timestamp: r.try_get(11)?,
+        fields: BuildFields {
+            chain_sha256: r.try_get(2)?,
+            receipt_sha256: r.try_get(3)?,
+            chain_length: r.try_get(4)?,
+            kind: r.try_get(5)?,
+            producer: r.try_get(6)?,
+            merkle_root: r.try_get(7)?,
+            commit: r.try_get(8)?,
+            dirty: r.try_get(9)?,
+            work_status: r.try_get(10)?,
+            timestamp: r.try_get(11)?,
+        },
         origin: origin_from(
             r.try_get::<_, &str>(12)?,
             r.try_get(13)?,
@@ -209,16 +211,16 @@ impl Store for PgStore {
                 &st,
                 &[
                     &now(),
-                    &b.chain_sha256,
-                    &b.receipt_sha256,
-                    &b.chain_length,
-                    &b.kind,
-                    &b.producer,
-                    &b.merkle_root,
-                    &b.commit,
-                    &b.dirty,
-                    &b.work_status,
-                    &b.timestamp,
+                    &b.fields.chain_sha256,
+                    &b.fields.receipt_sha256,
+                    &b.fields.chain_length,
+                    &b.fields.kind,
+                    &b.fields.producer,
+                    &b.fields.merkle_root,
+                    &b.fields.commit,
+                    &b.fields.dirty,
+                    &b.fields.work_status,
+                    &b.fields.timestamp,
                     &origin,
                     &repository,
                     &run_id,
@@ -238,7 +240,7 @@ impl Store for PgStore {
         let row = c
             .query_one(
                 "SELECT id FROM builds WHERE chain_sha256 = $1",
-                &[&b.chain_sha256],
+                &[&b.fields.chain_sha256],
             )
             .await?;
         Ok(Inserted::Existing(row.try_get(0)?))

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::{
-    BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted, RunSummary,
-    SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, origin_from, stale_before,
+    BuildDetail, BuildFields, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted,
+    RunSummary, SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, origin_from, stale_before,
 };
 
 /// File name of the database in the data directory.
@@ -206,16 +206,16 @@ fn insert_build_on(c: &Connection, b: &NewBuild) -> Result<Inserted, StoreError>
         .query_row(
             params![
                 now(),
-                b.chain_sha256,
-                b.receipt_sha256,
-                b.chain_length,
-                b.kind,
-                b.producer,
-                b.merkle_root,
-                b.commit,
-                b.dirty,
-                b.work_status,
-                b.timestamp,
+                b.fields.chain_sha256,
+                b.fields.receipt_sha256,
+                b.fields.chain_length,
+                b.fields.kind,
+                b.fields.producer,
+                b.fields.merkle_root,
+                b.fields.commit,
+                b.fields.dirty,
+                b.fields.work_status,
+                b.fields.timestamp,
                 origin,
                 repository,
                 run_id,
@@ -233,7 +233,7 @@ fn insert_build_on(c: &Connection, b: &NewBuild) -> Result<Inserted, StoreError>
     }
     let id = c
         .prepare_cached("SELECT id FROM builds WHERE chain_sha256 = ?1")?
-        .query_row([&b.chain_sha256], |r| r.get(0))?;
+        .query_row([&b.fields.chain_sha256], |r| r.get(0))?;
     Ok(Inserted::Existing(id))
 }
 
@@ -241,16 +241,18 @@ fn summary(r: &Row<'_>) -> Result<BuildSummary, StoreError> {
     Ok(BuildSummary {
         id: r.get(0)?,
         received_at: r.get(1)?,
-        chain_sha256: r.get(2)?,
-        receipt_sha256: r.get(3)?,
-        chain_length: r.get(4)?,
-        kind: r.get(5)?,
-        producer: r.get(6)?,
-        merkle_root: r.get(7)?,
-        commit: r.get(8)?,
-        dirty: r.get(9)?,
-        work_status: r.get(10)?,
-        timestamp: r.get(11)?,
+        fields: BuildFields {
+            chain_sha256: r.get(2)?,
+            receipt_sha256: r.get(3)?,
+            chain_length: r.get(4)?,
+            kind: r.get(5)?,
+            producer: r.get(6)?,
+            merkle_root: r.get(7)?,
+            commit: r.get(8)?,
+            dirty: r.get(9)?,
+            work_status: r.get(10)?,
+            timestamp: r.get(11)?,
+        },
         origin: origin_from(&r.get::<_, String>(12)?, r.get(13)?, r.get(14)?, r.get(15)?)?,
     })
 }

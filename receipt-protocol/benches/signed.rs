@@ -1,0 +1,259 @@
+//! Costs of signed ledgers, each against the unsigned baseline:
+//!
+//! - `append`: one build appended to a 100-entry chain, signed (receipt and provenance
+//!   envelopes, tree store, signed checkpoint; target: signing adds ≤ 5 ms) and unsigned.
+//! - `verify_10k`: the whole verification of a 10,000-entry signed chain (every protocol
+//!   check, τ and rank recomputed from each entry's graph) with a key (target ≤ 2 s) and
+//!   without one.
+//!
+//! `append` runs on the temp directory's file system (real fsyncs: they are part of what a
+//! signed append costs) and in `/dev/shm` (the CPU cost alone). The 10,000-entry chain is built in the setup with
+//! [`Ledger::append_signed`], in `/dev/shm` when it exists (its fsyncs are free; reading is
+//! from the page cache either way).
+//!
+//! Run: `cargo bench -p receipt-protocol --bench signed`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use receipt_attest::SigningKey;
+use receipt_graph::{CanonicalGraph, TauSeed, rank, tau};
+use receipt_primitives::{Digest, Timestamp, jcs};
+use receipt_protocol::ledger::{BuildRecord, Ledger};
+use receipt_protocol::manifest::Manifest;
+use receipt_protocol::receipt::{
+    Artifact, Artifacts, GitInfo, GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section,
+    Source, TrackedSummary, Work,
+};
+use receipt_protocol::sign::{BuildFacts, Signer};
+use receipt_protocol::verify::{KeyOptions, verify_dir_with};
+
+/// A build record of realistic shape: a small crate graph with its real fingerprint, two
+/// artifacts, a git source, and a 16 KiB extension standing in for the tracked listing.
+fn record(n: u64) -> BuildRecord {
+    let edges: Vec<(String, String)> = (0..=n % 8 + 4)
+        .map(|i| (format!("pkg{i}@1.0.{n}"), format!("pkg{}@1.0.{n}", i + 1)))
+        .collect();
+    let g = CanonicalGraph::new(Vec::<String>::new(), edges).unwrap();
+    let graph = g.to_json_bytes();
+    let ingress =
+        serde_json::json!({ "args": ["build", n.to_string()], "rustc_vv": "rustc 1.95.0\n" });
+    let manifest = Manifest {
+        producer: "bench 1.0".into(),
+        ingress_preimage_sha256: Some(jcs::sha256(&ingress).unwrap()),
+        timestamp: Timestamp::from_unix(1_700_000_000 + n as i64).unwrap(),
+        merkle_root: Digest::of(&n.to_be_bytes()),
+    };
+    let (ts, root) = (
+        manifest.timestamp.to_string(),
+        manifest.merkle_root.to_hex(),
+    );
+    let seed = TauSeed {
+        producer: &manifest.producer,
+        timestamp: &ts,
+        merkle_root: &root,
+    };
+    let listing: Vec<String> = (0..160)
+        .map(|i| format!("{}  src/module_{i}.rs", Digest::of(&[n as u8, i as u8])))
+        .collect();
+    let receipt = Receipt {
+        schema: RECEIPT_SCHEMA.into(),
+        kind: "cargo".into(),
+        producer: String::new(),
+        manifest_sha256: Digest::default(),
+        reflective: Reflective {
+            merkle_root: Digest::default(),
+        },
+        prev: None,
+        source: Section::Available(Source {
+            git: Section::Available(GitInfo {
+                commit: Some(format!("{n:040x}")),
+                dirty: false,
+            }),
+            tracked: TrackedSummary {
+                mode: "git".into(),
+                files: 160,
+                merkle_root: manifest.merkle_root,
+            },
+        }),
+        ingress: Section::Available(ingress),
+        graph: Section::Available(GraphSummary {
+            kind: "cargo".into(),
+            nodes: g.node_count() as u64,
+            edges: g.edge_count() as u64,
+            digest: Digest::of(&graph),
+            path: "graph.json".into(),
+        }),
+        tau: Section::Available(serde_json::to_value(tau(&g, &seed)).unwrap()),
+        rank: Section::Available(serde_json::to_value(rank(&g)).unwrap()),
+        work: Section::Available(Work {
+            status: "success".into(),
+            exit_code: Some(0),
+            wall_ms: 1000 + n,
+            cpu_ms: None,
+            peak_rss_kb: None,
+        }),
+        artifacts: Section::Available(Artifacts {
+            root: "target".into(),
+            files: vec![
+                Artifact {
+                    path: "release/app".into(),
+                    sha256: Digest::of(format!("app {n}").as_bytes()),
+                    size: 1 << 20,
+                },
+                Artifact {
+                    path: "release/libapp.rlib".into(),
+                    sha256: Digest::of(format!("lib {n}").as_bytes()),
+                    size: 1 << 19,
+                },
+            ],
+        }),
+        extensions: BTreeMap::from([("bench".to_owned(), serde_json::json!(listing))]),
+    };
+    BuildRecord {
+        manifest,
+        receipt,
+        graph_json: Some(graph),
+    }
+}
+
+fn facts() -> BuildFacts {
+    BuildFacts {
+        builder_id: "https://receipt.dev/cargo-receipt@0.1.0".into(),
+        repository: Some("https://example.com/app.git".into()),
+        ..BuildFacts::default()
+    }
+}
+
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+fn chain(dir: &Path, key: &SigningKey, n: u64) -> Ledger {
+    let l = Ledger::create(dir).unwrap();
+    let keys = std::slice::from_ref(key);
+    for i in 1..=n {
+        l.append_signed(record(i), &Signer { keys }, &facts())
+            .unwrap();
+    }
+    l
+}
+
+fn append(c: &mut Criterion) {
+    let key = SigningKey::ed25519_from_seed(&[7; 32]);
+    let keys = std::slice::from_ref(&key);
+    let mut g = c.benchmark_group("append");
+    g.sample_size(30).measurement_time(Duration::from_secs(10));
+    // Each iteration appends to its own copy of a 100-entry chain: on disk (real fsyncs),
+    // and in /dev/shm (free fsyncs: the CPU cost alone).
+    for (place, make) in [
+        (
+            "disk",
+            (|| tempfile::tempdir().unwrap()) as fn() -> tempfile::TempDir,
+        ),
+        ("tmpfs", scratch as fn() -> tempfile::TempDir),
+    ] {
+        let base = make();
+        chain(base.path(), &key, 100);
+        let copy = |to: &Path| {
+            let o = std::process::Command::new("cp")
+                .args(["-a", &format!("{}/.", base.path().display())])
+                .arg(to)
+                .status()
+                .unwrap();
+            assert!(o.success());
+        };
+        g.bench_function(format!("signed, {place}"), |b| {
+            b.iter_batched(
+                || {
+                    let d = make();
+                    copy(d.path());
+                    (d, record(101))
+                },
+                |(d, r)| {
+                    Ledger::create(d.path())
+                        .unwrap()
+                        .append_signed(r, &Signer { keys }, &facts())
+                        .unwrap();
+                    d
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_function(format!("unsigned (baseline), {place}"), |b| {
+            b.iter_batched(
+                || {
+                    let d = make();
+                    copy(d.path());
+                    (d, record(101))
+                },
+                |(d, r)| {
+                    Ledger::create(d.path()).unwrap().append(r).unwrap();
+                    d
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn verify_10k(c: &mut Criterion) {
+    let key = SigningKey::ed25519_from_seed(&[7; 32]);
+    let dir = scratch();
+    // `RECEIPT_BENCH_ENTRIES` shortens the chain for profiling runs.
+    let n = std::env::var("RECEIPT_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    chain(dir.path(), &key, n);
+    let with_key = KeyOptions {
+        keys: vec![key.public_key().clone()],
+        since: None,
+    };
+    let (report, _) = verify_dir_with(dir.path(), &with_key);
+    assert!(report.ok(), "{report}");
+    // The machine is shared: CPU time says what the wall-clock medians cannot.
+    for (name, opts) in [
+        ("with key", &with_key),
+        ("without key", &KeyOptions::default()),
+    ] {
+        let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
+        black_box(verify_dir_with(dir.path(), opts));
+        eprintln!(
+            "verify_10k/{name}: one run of {n} entries: {:.3} s CPU (all threads), {:.3} s wall",
+            cpu_seconds() - cpu0,
+            wall0.elapsed().as_secs_f64()
+        );
+    }
+    let mut g = c.benchmark_group("verify_10k");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function("with key", |b| {
+        b.iter(|| black_box(verify_dir_with(dir.path(), &with_key)))
+    });
+    g.bench_function("without key (baseline)", |b| {
+        b.iter(|| black_box(verify_dir_with(dir.path(), &KeyOptions::default())))
+    });
+    g.finish();
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given and reads nothing else.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is a valid `who`.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+criterion_group!(benches, append, verify_10k);
+criterion_main!(benches);
