@@ -40,7 +40,8 @@ pub enum Command {
     VerifyProof(VerifyProofArgs),
     /// Print a summary of the latest receipt.
     Show(ShowArgs),
-    /// Verify a run ledger written by the receipt runtime, against its run receipt.
+    /// Verify a run ledger written by the receipt runtime, against its run receipt, its
+    /// evidence store and (with --policy) the run invariants.
     VerifyRun(VerifyRunArgs),
     /// Show what changed between two build receipts (exit 0 when nothing that is hashed
     /// differs, 1 when something does, 2 on error).
@@ -57,6 +58,11 @@ pub enum Command {
     Sign(SignArgs),
     /// Print the consistency proof from an older checkpoint to the chain's current one.
     Consistency(ConsistencyArgs),
+    // --- evidence, invariants and run export (docs/SPEC.md §16, §17) ---------------------
+    /// Write the deterministic export document of one run (schema `receipt.run-export/1`).
+    ExportRun(ExportRunArgs),
+    /// Expire evidence blobs by the retention policy, leaving tombstones.
+    Gc(GcArgs),
     /// Receipts for Lean 4 / Lake projects (the `lake-receipt` commands).
     Lake {
         /// What to do.
@@ -335,6 +341,73 @@ pub struct VerifyRunArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub evidence: RunEvidenceArgs,
+    /// The run policy (TOML): required stages and evidence, the decision stage, and
+    /// user-declared invariants, each checked.
+    #[arg(long, value_name = "POLICY.toml")]
+    pub policy: Option<PathBuf>,
+}
+
+/// Where a run's evidence is, and the key that verifies sealed blobs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunEvidenceArgs {
+    /// The evidence store: a directory or `s3://bucket/prefix` [default: LEDGER.evidence].
+    #[arg(long, value_name = "DIR|URL")]
+    pub evidence: Option<String>,
+    /// The evidence key file, to verify sealed blobs' content [default:
+    /// $RECEIPT_EVIDENCE_KEY when set; without a key sealed blobs are checked for presence].
+    #[arg(long, value_name = "FILE")]
+    pub evidence_key: Option<PathBuf>,
+}
+
+/// The formats of `cargo receipt export-run`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// RFC 8785 canonical JSON and a newline.
+    #[default]
+    Json,
+}
+
+/// `cargo receipt export-run`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportRunArgs {
+    /// The run ledger file.
+    pub ledger: PathBuf,
+    /// The document format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    pub format: ExportFormat,
+    /// Write the document to this file (replaced atomically) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The run receipt (default: LEDGER.receipt.json).
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub evidence: RunEvidenceArgs,
+    /// A run policy whose invariants enter the verification summary and claim ceiling.
+    #[arg(long, value_name = "POLICY.toml")]
+    pub policy: Option<PathBuf>,
+}
+
+/// `cargo receipt gc`.
+#[derive(Debug, Clone, Args)]
+pub struct GcArgs {
+    /// The evidence store: a directory or `s3://bucket/prefix`.
+    pub store: String,
+    /// The evidence policy file (TOML) with the `[retention.public]` and
+    /// `[retention.sealed]` limits [default: no limits, nothing expires].
+    #[arg(long, value_name = "RETENTION.toml")]
+    pub policy: Option<PathBuf>,
+    /// Only print what would be expired.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The time retention is computed at (`YYYY-MM-DDTHH:MM:SSZ`) [default:
+    /// $SOURCE_DATE_EPOCH, else now].
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub now: Option<String>,
 }
 
 /// `cargo receipt report`.

@@ -11,6 +11,7 @@ pub mod args;
 pub mod artifacts;
 pub mod build;
 pub mod cli;
+pub mod evidence;
 pub mod exec;
 pub mod exit;
 pub mod graph;
@@ -76,6 +77,8 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Keygen(a) => exit::report(run_keygen(&a)),
         Command::Sign(a) => exit::report(run_sign(&a)),
         Command::Consistency(a) => exit::report(run_consistency(&a)),
+        Command::ExportRun(a) => exit::report(evidence::export_run(&a)),
+        Command::Gc(a) => exit::report(evidence::gc(&a)),
         // The Lake bridge documents the same exit codes and maps its own errors to them.
         Command::Lake { command } => lake_bridge::run(command),
     }
@@ -181,9 +184,13 @@ fn run_verify_proof(a: &cli::VerifyProofArgs) -> Result<(), Error> {
 }
 
 fn run_verify_run(a: &cli::VerifyRunArgs) -> Result<(), Error> {
-    let report = receipt_runtime::verify::verify_run(&a.ledger, a.receipt.as_deref());
+    let audit = evidence::audit(a)?;
+    let report = audit.report();
     let text = if a.json {
-        report.to_json()
+        report.to_json(&[
+            ("ledger", audit.run.ledger.display().to_string().into()),
+            ("receipt", audit.run.receipt.display().to_string().into()),
+        ])
     } else {
         report.to_string()
     };
@@ -341,7 +348,7 @@ fn display_path(p: &Path) -> String {
         .unwrap_or_else(|| p.display().to_string())
 }
 
-fn print_out(text: &str) -> Result<(), Error> {
+pub(crate) fn print_out(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

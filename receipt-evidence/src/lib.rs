@@ -28,7 +28,7 @@
 //! - Retention: [`policy::EvidencePolicy::load`], then [`retention::plan`] (dry run) or
 //!   [`retention::gc`].
 //!
-//! The formats are specified in `docs/spec-drafts/evidence.md`.
+//! The formats are specified in `docs/SPEC.md` §16.
 #![deny(missing_docs)]
 
 pub mod backend;

@@ -148,7 +148,7 @@ mod tests {
         obj.extend_from_slice(&ct);
         let hex: String = obj.iter().map(|b| format!("{b:02x}")).collect();
         // The same bytes as libsodium's crypto_aead_xchacha20poly1305_ietf_encrypt (the worked
-        // example of docs/spec-drafts/evidence.md).
+        // example of docs/SPEC.md §16.5).
         assert_eq!(
             hex,
             "070707070707070707070707070707070707070707070707\

@@ -11,6 +11,42 @@ mod kw {
     syn::custom_keyword!(hash_output);
     syn::custom_keyword!(skip_all);
     syn::custom_keyword!(after);
+    syn::custom_keyword!(evidence);
+    syn::custom_keyword!(sealed);
+}
+
+/// One item of `evidence(..)`: an argument name or `return`, kept public or sealed.
+pub(crate) struct EvidenceItem {
+    /// The argument, or the `return` keyword for the return value.
+    pub(crate) name: Ident,
+    /// Written as `sealed(name)`.
+    pub(crate) sealed: bool,
+}
+
+impl EvidenceItem {
+    /// Whether this item is the return value.
+    pub(crate) fn is_return(&self) -> bool {
+        self.name == "return"
+    }
+}
+
+impl Parse for EvidenceItem {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(kw::sealed) && input.peek2(syn::token::Paren) {
+            input.parse::<kw::sealed>()?;
+            let content;
+            syn::parenthesized!(content in input);
+            let name = syn::ext::IdentExt::parse_any(&content)?;
+            if !content.is_empty() {
+                return Err(content.error("`sealed(..)` takes one name"));
+            }
+            return Ok(EvidenceItem { name, sealed: true });
+        }
+        Ok(EvidenceItem {
+            name: syn::ext::IdentExt::parse_any(input)?,
+            sealed: false,
+        })
+    }
 }
 
 /// The arguments as written, each at most once.
@@ -26,6 +62,8 @@ pub(crate) struct ReceiptArgs {
     pub(crate) skip_all: Option<Span>,
     /// `after = "stage"`.
     pub(crate) after: Option<LitStr>,
+    /// `evidence(a, sealed(b), return)`: the keyword's span and the items.
+    pub(crate) evidence: Option<(Span, Vec<EvidenceItem>)>,
 }
 
 /// Stores `value` in `slot`, or reports the second occurrence at `span`.
@@ -76,6 +114,23 @@ impl Parse for ReceiptArgs {
             } else if lookahead.peek(kw::skip_all) {
                 let k: kw::skip_all = input.parse()?;
                 set_once(&mut args.skip_all, k.span, k.span, "skip_all")?;
+            } else if lookahead.peek(kw::evidence) {
+                let k: kw::evidence = input.parse()?;
+                let content;
+                syn::parenthesized!(content in input);
+                let items = Punctuated::<EvidenceItem, Token![,]>::parse_terminated(&content)?;
+                if items.is_empty() {
+                    return Err(syn::Error::new(
+                        k.span,
+                        "`evidence(..)` needs at least one argument name (or `return`)",
+                    ));
+                }
+                set_once(
+                    &mut args.evidence,
+                    (k.span, items.into_iter().collect()),
+                    k.span,
+                    "evidence",
+                )?;
             } else if lookahead.peek(kw::after) {
                 let k: kw::after = input.parse()?;
                 input.parse::<Token![=]>()?;
@@ -105,6 +160,22 @@ impl ReceiptArgs {
                 skip,
                 "`skip_all` cannot be combined with `hash(..)`: `skip_all` records nothing about the arguments",
             ));
+        }
+        if let (Some(skip), Some(_)) = (self.skip_all, &self.evidence) {
+            return Err(syn::Error::new(
+                skip,
+                "`skip_all` cannot be combined with `evidence(..)`: `skip_all` records nothing about the arguments",
+            ));
+        }
+        if let Some((_, items)) = &self.evidence {
+            for (i, it) in items.iter().enumerate() {
+                if items[..i].iter().any(|m| m.name == it.name) {
+                    return Err(syn::Error::new(
+                        it.name.span(),
+                        format!("`{}` is named twice in `evidence(..)`", it.name),
+                    ));
+                }
+            }
         }
         if let Some((_, names)) = &self.hash {
             for (i, n) in names.iter().enumerate() {

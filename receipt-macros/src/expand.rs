@@ -61,6 +61,23 @@ fn validate(args: &ReceiptArgs, item: &ItemFn) -> syn::Result<()> {
             }
         }
     }
+    if let Some((_, items)) = &args.evidence {
+        for it in items {
+            if it.is_return() {
+                if let ReturnType::Default = &item.sig.output {
+                    return Err(syn::Error::new(
+                        it.name.span(),
+                        "`evidence(return)` needs a return value, but this function returns `()`",
+                    ));
+                }
+            } else if !names.contains(&it.name) {
+                return Err(syn::Error::new(
+                    it.name.span(),
+                    format!("`{}` is not an argument of this function", it.name),
+                ));
+            }
+        }
+    }
     if let (Some(span), ReturnType::Default) = (args.hash_output, &item.sig.output) {
         return Err(syn::Error::new(
             span,
@@ -141,12 +158,56 @@ fn generate(args: &ReceiptArgs, item: ItemFn) -> TokenStream {
         )
     };
 
+    // Input:  evidence(a, sealed(b), return)
+    // Output: evidence_arg("a", Class::Public, &a); evidence_arg("b", Class::Sealed, &b);
+    //         and, once the value is known, evidence_arg("return", Class::Public, &ret).
+    let class = |sealed: bool| {
+        if sealed {
+            quote!(#rt::Class::Sealed)
+        } else {
+            quote!(#rt::Class::Public)
+        }
+    };
+    let (ev_return, ev_args): (Vec<_>, Vec<_>) = args
+        .evidence
+        .iter()
+        .flat_map(|(_, items)| items)
+        .partition(|it| it.is_return());
+    let ev_args: Vec<TokenStream> = ev_args
+        .iter()
+        .map(|it| {
+            let n = &it.name;
+            let key = n.to_string().trim_start_matches("r#").to_owned();
+            let c = class(it.sealed);
+            quote_spanned!(n.span()=> #rt::evidence_arg(#key, #c, &#n);)
+        })
+        .collect();
+    let ev_return = ev_return
+        .first()
+        .map(|it| (class(it.sealed), it.name.span()));
+
     let ret_ty = match &sig.output {
         ReturnType::Default => None,
         ReturnType::Type(_, ty) => Some((**ty).clone()),
     };
     let is_result = ret_ty.as_ref().is_some_and(returns_result);
-    let capture = is_result || args.hash_output.is_some();
+    let capture = is_result || args.hash_output.is_some() || ev_return.is_some();
+    let is_async = sig.asyncness.is_some();
+    // The return value is kept while the stage is entered; an `async fn`'s span is entered
+    // again for it, after the future completed (no guard is held across an `.await`).
+    let keep_return = |value: TokenStream| {
+        ev_return.as_ref().map(|(c, span)| {
+            let call = quote_spanned!(*span=> #rt::evidence_arg("return", #c, #value););
+            if is_async {
+                quote!({
+                    let __receipt_again = __receipt_span.enter();
+                    #call
+                })
+            } else {
+                call
+            }
+        })
+    };
     let annot = match &ret_ty {
         Some(ty) if !has_impl_trait(ty) => quote!(: #ty),
         Some(_) => quote!(),
@@ -157,10 +218,12 @@ fn generate(args: &ReceiptArgs, item: ItemFn) -> TokenStream {
         let on_ok = args
             .hash_output
             .map(|_| quote_spanned!(out_span=> #rt::record_output(&__receipt_span, __receipt_ok);));
+        let keep = keep_return(quote!(__receipt_ok));
         quote! {
             match &__receipt_ret {
                 ::core::result::Result::Ok(__receipt_ok) => {
                     #on_ok
+                    #keep
                     #rt::record_ok(&__receipt_span);
                 }
                 ::core::result::Result::Err(__receipt_err) => {
@@ -169,9 +232,13 @@ fn generate(args: &ReceiptArgs, item: ItemFn) -> TokenStream {
             }
         }
     } else {
-        let out = quote_spanned!(out_span=> #rt::record_output(&__receipt_span, &__receipt_ret););
+        let out = args.hash_output.is_some().then(
+            || quote_spanned!(out_span=> #rt::record_output(&__receipt_span, &__receipt_ret);),
+        );
+        let keep = keep_return(quote!(&__receipt_ret));
         quote! {
             #out
+            #keep
             #rt::record_ok(&__receipt_span);
         }
     };
@@ -181,7 +248,7 @@ fn generate(args: &ReceiptArgs, item: ItemFn) -> TokenStream {
             quote! {
                 let __receipt_span = #span_expr;
                 let __receipt_ret #annot = #rt::Instrument::instrument(
-                    async move #block,
+                    async move { #(#ev_args)* #block },
                     ::core::clone::Clone::clone(&__receipt_span),
                 ).await;
                 #after_call
@@ -190,13 +257,14 @@ fn generate(args: &ReceiptArgs, item: ItemFn) -> TokenStream {
         } else {
             quote! {
                 let __receipt_span = #span_expr;
-                #rt::Instrument::instrument(async move #block, __receipt_span).await
+                #rt::Instrument::instrument(async move { #(#ev_args)* #block }, __receipt_span).await
             }
         }
     } else if capture {
         quote! {
             let __receipt_span = #span_expr;
             let __receipt_entered = __receipt_span.enter();
+            #(#ev_args)*
             #[allow(clippy::redundant_closure_call)]
             let __receipt_ret #annot = (move || #block)();
             #after_call
@@ -206,6 +274,7 @@ fn generate(args: &ReceiptArgs, item: ItemFn) -> TokenStream {
         quote! {
             let __receipt_span = #span_expr;
             let __receipt_entered = __receipt_span.enter();
+            #(#ev_args)*
             #block
         }
     };

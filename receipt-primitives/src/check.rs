@@ -213,10 +213,32 @@ check_ids! {
     PolicyChainLength => "policy.chain_length",
     /// Every check the policy requires was made.
     PolicyChecks => "policy.checks",
-    // --- evidence blobs (docs/spec-drafts/evidence.md) ------------------------------------
+    // --- evidence blobs (docs/SPEC.md §16.10) ---------------------------------------------
     /// One evidence reference: its blob is present and verified (sealed without a key:
     /// present, content unverified), expired by policy, missing, or corrupt.
     EvidenceBlob => "evidence.blob",
+    // --- evidence entries and run invariants (docs/SPEC.md §16) ---------------------------
+    /// Every `EVIDENCE` entry is well formed and lies inside an open stage.
+    RunEvidence => "run.evidence",
+    /// The ledger's integrity checks hold: read, parse, canonical form, hashes, seq, chain,
+    /// run id, head file.
+    InvariantLedgerChainValid => "invariant.ledger_chain_valid",
+    /// Every stage that entered exited, the run receipt covers every entry, every required
+    /// evidence key is recorded and every evidence blob is retrievable and matches its
+    /// digest.
+    InvariantReceiptCompleteness => "invariant.receipt_completeness",
+    /// The decision stage completed with its decision evidence, and nothing was silently
+    /// downgraded.
+    InvariantEvaluationCompleteness => "invariant.evaluation_completeness",
+    /// The run ended cleanly: `RUN_FINALIZE` last, status `ok`, nothing open, the decision
+    /// stage last before it.
+    InvariantFinalizationCompleteness => "invariant.finalization_completeness",
+    /// Exactly one `RUN_FINALIZE`, on the last line.
+    InvariantSingleFinalize => "invariant.run_shape.single_finalize",
+    /// The required stages completed, in the declared order.
+    InvariantStageRequiredPath => "invariant.run_shape.stage_required_path",
+    /// One user-declared invariant of the run policy file.
+    InvariantUser => "invariant.user",
 }
 
 impl CheckId {
@@ -407,9 +429,10 @@ mod tests {
             let s = id.as_str();
             assert!(seen.insert(s), "{s} twice");
             assert_eq!(s.parse::<CheckId>().unwrap(), id);
-            let (area, name) = s.split_once('.').expect("area.name");
-            for part in [area, name] {
-                assert!(!part.is_empty());
+            // `area.name`, where the name may itself be dotted (`invariant.run_shape.x`).
+            assert!(s.contains('.'), "{s}: area.name");
+            for part in s.split('.') {
+                assert!(!part.is_empty(), "{s}");
                 assert!(
                     part.bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),

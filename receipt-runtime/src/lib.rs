@@ -26,10 +26,15 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod audit;
 mod canon;
 pub mod entry;
+pub mod evidence;
+pub mod export;
+pub mod facts;
 pub mod fields;
 pub mod graph;
+pub mod invariants;
 pub mod layer;
 pub mod ledger;
 pub mod measure;

@@ -297,7 +297,8 @@ pub async fn get_run_receipt(
     }
 }
 
-/// `GET /v1/runs/{run_id}/export`: the export document stored with the run.
+/// `GET /v1/runs/{run_id}/export`: the run export (`receipt.run-export/1`) the server wrote
+/// with `receipt_runtime::export` when it stored the run.
 pub async fn get_run_export(
     State(app): State<Arc<App>>,
     p: Result<Path<String>, PathRejection>,
@@ -335,6 +336,9 @@ fn verify_error(e: VerifyError) -> ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("the upload is not a readable receipt archive: {why}"),
         ),
+        e @ VerifyError::ExportMismatch => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
         e => {
             tracing::error!(error = %e, "verification could not run");
             ApiError::new(

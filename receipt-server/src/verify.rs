@@ -30,6 +30,11 @@ pub enum VerifyError {
     /// A document the verification passed does not parse (should not happen).
     #[error("{0}")]
     Inconsistent(String),
+    /// The uploaded run export is not the export of the uploaded ledger.
+    #[error(
+        "the export part is not the run export (receipt.run-export/1) of the uploaded ledger; leave it out and the server writes it"
+    )]
+    ExportMismatch,
 }
 
 /// How artifacts are verified. Today every check of `cargo receipt verify DIR`; the
@@ -225,7 +230,8 @@ pub struct RunUpload {
     pub head: Option<Vec<u8>>,
     /// The run receipt's bytes.
     pub receipt: Vec<u8>,
-    /// The run export document, stored opaquely.
+    /// The run export document the client made, if any: it must be byte-identical to the
+    /// export the server computes from the ledger (`receipt_runtime::export`).
     pub export: Option<Vec<u8>>,
 }
 
@@ -260,6 +266,19 @@ pub fn verify_run_upload(up: RunUpload) -> Result<RunVerified, VerifyError> {
     if !report.ok() {
         return Ok(RunVerified { report, run: None });
     }
+    // The export served for the run is the one computed here, by the same function as
+    // `cargo receipt export-run`; an uploaded one is only compared with it.
+    let export = receipt_runtime::export::export_run(
+        &ledger,
+        &receipt_runtime::audit::AuditOptions {
+            receipt: Some(receipt_path.clone()),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| VerifyError::Inconsistent(format!("the verified run cannot be exported: {e}")))?;
+    if up.export.as_ref().is_some_and(|x| *x != export) {
+        return Err(VerifyError::ExportMismatch);
+    }
     let receipt: receipt_runtime::receipt::RunReceipt = serde_json::from_slice(&up.receipt)
         .map_err(|e| {
             VerifyError::Inconsistent(format!("the verified run receipt does not parse: {e}"))
@@ -275,7 +294,7 @@ pub fn verify_run_upload(up: RunUpload) -> Result<RunVerified, VerifyError> {
         status: receipt.status,
         report_json,
         receipt: up.receipt,
-        export: up.export,
+        export: Some(export),
     };
     Ok(RunVerified {
         report,
