@@ -28,6 +28,9 @@
 pub mod alloc;
 mod canon;
 pub mod entry;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod layer;
 pub mod ledger;

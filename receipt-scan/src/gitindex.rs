@@ -62,6 +62,24 @@ impl Index {
         })
     }
 
+    /// An index read from `bytes` for the work tree at `top`, with the scan root at
+    /// `prefix` (empty, or ending in `/`), listable with a checksum of `hash_len` bytes
+    /// when that is given: the reader without the file system, for the fuzz harnesses.
+    #[cfg(feature = "fuzzing")]
+    pub(super) fn from_bytes(bytes: Vec<u8>, prefix: &str, hash_len: Option<usize>) -> Index {
+        let top = PathBuf::from(".");
+        Index {
+            bytes,
+            repo: Repo {
+                git_dir: top.join(".git"),
+                common_dir: top.join(".git"),
+                top,
+            },
+            prefix: prefix.to_owned(),
+            listable: hash_len,
+        }
+    }
+
     /// Whether the listing may come from this file (see [`Index::tracked_paths`]).
     pub(super) fn listable(&self) -> bool {
         self.listable.is_some()
@@ -73,7 +91,9 @@ impl Index {
         let hash_len = self.listable?;
         let (version, count) = header(&self.bytes)?;
         let body = &self.bytes[..self.bytes.len().checked_sub(hash_len)?];
-        let mut paths = Vec::with_capacity(count);
+        // The count is the file's claim: reserve no more than its bytes can hold (an entry
+        // takes at least its stat fields and object name).
+        let mut paths = Vec::with_capacity(count.min(body.len() / (NAME_OFFSET + hash_len)));
         let mut sure = true;
         let end = walk(body, version, count, hash_len, |mode, _, name| {
             // A sparse-directory entry (folded by a sparse index) stands for files git would
