@@ -141,6 +141,17 @@ fn show(b: &[u8]) -> String {
     }
 }
 
+/// Where `out` (a serialization) first differs from `b` (the input), with context.
+fn diff(b: &[u8], out: &[u8]) -> String {
+    let at = b.iter().zip(out).position(|(x, y)| x != y).unwrap_or(b.len().min(out.len()));
+    let from = at.saturating_sub(40);
+    format!(
+        "at byte {at} the input has b\"{}\", the serialization b\"{}\"",
+        show(&b[from..(at + 40).min(b.len())]),
+        show(&out[from..(at + 40).min(out.len())])
+    )
+}
+
 fn digest(u: &mut Unstructured<'_>) -> arbitrary::Result<Digest> {
     Ok(Digest(u.arbitrary()?))
 }
@@ -171,7 +182,7 @@ fn manifest(b: &[u8]) -> Result<Verdict, String> {
     match Manifest::parse(b) {
         Ok(m) => {
             let out = m.to_bytes();
-            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", show(b)))?;
+            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", diff(b, &out)))?;
             // An independent reading: serde sees the same four values.
             let v: Value = serde_json::from_slice(b).map_err(|e| format!("accepted a manifest serde refuses: {e}: {}", show(b)))?;
             let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -214,7 +225,7 @@ fn receipt(b: &[u8]) -> Result<Verdict, String> {
     match Receipt::parse(b) {
         Ok(r) => {
             let out = r.to_bytes().map_err(|e| format!("a parsed receipt does not serialize: {e}"))?;
-            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", show(b)))?;
+            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", diff(b, &out)))?;
             let again = Receipt::parse(&out).map_err(|e| format!("parse(serialize(r)) fails: {e}"))?;
             ensure(again == r, || "parse(serialize(r)) != r".into())?;
             Ok(Verdict::Accepted)
@@ -233,7 +244,7 @@ fn chain_head(b: &[u8]) -> Result<Verdict, String> {
     match parse_head(b) {
         Ok(lines) => {
             let out: String = lines.iter().map(HeadLine::to_line).collect();
-            ensure(out.as_bytes() == b, || format!("accepted a head that is not its serialization: {}", show(b)))?;
+            ensure(out.as_bytes() == b, || format!("accepted a head that is not its serialization: {}", diff(b, out.as_bytes())))?;
             for (i, l) in lines.iter().enumerate() {
                 ensure(l.path == entry_path(i as u64 + 1), || format!("line {} names {:?}", i + 1, l.path))?;
             }
@@ -262,7 +273,7 @@ fn graph(b: &[u8]) -> Result<Verdict, String> {
     match CanonicalGraph::from_json_bytes(b) {
         Ok(g) => {
             let out = g.to_json_bytes();
-            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", show(b)))?;
+            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", diff(b, &out)))?;
             ensure(g.digest() == *Digest::of(b).as_bytes(), || "the digest is not SHA-256 of the bytes".into())?;
             let rebuilt = CanonicalGraph::new(g.nodes().iter().map(String::as_str), g.edges())
                 .map_err(|e| format!("a parsed graph cannot be rebuilt from its nodes and edges: {e}"))?;
@@ -301,7 +312,7 @@ fn gen_graph(u: &mut Unstructured<'_>, seeds: &[Vec<u8>]) -> arbitrary::Result<I
 fn proof(b: &[u8]) -> Result<Verdict, String> {
     match FileProof::from_json_bytes(b) {
         Ok(p) => {
-            ensure(p.to_json_bytes() == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", show(b)))?;
+            ensure(p.to_json_bytes() == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", diff(b, &p.to_json_bytes())))?;
             ensure(FileProof::from_json_bytes(&p.to_json_bytes()).as_ref() == Ok(&p), || "parse(serialize(p)) != p".into())?;
             let _ = check_tracked_path(&p.path);
             Ok(match p.verify() {
@@ -486,7 +497,7 @@ fn run_head(b: &[u8]) -> Result<Verdict, String> {
     match Head::read(&path) {
         Ok(h) => {
             let out = jcs::to_vec(&h).map_err(|e| format!("a read head does not serialize: {e}"))?;
-            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", show(b)))?;
+            ensure(out == b, || format!("accepted bytes that are not the serialization of what they parse to: {}", diff(b, &out)))?;
             ensure(h.schema == HEAD_SCHEMA, || "accepted another schema".into())?;
             Ok(Verdict::Accepted)
         }

@@ -339,6 +339,9 @@ const TYPE_MASK: u32 = 0o170000;
 const NAME_OFFSET: usize = 40;
 /// The flag of an entry followed by a second, extended flags word (version 3 and later).
 const EXTENDED: u16 = 0x4000;
+/// The extended flags git reads: intent-to-add and skip-worktree.
+const INTENT_TO_ADD: u16 = 0x2000;
+const SKIP_WORKTREE: u16 = 0x4000;
 
 /// Calls `each(mode, size, name)` for the `count` entries at the start of `bytes` (after the
 /// 12-byte header) and returns where they end; `None` when an entry is malformed.
@@ -360,6 +363,12 @@ fn walk(
         let mut path_at = flags_at + 2;
         if flags & EXTENDED != 0 {
             if version < 3 {
+                return None;
+            }
+            // Git refuses an entry with any extended flag besides these two ("unknown index
+            // entry format").
+            let extended = u16::from_be_bytes(bytes.get(path_at..path_at + 2)?.try_into().ok()?);
+            if extended & !(INTENT_TO_ADD | SKIP_WORKTREE) != 0 {
                 return None;
             }
             path_at += 2;

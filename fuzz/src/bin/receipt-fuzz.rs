@@ -7,7 +7,32 @@ use std::time::{Duration, Instant};
 
 use receipt_fuzz::{corpus, driver, targets};
 
-const USAGE: &str = "usage: receipt-fuzz list | corpus | run [--seconds N] [--seed S] [--chunk C] TARGET... (or all)";
+const USAGE: &str = "usage: receipt-fuzz list | corpus | check TARGET FILE | run [--seconds N] [--seed S] [--chunk C] TARGET... (or all)";
+
+/// Runs one target's harness on one file (a saved finding) and prints the outcome.
+fn check(name: &str, file: &str) -> ExitCode {
+    let Some(target) = targets::target(name) else {
+        eprintln!("receipt-fuzz: no target {name:?} (see `receipt-fuzz list`)");
+        return ExitCode::from(2);
+    };
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("receipt-fuzz: cannot read {file}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match driver::check_one(target, &driver::Input::any(bytes)) {
+        Ok(v) => {
+            println!("{name}: {v:?}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("{name}: FINDING: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +54,7 @@ fn main() -> ExitCode {
             }
         },
         Some("run") => run(&args[1..]),
+        Some("check") if args.len() == 3 => check(&args[1], &args[2]),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
