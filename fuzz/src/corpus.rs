@@ -25,10 +25,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     };
     let mut names: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
     names.sort();
-    names
-        .iter()
-        .filter_map(|p| fs::read(p).ok())
-        .collect()
+    names.iter().filter_map(|p| fs::read(p).ok()).collect()
 }
 
 const LAKEFILE_TOML: &str = r#"name = "demo"
@@ -110,13 +107,28 @@ const LAKE_MANIFEST: &str = r#"{"version": "1.1.0",
 const LAKE_MANIFEST_V6: &str = r#"{"version": 6, "packagesDir": "lake-packages", "packages": [{"git": {"url": "https://example.invalid/std4", "subDir?": null, "rev": "fedcba9876543210fedcba9876543210fedcba98", "opts": {}, "name": "std", "inputRev?": "main", "inherited": false}}, {"path": {"opts": {}, "name": "local", "inherited": false, "dir": "./local"}}]}"#;
 
 const LEAN_SOURCES: &[(&str, &str)] = &[
-    ("Main.lean", "import Demo\nimport Demo.Extra\n\ndef main : IO Unit := IO.println Demo.hello\n"),
-    ("Demo.lean", "/-! Module doc. -/\nimport Demo.Basic -- a comment\n\ndef hello := \"hi\"\n"),
-    ("Demo/Basic.lean", "prelude\nimport Init.Prelude\n/- block /- nested -/ -/\nimport Init.Core\n"),
-    ("Demo/Extra.lean", "module\n\npublic import Demo.Basic\nmeta import all Demo.«Odd Name»\nimport all Demo\npublic meta import Demo.Basic\n\nsection\nend\n"),
+    (
+        "Main.lean",
+        "import Demo\nimport Demo.Extra\n\ndef main : IO Unit := IO.println Demo.hello\n",
+    ),
+    (
+        "Demo.lean",
+        "/-! Module doc. -/\nimport Demo.Basic -- a comment\n\ndef hello := \"hi\"\n",
+    ),
+    (
+        "Demo/Basic.lean",
+        "prelude\nimport Init.Prelude\n/- block /- nested -/ -/\nimport Init.Core\n",
+    ),
+    (
+        "Demo/Extra.lean",
+        "module\n\npublic import Demo.Basic\nmeta import all Demo.«Odd Name»\nimport all Demo\npublic meta import Demo.Basic\n\nsection\nend\n",
+    ),
     ("Demo/Odd Name.lean", "import Demo.Basic\n"),
     ("extra/Extra.lean", "-- only comments\n"),
-    ("util/Util.lean", "import «Util».Core\n\ntheorem x : True := trivial\n"),
+    (
+        "util/Util.lean",
+        "import «Util».Core\n\ntheorem x : True := trivial\n",
+    ),
 ];
 
 fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -148,7 +160,10 @@ pub fn make(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
             write(&root.join(path), text.as_bytes())?;
         }
         let mut last = None;
-        for (k, ts) in ["2026-01-02T03:04:05Z", "2026-01-02T03:04:06Z"].iter().enumerate() {
+        for (k, ts) in ["2026-01-02T03:04:05Z", "2026-01-02T03:04:06Z"]
+            .iter()
+            .enumerate()
+        {
             if k == 1 {
                 write(&root.join("Demo/New.lean"), b"import Demo.Basic\n")?;
             }
@@ -163,14 +178,22 @@ pub fn make(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
         }
         let ledger = last.expect("two builds ran");
         for f in ["manifest", "receipt", "graph"] {
-            put(f, &format!("lake-{variant}.json"), &fs::read(ledger.join(format!("{f}.json")))?)?;
+            put(
+                f,
+                &format!("lake-{variant}.json"),
+                &fs::read(ledger.join(format!("{f}.json")))?,
+            )?;
         }
         put(
             "manifest",
             &format!("lake-{variant}-1.json"),
             &fs::read(ledger.join("receipts/000001/manifest.json"))?,
         )?;
-        put("chain-head", &format!("lake-{variant}.head"), &fs::read(ledger.join("chain.head"))?)?;
+        put(
+            "chain-head",
+            &format!("lake-{variant}.head"),
+            &fs::read(ledger.join("chain.head"))?,
+        )?;
 
         // File proofs of the project's tracked set, from a scan.
         let tree = receipt_scan::scan(
@@ -181,9 +204,14 @@ pub fn make(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                 ..receipt_scan::ScanOptions::default()
             },
         )?;
-        for (k, path) in ["Demo/Basic.lean", "Main.lean", "lakefile.toml", "lakefile.lean"]
-            .iter()
-            .enumerate()
+        for (k, path) in [
+            "Demo/Basic.lean",
+            "Main.lean",
+            "lakefile.toml",
+            "lakefile.lean",
+        ]
+        .iter()
+        .enumerate()
         {
             if let Some(p) = tree.proof(path) {
                 put("proof", &format!("{variant}-{k}.json"), &p.to_json_bytes())?;

@@ -184,15 +184,15 @@ pub fn run(
     };
     let mut runner = TestRunner::new_with_rng(config, rng(seed));
     let accepted = std::cell::Cell::new(0u64);
-    let result = runner.run(&inputs(target, Arc::clone(seeds)), |input| {
-        match check_one(target, &input) {
-            Ok(Verdict::Accepted) => {
-                accepted.set(accepted.get() + 1);
-                Ok(())
-            }
-            Ok(Verdict::Rejected) => Ok(()),
-            Err(why) => Err(TestCaseError::fail(why)),
+    let result = runner.run(&inputs(target, Arc::clone(seeds)), |input| match check_one(
+        target, &input,
+    ) {
+        Ok(Verdict::Accepted) => {
+            accepted.set(accepted.get() + 1);
+            Ok(())
         }
+        Ok(Verdict::Rejected) => Ok(()),
+        Err(why) => Err(TestCaseError::fail(why)),
     });
     match result {
         Ok(()) => Ok(Stats {

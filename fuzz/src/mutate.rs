@@ -291,21 +291,17 @@ pub fn mutated(
     seeds: Arc<Vec<Vec<u8>>>,
     dict: &'static [&'static [u8]],
 ) -> impl Strategy<Value = Vec<u8>> {
-    (
-        any::<Index>(),
-        proptest::collection::vec(mutation(), 1..8),
-    )
-        .prop_map(move |(i, ms)| {
-            let mut doc = if seeds.is_empty() {
-                Vec::new()
-            } else {
-                i.get(&seeds).clone()
-            };
-            for m in &ms {
-                apply(m, &mut doc, &seeds, dict);
-            }
-            doc
-        })
+    (any::<Index>(), proptest::collection::vec(mutation(), 1..8)).prop_map(move |(i, ms)| {
+        let mut doc = if seeds.is_empty() {
+            Vec::new()
+        } else {
+            i.get(&seeds).clone()
+        };
+        for m in &ms {
+            apply(m, &mut doc, &seeds, dict);
+        }
+        doc
+    })
 }
 
 /// A JSON value built from `u`, at most `depth` levels deep: objects take their keys
@@ -332,7 +328,8 @@ pub fn json(u: &mut Unstructured<'_>, keys: &[&str], depth: u32) -> arbitrary::R
         3 => match u.int_in_range(0..=2)? {
             0 => Value::from(i64::MIN),
             1 => Value::from(u.arbitrary::<i64>()?),
-            _ => serde_json::Number::from_f64(u.arbitrary::<f64>()?).map_or(Value::Null, Value::Number),
+            _ => serde_json::Number::from_f64(u.arbitrary::<f64>()?)
+                .map_or(Value::Null, Value::Number),
         },
         4 => Value::String(string(u, keys)?),
         5 => Value::String(u.arbitrary::<String>()?),
@@ -392,7 +389,11 @@ pub fn string(u: &mut Unstructured<'_>, keys: &[&str]) -> arbitrary::Result<Stri
 ///
 /// # Errors
 /// When `u` runs out in a way `arbitrary` reports.
-pub fn tweak_json(u: &mut Unstructured<'_>, doc: &mut Value, keys: &[&str]) -> arbitrary::Result<()> {
+pub fn tweak_json(
+    u: &mut Unstructured<'_>,
+    doc: &mut Value,
+    keys: &[&str],
+) -> arbitrary::Result<()> {
     let mut node = doc;
     loop {
         let children = match node {

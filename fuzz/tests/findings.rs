@@ -21,16 +21,23 @@ fn git_index_huge_entry_count_does_not_abort() {
     // reserved room for every claimed entry and the allocation failure aborted the process.
     let mut index = b"DIRC\0\0\0\x02\xff\xff\xff\xff".to_vec();
     index.extend_from_slice(&[0u8; 20]);
-    assert_eq!(receipt_scan::fuzzing::index_tracked_paths(&index, "", 20), None);
+    assert_eq!(
+        receipt_scan::fuzzing::index_tracked_paths(&index, "", 20),
+        None
+    );
     assert!(receipt_scan::fuzzing::index_large_files(&index, "", 0).is_empty());
 }
 
 #[test]
 fn lakefile_toml_empty_lean_exe_name_is_an_error_not_a_panic() {
-    let err = lake_bridge::config::parse_toml("lakefile.toml", b"[[lean_exe]]\nname = \"\"\n".to_vec())
-        .expect_err("an empty executable name is refused");
+    let err =
+        lake_bridge::config::parse_toml("lakefile.toml", b"[[lean_exe]]\nname = \"\"\n".to_vec())
+            .expect_err("an empty executable name is refused");
     let msg = err.to_string();
-    assert!(msg.contains("lakefile.toml") && msg.contains("lean_exe[0].name"), "{msg}");
+    assert!(
+        msg.contains("lakefile.toml") && msg.contains("lean_exe[0].name"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -40,7 +47,13 @@ fn lakefile_lean_empty_string_target_name_is_skipped_not_a_panic() {
         let cfg = lake_bridge::config::scan_lean("lakefile.lean", text.as_bytes())
             .expect("the rest of the file is read");
         assert!(cfg.exes.is_empty() && cfg.libs.is_empty(), "{cfg:?}");
-        assert!(cfg.notes.iter().any(|n| n.contains("without a literal name")), "{:?}", cfg.notes);
+        assert!(
+            cfg.notes
+                .iter()
+                .any(|n| n.contains("without a literal name")),
+            "{:?}",
+            cfg.notes
+        );
     }
 }
 
@@ -57,16 +70,33 @@ fn run_ledger_non_utf8_string_is_not_canonical() {
             assert!(!jcs::is_canonical(&line));
             // A fresh checker scans; a warm one has the valid line's skeleton.
             let mut warm = LineChecker::new();
-            let valid = sealed("EVENT", Some("s"), format!("{{\"id\":0,\"note\":\"{filler}a{filler}\"}}").as_bytes());
+            let valid = sealed(
+                "EVENT",
+                Some("s"),
+                format!("{{\"id\":0,\"note\":\"{filler}a{filler}\"}}").as_bytes(),
+            );
             assert_eq!(warm.form(&valid), Some(true));
             assert_eq!(warm.form(&valid), Some(true));
-            assert_ne!(LineChecker::new().form(&line), Some(true), "{}", line.escape_ascii());
+            assert_ne!(
+                LineChecker::new().form(&line),
+                Some(true),
+                "{}",
+                line.escape_ascii()
+            );
             assert_ne!(warm.form(&line), Some(true), "{}", line.escape_ascii());
-            assert!(matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))), "{}", line.escape_ascii());
+            assert!(
+                matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))),
+                "{}",
+                line.escape_ascii()
+            );
         }
     }
     // Well-formed non-ASCII text is still canonical on the fast path.
-    let line = sealed("EVENT", Some("s"), "{\"note\":\"é \u{1F600} \u{202e}\"}".as_bytes());
+    let line = sealed(
+        "EVENT",
+        Some("s"),
+        "{\"note\":\"é \u{1F600} \u{202e}\"}".as_bytes(),
+    );
     assert!(jcs::is_canonical(&line));
     assert_eq!(LineChecker::new().form(&line), Some(true));
 }
@@ -76,7 +106,11 @@ fn run_ledger_invalid_utf8_key_is_not_json() {
     // Refused as "not canonical" (a FAIL) although it is not JSON at all (UNKNOWN): the
     // well-formedness test skipped strings without decoding them.
     let line = sealed("EVENT", Some("s"), b"{\"\xffid\":0}");
-    assert!(matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))), "{:?}", entry::parse_raw(&line));
+    assert!(
+        matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))),
+        "{:?}",
+        entry::parse_raw(&line)
+    );
 }
 
 #[test]
@@ -84,7 +118,11 @@ fn run_ledger_lone_surrogate_escape_is_not_json() {
     for payload in [&b"{\"\\ud800id\":0}"[..], b"{\"id\":\"\\udc00\"}"] {
         let line = sealed("EVENT", Some("s"), payload);
         assert!(serde_json::from_slice::<serde_json::Value>(&line).is_err());
-        assert!(matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))), "{:?}", entry::parse_raw(&line));
+        assert!(
+            matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))),
+            "{:?}",
+            entry::parse_raw(&line)
+        );
     }
     // A line that is JSON in another spelling is still "not canonical".
     let line = sealed("EVENT", Some("s"), b"{\"id\":1.0}");
@@ -95,7 +133,11 @@ fn run_ledger_lone_surrogate_escape_is_not_json() {
 fn run_ledger_null_run_field_in_stage_payload_reads_as_general() {
     // A stage payload with `"program":null`: the positional reader reported empty run
     // fields where the general reader reports none.
-    let line = sealed("STAGE_EXIT", Some("s"), b"{\"depth\":0,\"id\":0,\"outcome\":\"ok\",\"output\":null,\"program\":null,\"wall_ns\":5}");
+    let line = sealed(
+        "STAGE_EXIT",
+        Some("s"),
+        b"{\"depth\":0,\"id\":0,\"outcome\":\"ok\",\"output\":null,\"program\":null,\"wall_ns\":5}",
+    );
     let mut checker = LineChecker::new();
     let (raw, quick) = checker.entry(&line).expect("a valid line");
     let quick = quick.expect("read positionally");
@@ -123,7 +165,11 @@ fn git_index_unknown_extended_flag_is_left_to_git() {
         let mut bad = index.clone();
         let w = u16::from_be_bytes([bad[name - 2], bad[name - 1]]) | bit;
         bad[name - 2..name].copy_from_slice(&w.to_be_bytes());
-        assert_eq!(receipt_scan::fuzzing::index_tracked_paths(&bad, "", 20), None, "bit {bit:#x}");
+        assert_eq!(
+            receipt_scan::fuzzing::index_tracked_paths(&bad, "", 20),
+            None,
+            "bit {bit:#x}"
+        );
     }
 }
 
@@ -138,6 +184,12 @@ fn receipt_without_a_null_member_is_refused() {
     let text = String::from_utf8(with_null).expect("UTF-8");
     let without = text.replacen("\"prev\":null,", "", 1);
     assert_ne!(without, text);
-    assert!(jcs::is_canonical(without.as_bytes()), "still canonical JSON");
-    assert!(matches!(Receipt::parse(without.as_bytes()), Err(ReceiptError::MissingMember)));
+    assert!(
+        jcs::is_canonical(without.as_bytes()),
+        "still canonical JSON"
+    );
+    assert!(matches!(
+        Receipt::parse(without.as_bytes()),
+        Err(ReceiptError::MissingMember)
+    ));
 }

@@ -9,7 +9,10 @@ use receipt_fuzz::{corpus, short_cases, targets};
 fn short(name: &str) {
     let target = targets::target(name).expect("a target");
     let seeds = Arc::new(corpus::seeds(name));
-    assert!(!seeds.is_empty(), "fuzz/corpus/{name}/ is empty; run `receipt-fuzz corpus`");
+    assert!(
+        !seeds.is_empty(),
+        "fuzz/corpus/{name}/ is empty; run `receipt-fuzz corpus`"
+    );
     for s in seeds.iter() {
         assert_eq!(
             driver::check_one(target, &Input::valid(s.clone())),

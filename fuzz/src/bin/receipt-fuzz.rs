@@ -140,12 +140,21 @@ fn run(args: &[String]) -> ExitCode {
         );
         if let Some((sd, f)) = &stats.failure {
             failed = true;
-            println!("FINDING target={name} seed={sd} chunk={chunk}\nreason: {}\ninput ({} bytes): b\"{}\"", f.reason, f.input.len(), f.input.escape_ascii());
+            println!(
+                "FINDING target={name} seed={sd} chunk={chunk}\nreason: {}\ninput ({} bytes): b\"{}\"",
+                f.reason,
+                f.input.len(),
+                f.input.escape_ascii()
+            );
             let dir = std::path::Path::new("fuzz-findings");
             if std::fs::create_dir_all(dir).is_ok() {
                 let _ = std::fs::write(dir.join(format!("{name}-{sd}.bin")), &f.input);
             }
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
