@@ -102,15 +102,23 @@ fn run_ledger_non_utf8_string_is_not_canonical() {
 }
 
 #[test]
-fn run_ledger_invalid_utf8_key_is_not_json() {
+fn run_ledger_invalid_utf8_is_not_json() {
     // Refused as "not canonical" (a FAIL) although it is not JSON at all (UNKNOWN): the
-    // well-formedness test skipped strings without decoding them.
-    let line = sealed("EVENT", Some("s"), b"{\"\xffid\":0}");
-    assert!(
-        matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))),
-        "{:?}",
-        entry::parse_raw(&line)
-    );
+    // well-formedness test skipped strings without decoding them, so a line that is not
+    // canonical for another reason and has invalid UTF-8 in a string was called JSON.
+    let mut top = sealed("EVENT", Some("s"), b"{\"id\":0}");
+    top.insert(2, 0xff); // {"\xffhash":…
+    let inner = sealed("EVENT", Some("s"), b"{\"\xffid\":0}");
+    // Not canonical for another reason too (a space), invalid UTF-8 in a value.
+    let mut spaced = sealed("EVENT", Some("s"), b"{\"note\":\"a\xffb\"}");
+    spaced.insert(1, b' ');
+    for line in [top, inner, spaced] {
+        assert!(
+            matches!(entry::parse_raw(&line), Err(LineError::NotJson(_))),
+            "{:?}",
+            entry::parse_raw(&line)
+        );
+    }
 }
 
 #[test]
