@@ -267,6 +267,15 @@ fn run_ledger(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     guard.finish()?;
     let text = fs::read(&ledger)?;
     write(&out.join("run-ledger/run.jsonl"), &text)?;
+    write(&out.join("run-verify/run.jsonl"), &text)?;
+    // The head and receipt `run-verify` verifies the (mutated) ledger against.
+    for aux in [
+        receipt_runtime::ledger::head_path(&ledger),
+        receipt_runtime::ledger::receipt_path(&ledger),
+    ] {
+        let name = aux.file_name().expect("a file name");
+        write(&out.join("run-ledger-aux").join(name), &fs::read(&aux)?)?;
+    }
     write(
         &out.join("run-head/run.head"),
         &fs::read(receipt_runtime::ledger::head_path(&ledger))?,

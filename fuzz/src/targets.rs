@@ -132,6 +132,30 @@ pub const TARGETS: &[Target] = &[
         generate: gen_run_ledger,
     },
     Target {
+        name: "run-verify",
+        parser: "receipt_runtime::verify::verify_run over a whole ledger (with its head and receipt)",
+        kind: Kind::Differential,
+        dict: &[
+            b"\"hash\"",
+            b"\"payload\"",
+            b"\"seq\"",
+            b"\"stage\"",
+            b"\"type\"",
+            b"\"STAGE_ENTER\"",
+            b"\"STAGE_EXIT\"",
+            b"\"RUN_START\"",
+            b"\"RUN_FINALIZE\"",
+            b"\"id\"",
+            b"\"parent\"",
+            b"\"outcome\"",
+            b"\"err\"",
+            b"\"panic\"",
+            b"\n",
+        ],
+        check: run_verify,
+        generate: gen_run_verify,
+    },
+    Target {
         name: "run-head",
         parser: "receipt_runtime::ledger::Head::read",
         kind: Kind::RoundTrip,
@@ -783,6 +807,62 @@ fn gen_run_ledger(u: &mut Unstructured<'_>, seeds: &[Vec<u8>]) -> arbitrary::Res
         bytes: out,
         must_accept: valid,
     })
+}
+
+// ---- run verification -----------------------------------------------------------------
+
+thread_local! {
+    static RUN_DIR: RefCell<Option<tempfile::TempDir>> = const { RefCell::new(None) };
+}
+
+/// `verify_run` on the ledger `b` beside the corpus run's head and receipt: no panic, a
+/// report that is JSON, and a ledger it passes has every line valid on its own (by the
+/// general per-line parser) and verifies the same way twice.
+fn run_verify(b: &[u8]) -> Result<Verdict, String> {
+    let ledger = RUN_DIR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            let shm = std::path::Path::new("/dev/shm");
+            let dir = if shm.is_dir() {
+                tempfile::tempdir_in(shm)
+            } else {
+                tempfile::tempdir()
+            }
+            .map_err(|e| format!("no scratch directory: {e}"))?;
+            let aux = crate::corpus::root().join("run-ledger-aux");
+            for name in ["run.jsonl.head", "run.jsonl.receipt.json"] {
+                std::fs::copy(aux.join(name), dir.path().join(name))
+                    .map_err(|e| format!("cannot copy {name}: {e}"))?;
+            }
+            *d = Some(dir);
+        }
+        Ok::<_, String>(d.as_ref().expect("set").path().join("run.jsonl"))
+    })?;
+    std::fs::write(&ledger, b).map_err(|e| format!("cannot write the scratch ledger: {e}"))?;
+    let report = receipt_runtime::verify::verify_run(&ledger, None);
+    serde_json::from_str::<Value>(&report.to_json())
+        .map_err(|e| format!("the report is not JSON: {e}"))?;
+    if !report.ok() {
+        return Ok(Verdict::Rejected);
+    }
+    let body = b
+        .strip_suffix(b"\n")
+        .ok_or("a passed ledger does not end with LF")?;
+    for (i, line) in body.split(|&c| c == b'\n').enumerate() {
+        entry::parse_line(line)
+            .map_err(|e| format!("verify_run passed a ledger whose line {} {e}", i + 1))?;
+    }
+    let again = receipt_runtime::verify::verify_run(&ledger, None);
+    ensure(again.ok(), || {
+        "a second verification of the same ledger fails".into()
+    })?;
+    Ok(Verdict::Accepted)
+}
+
+/// A resealed line breaks the link of the line after it and the receipt's totals: the
+/// ledger may fail verification.
+fn gen_run_verify(u: &mut Unstructured<'_>, seeds: &[Vec<u8>]) -> arbitrary::Result<Input> {
+    gen_run_ledger(u, seeds).map(|i| Input::any(i.bytes))
 }
 
 // ---- run head -------------------------------------------------------------------------

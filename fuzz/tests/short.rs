@@ -20,7 +20,12 @@ fn short(name: &str) {
             "a seed of {name} is not accepted"
         );
     }
-    if let Err(f) = driver::run(target, &seeds, short_cases(), 0x5eed) {
+    let cases = if receipt_fuzz::SLOW.contains(&name) {
+        (short_cases() / 10).max(1)
+    } else {
+        short_cases()
+    };
+    if let Err(f) = driver::run(target, &seeds, cases, 0x5eed) {
         panic!(
             "{name}: {}\nminimal input ({} bytes): b\"{}\"",
             f.reason,
@@ -55,6 +60,7 @@ short_runs! {
     graph => "graph",
     proof => "proof",
     run_ledger => "run-ledger",
+    run_verify => "run-verify",
     run_head => "run-head",
     lean_header => "lean-header",
     lakefile_toml => "lakefile-toml",
