@@ -201,3 +201,25 @@ fn receipt_without_a_null_member_is_refused() {
         Err(ReceiptError::MissingMember)
     ));
 }
+
+#[test]
+fn git_index_header_longer_than_its_body_does_not_panic() {
+    // 23 bytes: a header claiming no entries and most of a checksum. Without the checksum
+    // the body is 3 bytes, shorter than the header; reading extensions after the (empty)
+    // entries sliced past its end and panicked.
+    let index = b"DIRC\0\0\0\x02\0\0\0\0\x02\0\0\x02\0\0\0\x08k\x15\xd6";
+    for hash_len in [20, 32] {
+        assert_eq!(
+            receipt_scan::fuzzing::index_tracked_paths(index, "", hash_len),
+            None
+        );
+    }
+    assert!(receipt_scan::fuzzing::index_large_files(index, "", 0).is_empty());
+    // A header with no entries followed by a whole checksum is an empty index.
+    let mut empty = b"DIRC\0\0\0\x02\0\0\0\0".to_vec();
+    empty.extend_from_slice(&[0u8; 20]);
+    assert_eq!(
+        receipt_scan::fuzzing::index_tracked_paths(&empty, "", 20),
+        Some(Vec::new())
+    );
+}

@@ -353,6 +353,10 @@ fn walk(
     mut each: impl FnMut(u32, u32, &[u8]),
 ) -> Option<usize> {
     let mut at = 12;
+    // The header may reach into the checksum, which `bytes` leaves out.
+    if bytes.len() < at {
+        return None;
+    }
     let mut name: Vec<u8> = Vec::new();
     for _ in 0..count {
         let start = at;
