@@ -2,6 +2,7 @@
 # Long fuzzing in rounds: each named target (or `all`) runs SLOT seconds (default 300) per
 # round, with fresh RNG seeds every round, until the Unix time given first. A finding is
 # printed (FINDING …, input saved under ./fuzz-findings/) and the rotation goes on.
+# FIRST_ROUND=N starts at round N, so a restarted rotation does not repeat seeds.
 #   fuzz/rotate.sh $(( $(date +%s) + 3600 )) all
 set -u
 until_ts=$1
@@ -11,7 +12,7 @@ slot=${SLOT:-300}
 if [ "$*" = all ]; then
   set -- $("$bin" list | cut -d' ' -f1)
 fi
-round=0
+round=${FIRST_ROUND:-0}
 while :; do
   for t in "$@"; do
     now=$(date +%s)
