@@ -330,9 +330,9 @@ fn scan_string(b: &[u8], i: &mut usize) -> Option<bool> {
 }
 
 /// Moves `*i` over string bytes while none of them is a quote, a backslash, a control
-/// character or a non-ASCII byte (most of a ledger line is hex digests): sixteen at a time with SSE2, eight at
-/// a time elsewhere. Each test is exact about whether such a byte is present, so nothing
-/// the byte loop must see is skipped.
+/// character or a non-ASCII byte (most of a ledger line is hex digests): sixteen at a time
+/// with SSE2, eight at a time elsewhere. Each test is exact about whether such a byte is
+/// present, so nothing the byte loop must see is skipped.
 #[cfg(target_arch = "x86_64")]
 fn skip_plain_run(b: &[u8], i: &mut usize) {
     use std::arch::x86_64::{
@@ -1195,9 +1195,8 @@ mod tests {
     }
 
     /// Neither skip ever passes a quote, backslash, control or non-ASCII byte (the byte loop
-    /// checks the latter as UTF-8); each stops at (SSE2:
-    /// exactly on it; words: in the word holding it) the first one, or leaves fewer bytes
-    /// than one step for the byte loop.
+    /// checks the latter as UTF-8); each stops at (SSE2: exactly on it; words: in the word
+    /// holding it) the first one, or leaves fewer bytes than one step for the byte loop.
     #[test]
     fn plain_runs_stop_at_every_special_byte() {
         let specials = [b'"', b'\\', 0x00, 0x01, 0x0a, 0x1f, 0x80, 0xc3, 0xff];

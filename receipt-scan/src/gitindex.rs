@@ -62,9 +62,9 @@ impl Index {
         })
     }
 
-    /// An index read from `bytes` for the work tree at `top`, with the scan root at
-    /// `prefix` (empty, or ending in `/`), listable with a checksum of `hash_len` bytes
-    /// when that is given: the reader without the file system, for the fuzz harnesses.
+    /// An index of `bytes`, with the scan root at `prefix` (empty, or ending in `/`),
+    /// listable with a checksum of `hash_len` bytes when that is given: the reader without
+    /// a repository on disk, for the fuzz harnesses.
     #[cfg(feature = "fuzzing")]
     pub(super) fn from_bytes(bytes: Vec<u8>, prefix: &str, hash_len: Option<usize>) -> Index {
         let top = PathBuf::from(".");
