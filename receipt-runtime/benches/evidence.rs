@@ -102,10 +102,7 @@ fn stream(events: u64) {
 fn one_stream(dir: &Path, n: &mut u64, events: u64, d: Durability) -> Duration {
     let path = fresh(dir, n);
     let start = Instant::now();
-    let (layer, run) = ReceiptLayer::builder(&path)
-        .durability(d)
-        .build()
-        .unwrap();
+    let (layer, run) = ReceiptLayer::builder(&path).durability(d).build().unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         stream(events)
     });
@@ -122,17 +119,18 @@ fn event_stream(c: &mut Criterion) {
     let mut n = 0;
     let mut g = c.benchmark_group("event_stream");
     for (name, dir, events, d) in [
-        ("durable_always_fsync", disk.path(), 500u64, Durability::Always),
+        (
+            "durable_always_fsync",
+            disk.path(),
+            500u64,
+            Durability::Always,
+        ),
         ("in_memory_tmpfs", shm.path(), 50_000, Durability::Never),
     ] {
         // RUN_START, the stage's enter and exit, the events, RUN_FINALIZE.
         g.throughput(Throughput::Elements(events + 4));
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| one_stream(dir, &mut n, events, d))
-                    .sum()
-            })
+            b.iter_custom(|iters| (0..iters).map(|_| one_stream(dir, &mut n, events, d)).sum())
         });
     }
     g.finish();

@@ -78,7 +78,10 @@ fn evidence_in_a_stage_is_a_verified_blob_and_an_entry_with_its_digest_only() {
     assert_eq!(p["class"], "public");
     assert_eq!(p["key"], "config");
     assert_eq!(p["size"], 28);
-    assert_eq!(p["redaction"], serde_json::json!({"detectors": {}, "spans": 0}));
+    assert_eq!(
+        p["redaction"],
+        serde_json::json!({"detectors": {}, "spans": 0})
+    );
     assert!(p["stage_id"].is_u64() && p["t_ns"].is_u64() && p["thread"].is_u64());
     // The ledger has the digest, never the value.
     let text = std::fs::read_to_string(&ledger).unwrap();
@@ -91,8 +94,14 @@ fn evidence_in_a_stage_is_a_verified_blob_and_an_entry_with_its_digest_only() {
     assert!(a.run.ok(), "{}", a.run);
     let r = a.report();
     assert!(r.ok(), "{r}");
-    assert_eq!(r.check(CheckId::EvidenceBlob).unwrap().verdict, Verdict::Pass);
-    assert_eq!(r.check(CheckId::RunEvidence).unwrap().verdict, Verdict::Pass);
+    assert_eq!(
+        r.check(CheckId::EvidenceBlob).unwrap().verdict,
+        Verdict::Pass
+    );
+    assert_eq!(
+        r.check(CheckId::RunEvidence).unwrap().verdict,
+        Verdict::Pass
+    );
 }
 
 #[test]
@@ -190,7 +199,10 @@ fn a_secret_in_every_detector_format_never_reaches_the_ledger_or_the_store() {
             .split(['"', '\\', '\n'])
             .max_by_key(|s| s.len())
             .unwrap();
-        assert!(!hay.contains(secret.as_str()), "{id}: {secret:?} reached disk");
+        assert!(
+            !hay.contains(secret.as_str()),
+            "{id}: {secret:?} reached disk"
+        );
         assert!(
             plain.len() < 12 || !hay.contains(plain),
             "{id}: {plain:?} of {secret:?} reached disk"
