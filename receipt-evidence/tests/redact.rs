@@ -74,6 +74,26 @@ fn a_secret_in_every_detector_format_is_removed_without_fragments() {
     }
 }
 
+/// A log line kept as a JSON string (as a runtime keeps evidence: its canonical JSON) has
+/// its quotes escaped: `{\"password\":\"…\"}`. Regression: the assignment detectors did
+/// not see a name closed by an escaped quote, and a password survived.
+#[test]
+fn a_secret_in_every_format_is_removed_from_the_json_string_of_its_line() {
+    let r = Redactor::builtin();
+    for id in corpus::PLANTABLE {
+        for seed in 0..25 {
+            let mut rng = corpus::Rng::new(seed * 977 + 13);
+            let (line, secret) = corpus::planted(id, &mut rng);
+            let json = serde_json::to_string(&line).unwrap();
+            let (out, record) = redact_str(&r, &json);
+            assert!(record.spans >= 1, "{id}: nothing found in {json}");
+            let escaped = serde_json::to_string(&secret).unwrap();
+            let escaped = &escaped[1..escaped.len() - 1];
+            assert_no_fragment(escaped, &json, &out);
+        }
+    }
+}
+
 #[test]
 fn nested_jwt_inside_bearer_inside_url_is_one_span() {
     let r = Redactor::builtin();

@@ -25,6 +25,11 @@ use proc_macro::TokenStream;
 ///   `Ok` value when the function returns `Result`), which must implement `serde::Serialize`.
 /// - `skip_all`: record nothing about the arguments (by default their names are listed).
 /// - `after = "stage"`: declare `stage` an allowed predecessor of this stage.
+/// - `evidence(a, sealed(b), return)`: keep these arguments (and with `return`, the return
+///   value, the `Ok` value of a `Result`) as evidence of the stage call
+///   (`receipt_runtime::evidence`), under the argument's name (or `return`), `public`
+///   unless written `sealed(..)`; they must implement `serde::Serialize`. Without a recording
+///   run nothing is kept; a value the run refuses is recorded as a WARN event of the stage.
 ///
 /// A function whose return type is spelled `…Result<T, E>` records an `Err` as a failed
 /// stage with the error's `Display` (so `E: Display`). A panic is recorded as outcome

@@ -257,25 +257,57 @@ impl Evidence {
             "thread": self.at.thread,
         })
     }
+}
 
-    /// Stores the blobs of `items` (one `put_batch` per store: for a directory store, two
-    /// filesystem syncs for the whole batch), before the entries naming them are appended.
+/// An evidence value in the writer's queue: as queued, then redacted and hashed.
+#[derive(Debug)]
+pub(crate) enum EvidenceRecord {
+    /// As the calling thread queued it.
+    Queued(EvidenceItem),
+    /// Redacted and hashed; its blob is stored once [`EvidenceRecord::store_all`] returned.
+    Ready(Evidence),
+    /// Taken apart midway (never seen outside `store_all`).
+    Moved,
+}
+
+impl EvidenceRecord {
+    /// Redacts and hashes every queued value of `records`, then stores their blobs (one
+    /// `put_batch` per store: for a directory store, two filesystem syncs for the whole
+    /// batch), before the entries naming them are appended.
     ///
     /// # Errors
-    /// The store's location and error, as text, for the writer's error.
-    pub(crate) fn store_all(items: &[Evidence]) -> Result<(), (String, StoreError)> {
+    /// The store's location and error.
+    pub(crate) fn store_all<'a>(
+        records: impl Iterator<Item = &'a mut EvidenceRecord>,
+    ) -> Result<(), (String, StoreError)> {
+        let mut ready: Vec<&Evidence> = Vec::new();
+        let mut records: Vec<&'a mut EvidenceRecord> = records.collect();
+        for r in &mut records {
+            if let EvidenceRecord::Queued(_) = r {
+                let EvidenceRecord::Queued(item) = std::mem::replace(*r, EvidenceRecord::Moved)
+                else {
+                    unreachable!("matched as queued just above")
+                };
+                **r = EvidenceRecord::Ready(item.redact());
+            }
+        }
+        for r in &records {
+            if let EvidenceRecord::Ready(e) = &**r {
+                ready.push(e);
+            }
+        }
         let now = receipt_primitives::Timestamp::now();
-        let mut done = vec![false; items.len()];
-        for i in 0..items.len() {
+        let mut done = vec![false; ready.len()];
+        for i in 0..ready.len() {
             if done[i] {
                 continue;
             }
-            let store = &items[i].store;
+            let store = &ready[i].store;
             let mut batch = Vec::new();
-            for (j, it) in items.iter().enumerate().skip(i) {
-                if !done[j] && Arc::ptr_eq(&it.store, store) {
+            for (j, e) in ready.iter().enumerate().skip(i) {
+                if !done[j] && Arc::ptr_eq(&e.store, store) {
                     done[j] = true;
-                    batch.push(it.prepared.clone());
+                    batch.push(e.prepared.clone());
                 }
             }
             store
@@ -283,6 +315,14 @@ impl Evidence {
                 .map_err(|e| (store.location(), e))?;
         }
         Ok(())
+    }
+
+    /// The stage and payload of the `EVIDENCE` entry, once the value is ready.
+    pub(crate) fn entry(&self) -> Option<(&'static str, Value)> {
+        match self {
+            EvidenceRecord::Ready(e) => Some((e.stage(), e.payload())),
+            _ => None,
+        }
     }
 }
 
@@ -308,6 +348,128 @@ pub(crate) fn stage_exited(id: u64) {
 /// The innermost stage entered on this thread.
 pub(crate) fn current_stage() -> Option<(&'static str, u64)> {
     ENTERED.with_borrow(|s| s.last().copied())
+}
+
+/// Keeps `value` as evidence under `key` in the current stage: its canonical JSON (RFC
+/// 8785) is redacted, hashed and stored as a blob of `class` in the run's evidence store,
+/// and an `EVIDENCE` entry records the key, class, blob URI, size and redaction record.
+///
+/// The calling thread only serializes the value and queues it; redaction, hashing and the
+/// write happen on the run's writer thread, the blob before the entry.
+///
+/// ```no_run
+/// use receipt_runtime::{evidence::Class, receipt};
+///
+/// #[receipt]
+/// fn call_api(url: &str) -> String {
+///     let response = format!("fetched {url} with token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB");
+///     // The token is redacted before the response is hashed and stored.
+///     receipt_runtime::evidence("api.response", Class::Public, &response).unwrap();
+///     response
+/// }
+/// ```
+///
+/// # Errors
+/// [`EvidenceError`]: no run is recording, the thread is not inside a stage, the key or
+/// value is refused, a sealed value without an evidence key, or the store cannot be
+/// opened.
+pub fn evidence<T: serde::Serialize + ?Sized>(
+    key: &str,
+    class: Class,
+    value: &T,
+) -> Result<(), EvidenceError> {
+    if !is_key(key) {
+        return Err(EvidenceError::BadKey(receipt_primitives::check::echo(key)));
+    }
+    let bytes = receipt_primitives::jcs::to_vec(value).map_err(|e| EvidenceError::Serialize {
+        key: key.to_owned(),
+        why: e.to_string(),
+    })?;
+    record(key, class, bytes)
+}
+
+/// [`evidence`] for bytes that are already what should be kept (they are still redacted).
+///
+/// # Errors
+/// As [`evidence`].
+pub fn evidence_bytes(key: &str, class: Class, bytes: &[u8]) -> Result<(), EvidenceError> {
+    if !is_key(key) {
+        return Err(EvidenceError::BadKey(receipt_primitives::check::echo(key)));
+    }
+    record(key, class, bytes.to_vec())
+}
+
+fn record(key: &str, class: Class, bytes: Vec<u8>) -> Result<(), EvidenceError> {
+    let Some((stage, stage_id)) = current_stage() else {
+        return Err(EvidenceError::NotInStage);
+    };
+    let mut bytes = Some(bytes);
+    tracing::dispatcher::get_default(|d| {
+        match (d.downcast_ref::<crate::ReceiptLayer>(), bytes.take()) {
+            (Some(layer), Some(b)) => layer.record_evidence(stage, stage_id, key, class, b),
+            _ => Err(EvidenceError::NoRun),
+        }
+    })
+}
+
+/// Why a run's evidence settings could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceSetupError {
+    /// The evidence key (file or `RECEIPT_EVIDENCE_KEY`) is not usable.
+    #[error(transparent)]
+    Key(#[from] receipt_evidence::key::KeyError),
+    /// The evidence policy file is not usable.
+    #[error(transparent)]
+    Policy(#[from] receipt_evidence::policy::PolicyError),
+}
+
+impl crate::ReceiptLayerBuilder {
+    /// Keeps evidence in this store: a directory, or `s3://bucket/prefix` with the `s3`
+    /// feature (default: the directory `<ledger>.evidence`, created at the first evidence).
+    pub fn evidence_store(mut self, location: impl Into<String>) -> Self {
+        self.evidence.location = Some(location.into());
+        self
+    }
+
+    /// Seals `sealed` evidence with this key (default: `RECEIPT_EVIDENCE_KEY`, when set).
+    pub fn evidence_key(mut self, key: SealKey) -> Self {
+        self.evidence.key = Some(key);
+        self
+    }
+
+    /// Seals `sealed` evidence with the key in this file (mode 0600; see `SealKey::from_file`).
+    ///
+    /// # Errors
+    /// [`EvidenceSetupError::Key`] when the file is not a usable key file.
+    pub fn evidence_key_file(self, path: impl AsRef<Path>) -> Result<Self, EvidenceSetupError> {
+        Ok(self.evidence_key(SealKey::from_file(path.as_ref())?))
+    }
+
+    /// Redacts evidence with the built-in detectors and the patterns of this policy.
+    pub fn evidence_policy(mut self, policy: &receipt_evidence::policy::EvidencePolicy) -> Self {
+        self.evidence.redactor = Arc::new(policy.redactor());
+        self
+    }
+
+    /// [`evidence_policy`](Self::evidence_policy) with the policy read from a file.
+    ///
+    /// # Errors
+    /// [`EvidenceSetupError`] when the file cannot be read or used.
+    pub fn evidence_policy_file(self, path: impl AsRef<Path>) -> Result<Self, EvidenceSetupError> {
+        let policy = receipt_evidence::policy::EvidencePolicy::load(path.as_ref())?;
+        Ok(self.evidence_policy(&policy))
+    }
+}
+
+/// The `#[receipt(evidence(..))]` expansion: keeps `value` under `key`. Without a recording
+/// run nothing happens (an instrumented function works without one); any other refusal is
+/// recorded in the stage as a WARN event.
+#[doc(hidden)]
+pub fn evidence_arg<T: serde::Serialize + ?Sized>(key: &str, class: Class, value: &T) {
+    match evidence(key, class, value) {
+        Ok(()) | Err(EvidenceError::NoRun | EvidenceError::NotInStage) => {}
+        Err(e) => tracing::warn!(target: "receipt::evidence", key, error = %e, "evidence not kept"),
+    }
 }
 
 #[cfg(test)]

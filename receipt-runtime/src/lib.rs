@@ -47,6 +47,7 @@ pub mod writer;
 
 use std::path::PathBuf;
 
+pub use evidence::{evidence, evidence_bytes};
 pub use layer::{ReceiptLayer, ReceiptLayerBuilder, RunGuard, RunStatus, RuntimeError};
 pub use receipt_macros::receipt;
 pub use writer::{Durability, RunOutcome};
@@ -84,6 +85,7 @@ pub fn init() -> Result<RunGuard, RuntimeError> {
 pub mod __private {
     use std::fmt::Display;
 
+    pub use crate::evidence::{Class, evidence_arg};
     use serde_json::{Map, Value};
     pub use tracing;
     pub use tracing::Instrument;

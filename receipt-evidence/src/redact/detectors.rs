@@ -96,7 +96,10 @@ fn assign_after(hay: &[u8], at: usize) -> bool {
     while i < hay.len() && is_name_byte(hay[i]) {
         i += 1;
     }
-    if matches!(hay.get(i), Some(b'"' | b'\'')) {
+    // A quote closing the name, also escaped (`\"`) in JSON held in a JSON string.
+    if hay.get(i) == Some(&b'\\') && matches!(hay.get(i + 1), Some(b'"' | b'\'')) {
+        i += 2;
+    } else if matches!(hay.get(i), Some(b'"' | b'\'')) {
         i += 1;
     }
     while matches!(hay.get(i), Some(b' ' | b'\t')) {
@@ -224,7 +227,7 @@ pub(crate) const SPECS: &[Spec] = &[
         pre: Some(assign_after),
         scope: Scope::Name,
         body: Body::Regex {
-            pattern: r#"[A-Za-z0-9_.-]{0,64}?(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40,})"#,
+            pattern: r#"[A-Za-z0-9_.-]{0,64}?(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?([A-Za-z0-9/+]{40,})"#,
             extend: Some(base64_std),
             accept: None,
         },
@@ -433,7 +436,7 @@ pub(crate) const SPECS: &[Spec] = &[
         pre: Some(assign_after),
         scope: Scope::Name,
         body: Body::Regex {
-            pattern: r#"[A-Za-z0-9_.-]{0,64}?(?i:passwd|password|passphrase|pwd)["']?\s*[:=]\s*(?:"((?:[^"\\\n]|\\.){1,1024})"|'([^'\n]{1,1024})'|([^\s"'&;,)}]{1,1024}))"#,
+            pattern: r#"[A-Za-z0-9_.-]{0,64}?(?i:passwd|password|passphrase|pwd)(?:\\?["'])?\s*[:=]\s*(?:"((?:[^"\\\n]|\\.){1,1024})"|\\"((?:[^"\\\n]|\\[^"\n]){1,1024})\\"|'([^'\n]{1,1024})'|([^\s"'&;,)}]{1,1024}))"#,
             extend: None,
             accept: Some(accept_password),
         },
@@ -478,7 +481,7 @@ pub(crate) const SPECS: &[Spec] = &[
         pre: Some(assign_after),
         scope: Scope::Name,
         body: Body::Regex {
-            pattern: r#"(?i:[A-Za-z0-9_.-]{0,64}(?:key|secret|token)[A-Za-z0-9_.-]{0,64})["']?\s*[:=]\s*["']?([A-Za-z0-9+/=_.~-]{20,})"#,
+            pattern: r#"(?i:[A-Za-z0-9_.-]{0,64}(?:key|secret|token)[A-Za-z0-9_.-]{0,64})(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?([A-Za-z0-9+/=_.~-]{20,})"#,
             extend: None,
             accept: Some(accept_high_entropy),
         },

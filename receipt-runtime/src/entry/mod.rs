@@ -50,6 +50,9 @@ pub mod kind {
     pub const VIOLATION: &str = "VIOLATION";
     /// Last entry of every finished run.
     pub const RUN_FINALIZE: &str = "RUN_FINALIZE";
+    /// A value kept as an evidence blob: its key, class, blob URI, size and redaction record,
+    /// never the value (docs/SPEC.md §16.9).
+    pub const EVIDENCE: &str = crate::evidence::EVIDENCE_KIND;
 }
 
 /// Longest run id, in bytes (§10.1).

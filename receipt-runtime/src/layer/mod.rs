@@ -44,6 +44,9 @@ pub enum RuntimeError {
     /// A global subscriber is already installed.
     #[error("a global tracing subscriber is already installed: {0}")]
     AlreadyInstalled(String),
+    /// The evidence settings (key, policy) cannot be used.
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceSetupError),
 }
 
 /// How a run ended, as written in `RUN_FINALIZE`.
@@ -104,6 +107,7 @@ struct Shared {
     finished: AtomicBool,
     io_start: Option<(Measure, Measure)>,
     alloc_start: Measure,
+    evidence: crate::evidence::EvidenceSink,
 }
 
 impl Shared {
@@ -153,6 +157,8 @@ pub struct ReceiptLayerBuilder {
     sample_io: bool,
     run_id: Option<String>,
     program: Option<String>,
+    /// Where evidence goes; set by the `evidence_*` methods (in `crate::evidence`).
+    pub(crate) evidence: crate::evidence::EvidenceConfig,
 }
 
 impl ReceiptLayer {
@@ -166,7 +172,35 @@ impl ReceiptLayer {
             sample_io: false,
             run_id: None,
             program: None,
+            evidence: crate::evidence::EvidenceConfig::default(),
         }
+    }
+
+    /// Hands one evidence value of the stage call `stage_id` to the writer (see
+    /// [`crate::evidence::evidence`]).
+    pub(crate) fn record_evidence(
+        &self,
+        stage: &'static str,
+        stage_id: u64,
+        key: &str,
+        class: crate::evidence::Class,
+        bytes: Vec<u8>,
+    ) -> Result<(), crate::evidence::EvidenceError> {
+        let s = &self.shared;
+        if s.finished.load(Ordering::Relaxed) {
+            return Err(crate::evidence::EvidenceError::Finished);
+        }
+        let at = crate::evidence::StageAt {
+            stage,
+            stage_id,
+            t_ns: s.t_ns(),
+            thread: stage::thread_id(),
+        };
+        let item = s.evidence.item(at, key, class, bytes)?;
+        s.send(Record::Evidence(Box::new(
+            crate::evidence::EvidenceRecord::Queued(item),
+        )));
+        Ok(())
     }
 }
 
@@ -302,6 +336,8 @@ impl ReceiptLayerBuilder {
             self.durability,
             self.sample_io,
         );
+        let evidence = crate::evidence::EvidenceSink::new(self.evidence, &self.ledger)
+            .map_err(crate::evidence::EvidenceSetupError::from)?;
         let (tx, rx) = bounded(QUEUE);
         let writer = Writer::new(self.ledger.clone(), file, run_id.clone(), self.durability);
         let handle = std::thread::Builder::new()
@@ -319,6 +355,7 @@ impl ReceiptLayerBuilder {
             finished: AtomicBool::new(false),
             io_start: self.sample_io.then(measure::process_io),
             alloc_start: measure::process_allocated(),
+            evidence,
         });
         shared.send(Record::Start { payload });
         Ok((

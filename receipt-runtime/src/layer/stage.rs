@@ -339,6 +339,7 @@ where
         if let Some(st) = ext.get_mut::<StageState>() {
             st.alloc_enter = Some(measure::thread_allocated_bytes());
             st.cpu_enter = Some(reading(measure::thread_cpu_ns()));
+            crate::evidence::stage_entered(st.stage, st.id);
         }
     }
 
@@ -346,6 +347,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(st) = ext.get_mut::<StageState>() {
+            crate::evidence::stage_exited(st.id);
             let cpu = reading(measure::thread_cpu_ns());
             let alloc = measure::thread_allocated_bytes();
             add_delta(&mut st.cpu_ns, cpu, st.cpu_enter.take());

@@ -155,6 +155,7 @@ impl Ordered {
                 | kind::STAGE_EXIT
                 | kind::EVENT
                 | kind::VIOLATION
+                | kind::EVIDENCE
                 | kind::RUN_FINALIZE
         ) {
             f.add(

@@ -136,7 +136,7 @@ pub(super) fn check_payload(
                 &OUTCOMES,
             );
         }
-        kind::EVENT | kind::VIOLATION => named(f, line, kind_, stage),
+        kind::EVENT | kind::VIOLATION | kind::EVIDENCE => named(f, line, kind_, stage),
         _ => {}
     }
 }

@@ -135,6 +135,9 @@ pub(crate) enum Record {
         payload: Value,
         done: crossbeam_channel::Sender<Result<RunOutcome, WriterError>>,
     },
+    /// A value kept as evidence (docs/SPEC.md §16.9): queued unredacted, redacted and
+    /// stored by the writer before its entry is appended.
+    Evidence(Box<crate::evidence::EvidenceRecord>),
 }
 
 /// The field sets of three spans: no arguments, one, and two mixed with other fields.

@@ -78,6 +78,14 @@ pub enum WriterError {
         /// The serializer's message.
         message: String,
     },
+    /// An evidence blob could not be stored, so its entry was not written.
+    #[error("evidence store {location}: {message}")]
+    Evidence {
+        /// The store.
+        location: String,
+        /// The store's error.
+        message: String,
+    },
     /// The run ended without a finalize record reaching the writer.
     #[error("{0}: the writer stopped before the run was finalized")]
     Stopped(PathBuf),

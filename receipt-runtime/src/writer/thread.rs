@@ -61,6 +61,9 @@ pub(crate) struct Writer {
 /// A request only starts the write; it changes nothing about what is durable when.
 const WRITEBACK_EVERY: u64 = 8 << 20;
 
+/// The most records taken from the queue for one group commit (the queue's capacity).
+const BATCH_MAX: usize = 16 * 1024;
+
 impl Writer {
     pub(crate) fn new(path: PathBuf, file: File, run_id: String, durability: Durability) -> Self {
         let prev_hex = genesis(&run_id).hex_bytes();
@@ -98,28 +101,56 @@ impl Writer {
 
     /// Runs until a finalize record is processed or every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Record>) {
+        let mut batch: Vec<Record> = Vec::new();
         while let Ok(first) = rx.recv() {
-            // Group commit: drain what is queued, then flush once. Each record is appended
-            // knowing the one queued after it, if any, so that the two entry hashes can be
-            // computed together.
-            let mut rec = first;
-            loop {
-                let next = rx.try_recv().ok();
-                if let Some(done) = self.append(rec, next.as_ref()) {
+            // Group commit: drain what is queued, then flush once. Evidence blobs of the
+            // batch are stored first, together, so that no entry names a blob not yet
+            // written. Each record is appended knowing the one queued after it, if any, so
+            // that the two entry hashes can be computed together.
+            batch.push(first);
+            while batch.len() < BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.store_evidence(&mut batch);
+            let mut records = batch.drain(..);
+            let mut rec = records.next();
+            while let Some(r) = rec {
+                let next = records.next();
+                if let Some(done) = self.append(r, next.as_ref()) {
+                    drop(records);
                     let result = self.finalize();
                     let _ = done.send(result);
                     return;
                 }
-                match next {
-                    Some(n) => rec = n,
-                    None => break,
-                }
+                rec = next;
             }
+            drop(records);
             if self.failed.is_none()
                 && let Err(e) = self.write_out()
             {
                 self.failed = Some(self.io(&self.path.clone())(e));
             }
+        }
+    }
+
+    /// Redacts, hashes and stores the evidence values of `batch` (one `put_batch` per
+    /// store); a failure stops the writer, as a failed write of the ledger does.
+    fn store_evidence(&mut self, batch: &mut [Record]) {
+        if self.failed.is_some() {
+            return;
+        }
+        let items = batch.iter_mut().filter_map(|r| match r {
+            Record::Evidence(e) => Some(&mut **e),
+            _ => None,
+        });
+        if let Err((location, e)) = crate::evidence::EvidenceRecord::store_all(items) {
+            self.failed = Some(WriterError::Evidence {
+                location,
+                message: e.to_string(),
+            });
         }
     }
 
@@ -262,6 +293,12 @@ impl Writer {
             }
             // Handled by `append`, which takes its reply channel.
             Record::Finalize { .. } => {}
+            Record::Evidence(e) => {
+                if let Some((stage, payload)) = e.entry() {
+                    let view = PayloadView::default();
+                    self.append_value(kind::EVIDENCE, Some(stage), &payload, Some(&view));
+                }
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use receipt_runtime::{ReceiptLayer, RunStatus, receipt};
 use tracing_subscriber::prelude::*;
 
 /// Downloads the training data: a declared side effect.
-#[receipt(stage = "fetch", hash(n), hash_output)]
+#[receipt(stage = "fetch", hash(n), hash_output, evidence(n))]
 pub fn fetch(n: u32) -> Vec<u32> {
     tracing::info!(
         side_effect = "http.request",
@@ -38,7 +38,13 @@ pub fn evaluate(model: u32) -> u32 {
 }
 
 /// Decides whether to ship.
-#[receipt(stage = "decide", hash(score), hash_output, after = "evaluate")]
+#[receipt(
+    stage = "decide",
+    hash(score),
+    hash_output,
+    after = "evaluate",
+    evidence(return)
+)]
 pub fn decide(score: u32) -> bool {
     score > 2
 }
