@@ -69,7 +69,7 @@ pub enum ReportError {
     },
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// Size of the page in bytes.
