@@ -13,6 +13,9 @@
 //!   `ecdsa-sha2-nistp256` and cosign produce and expect), deterministic per RFC 6979.
 //!
 //! Key files are read whole but at most [`MAX_KEY_FILE_BYTES`]; a FIFO or device is refused.
+//!
+//! One file over 600 lines on purpose: both key algorithms go through the same PEM, permission
+//! and key-id rules, which are kept in one place.
 
 use std::fmt;
 use std::fs;

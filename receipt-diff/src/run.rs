@@ -12,6 +12,9 @@
 //! level, `[t, i, j]` for the `j`-th call inside it, and so on. Two calls correspond when
 //! their keys are equal, so concurrent stages on several threads, recorded in another
 //! interleaving, still line up, and a run that ends early leaves calls without a partner.
+//!
+//! One file over 600 lines on purpose: alignment and comparison share the call model and must
+//! agree on the lane keys.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

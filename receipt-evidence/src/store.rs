@@ -15,6 +15,9 @@
 //!
 //! `<hex>` is the blob digest (SHA-256 of the plaintext), `<h2>` its first two hex digits.
 //! Metadata records and tombstones are canonical JSON (RFC 8785).
+//!
+//! One file over 600 lines on purpose: the layout, the metadata records, sealing and tombstones
+//! are one on-disk format whose invariants are kept by the same few functions.
 
 use std::fmt;
 

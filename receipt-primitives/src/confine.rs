@@ -9,6 +9,9 @@
 //! [`read_under`]; files a user names on the command line go through [`read_file`], which
 //! follows the user's own symlinks but still refuses what is not a regular file and
 //! bounds the read.
+//!
+//! One file over 600 lines on purpose: the path rule and the two platform implementations of
+//! the confined open must be read together for the guarantee to be checked.
 
 use std::fmt;
 use std::fs::File;

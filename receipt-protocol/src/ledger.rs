@@ -16,6 +16,9 @@
 //! fsyncs `receipts/`; then replaces `chain.head` atomically with one more line (the commit
 //! point); then refreshes the view. All of it under an exclusive lock on `chain.lock`, so
 //! two writers never fork the chain, and a crash at any point leaves the previous head valid.
+//!
+//! One file over 600 lines on purpose: the crash-safe append, the lock and the strict head
+//! reader guard one on-disk invariant together and must change together.
 
 use std::fs::{self, File};
 use std::io;

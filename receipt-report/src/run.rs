@@ -8,6 +8,9 @@
 //! into shaded blocks that count them (at most [`BLOCK_PX`] wide), at most [`MAX_RECTS`] rectangles are drawn in all
 //! (the merge width grows until they fit), and at most [`MAX_DEPTH`] nesting levels and
 //! [`MAX_THREADS`] threads are drawn, the rest counted.
+//!
+//! One file over 600 lines on purpose: reading, aggregation and drawing of the run page share
+//! the per-stage model and its pixel budget, which is only meaningful in one place.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

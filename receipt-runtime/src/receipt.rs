@@ -372,8 +372,8 @@ fn json_str(out: &mut Vec<u8>, s: Option<&str>) {
 /// `STAGE_ENTER` → `{"depth":d,"input":h|null,"stage":s,"t":"enter"}`;
 /// `STAGE_EXIT` → `{"depth":d,"outcome":o,"output":h|null,"stage":s,"t":"exit"}`.
 pub fn trajectory_item(out: &mut Vec<u8>, kind_: &str, stage: Option<&str>, p: &PayloadView<'_>) {
-    let mut digits = [0u8; 20];
-    let depth = crate::entry::format_u64(p.depth.unwrap_or_default(), &mut digits);
+    let mut digits = itoa::Buffer::new();
+    let depth = digits.format(p.depth.unwrap_or_default()).as_bytes();
     match kind_ {
         kind::STAGE_ENTER => {
             out.extend_from_slice(b"{\"depth\":");

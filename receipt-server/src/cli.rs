@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 use crate::app::{App, serve, shutdown_signal};
 use crate::config::{Config, Overrides};
 use crate::store;
-use crate::verify::{ArchiveVerifier, ArtifactVerifier, VerifyConfig};
+use crate::verify::{ArchiveVerifier, ArtifactVerifier};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,7 +122,7 @@ pub fn archive_verifier(cfg: &Config) -> ArchiveVerifier {
         ..receipt_archive::Limits::default()
     };
     ArchiveVerifier {
-        config: VerifyConfig::default(),
+        config: cfg.verify.clone(),
         limits,
     }
 }

@@ -1,6 +1,7 @@
 //! Server configuration: a TOML file for everything public, the environment (or files it
 //! names) for the secrets, which never appear in logs or `Debug` output.
 
+use crate::verify::VerifyConfig;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -193,6 +194,21 @@ pub struct FileConfig {
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
+    /// What verification trusts and requires beyond the unsigned checks.
+    #[serde(default)]
+    pub verify: VerifyFile,
+}
+
+/// The `[verify]` table: trusted keys and a policy, as `cargo receipt verify --key … --policy …`
+/// takes them. Relative paths are relative to the configuration file's directory.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyFile {
+    /// SPKI PEM public keys; with any, every artifact must be signed by one of them.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
+    /// A policy file (docs/SPEC.md §14.11); needs `keys`.
+    pub policy: Option<PathBuf>,
 }
 
 /// Where the data lives.
@@ -238,6 +254,8 @@ pub struct Config {
     pub api_token: Secret,
     /// Limits and timeouts.
     pub limits: Limits,
+    /// The keys and policy every artifact is verified with.
+    pub verify: VerifyConfig,
 }
 
 /// What the command line adds to (and overrides in) the file.
@@ -286,20 +304,43 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the file or variable at fault.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::load_with_env(file, overrides, &|k| std::env::var(k).ok())
+    }
+
+    /// [`Config::load`] with the environment given.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file or variable at fault.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let parsed = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_owned(),
-                    why: echo(&e.to_string()),
-                })?
+                let mut parsed =
+                    toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                        path: path.to_owned(),
+                        why: echo(&e.to_string()),
+                    })?;
+                let base = path.parent().unwrap_or(Path::new("."));
+                for p in parsed
+                    .verify
+                    .keys
+                    .iter_mut()
+                    .chain(parsed.verify.policy.as_mut())
+                {
+                    *p = base.join(&*p);
+                }
+                parsed
             }
             None => FileConfig::default(),
         };
-        Config::from_parts(parsed, overrides, &|k| std::env::var(k).ok())
+        Config::from_parts(parsed, overrides, env)
     }
 
     /// Builds the configuration from a parsed file, the command line and an environment.
@@ -377,6 +418,7 @@ impl Config {
                 })
             }
         };
+        let verify = VerifyConfig::load(&file.verify)?;
         let limits = file.limits;
         if !(1..=10_000).contains(&limits.max_page) {
             return Err(ConfigError::Invalid(
@@ -389,6 +431,7 @@ impl Config {
             github,
             api_token,
             limits,
+            verify,
         })
     }
 }

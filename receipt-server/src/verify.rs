@@ -2,6 +2,9 @@
 //! (as `cargo receipt verify DIR` does), an uploaded artifact (unpacked into a private
 //! temporary directory first), and a run ledger with its run receipt.
 
+use crate::config::{ConfigError, VerifyFile};
+use receipt_attest::keys::PublicKey;
+use receipt_protocol::policy::Policy;
 use std::fmt;
 use std::path::Path;
 
@@ -40,7 +43,51 @@ pub enum VerifyError {
 /// How artifacts are verified. Today every check of `cargo receipt verify DIR`; the
 /// struct is where signature keys and policies are configured.
 #[derive(Debug, Clone, Default)]
-pub struct VerifyConfig {}
+pub struct VerifyConfig {
+    /// Trusted public keys: with any, every signature is mandatory (`verify --key`).
+    pub keys: Vec<PublicKey>,
+    /// Expected values checked over every other check (`verify --policy`).
+    pub policy: Option<Policy>,
+}
+
+impl VerifyConfig {
+    /// Loads the keys and the policy the `[verify]` table names.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the file that cannot be used, or a policy without keys.
+    pub fn load(files: &VerifyFile) -> Result<VerifyConfig, ConfigError> {
+        let keys = files
+            .keys
+            .iter()
+            .map(|p| {
+                PublicKey::load(p).map_err(|e| ConfigError::Invalid(format!("verify.keys: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let policy = match &files.policy {
+            None => None,
+            Some(_) if keys.is_empty() => {
+                return Err(ConfigError::Invalid(
+                    "verify.policy needs verify.keys: a policy constrains signed statements".into(),
+                ));
+            }
+            Some(p) => Some(
+                Policy::load(p).map_err(|e| ConfigError::Invalid(format!("verify.policy: {e}")))?,
+            ),
+        };
+        Ok(VerifyConfig { keys, policy })
+    }
+
+    fn options(&self) -> cargo_receipt::verify::Options {
+        cargo_receipt::verify::Options {
+            keys: receipt_protocol::verify::KeyOptions {
+                keys: self.keys.clone(),
+                since: None,
+            },
+            policy: self.policy.clone(),
+            ..cargo_receipt::verify::Options::default()
+        }
+    }
+}
 
 /// The facts of a verified build ledger that are stored with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,8 +216,8 @@ fn read(dir: &Path, rel: &str, limit: u64, what: &'static str) -> Result<Vec<u8>
 ///
 /// # Errors
 /// [`VerifyError`] when a file that passed verification cannot be read back.
-pub fn verify_dir(dir: &Path, _cfg: &VerifyConfig) -> Result<Verified, VerifyError> {
-    let report = cargo_receipt::verify::verify(dir, &cargo_receipt::verify::Options::default());
+pub fn verify_dir(dir: &Path, cfg: &VerifyConfig) -> Result<Verified, VerifyError> {
+    let report = cargo_receipt::verify::verify(dir, &cfg.options());
     if !report.ok() {
         return Ok(Verified {
             report,

@@ -522,6 +522,7 @@ pub fn config(storage: StorageConfig, github_url: Option<&str>, limits: Limits) 
         }),
         api_token: Secret::new(API_TOKEN),
         limits,
+        verify: Default::default(),
     }
 }
 
