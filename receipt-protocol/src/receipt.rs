@@ -263,6 +263,12 @@ pub enum ReceiptError {
     /// The schema id is not one this version reads.
     #[error("field `schema` is {0:?}, expected \"tau-crystal.receipt/1\"")]
     UnknownSchema(String),
+    /// Canonical JSON, but not the receipt's own bytes: a member written as `null` when
+    /// empty (`prev`, an optional `work` number, `source.git.commit`) is absent.
+    #[error(
+        "the receipt lacks a member that is always written (a `null` one such as `prev` is omitted), so its bytes are not the receipt's canonical form"
+    )]
+    MissingMember,
     /// The receipt cannot be canonicalized.
     #[error(transparent)]
     Jcs(#[from] jcs::JcsError),
@@ -286,8 +292,14 @@ impl Receipt {
         if r.schema != RECEIPT_SCHEMA {
             return Err(ReceiptError::UnknownSchema(r.schema));
         }
-        if !jcs::is_canonical(bytes) {
-            return Err(ReceiptError::NotCanonical);
+        // Exactly the receipt's own bytes: canonical JSON, and no member left out that the
+        // receipt always writes (serde reads an absent optional member as `null`).
+        if r.to_bytes()? != bytes {
+            return Err(if jcs::is_canonical(bytes) {
+                ReceiptError::MissingMember
+            } else {
+                ReceiptError::NotCanonical
+            });
         }
         Ok(r)
     }

@@ -33,6 +33,9 @@ pub mod evidence;
 pub mod export;
 pub mod facts;
 pub mod fields;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod invariants;
 pub mod layer;

@@ -346,6 +346,15 @@ impl<'a> PayloadView<'a> {
                 _ => {}
             }
         }
+        // As the general reader: run fields only when one of them is not null.
+        if v.run.as_ref().is_some_and(|r| {
+            r.program.is_none()
+                && r.started_at.is_none()
+                && r.status.is_none()
+                && r.finished_at.is_none()
+        }) {
+            v.run = None;
+        }
         Some(v)
     }
 }

@@ -62,6 +62,24 @@ impl Index {
         })
     }
 
+    /// An index of `bytes`, with the scan root at `prefix` (empty, or ending in `/`),
+    /// listable with a checksum of `hash_len` bytes when that is given: the reader without
+    /// a repository on disk, for the fuzz harnesses.
+    #[cfg(feature = "fuzzing")]
+    pub(super) fn from_bytes(bytes: Vec<u8>, prefix: &str, hash_len: Option<usize>) -> Index {
+        let top = PathBuf::from(".");
+        Index {
+            bytes,
+            repo: Repo {
+                git_dir: top.join(".git"),
+                common_dir: top.join(".git"),
+                top,
+            },
+            prefix: prefix.to_owned(),
+            listable: hash_len,
+        }
+    }
+
     /// Whether the listing may come from this file (see [`Index::tracked_paths`]).
     pub(super) fn listable(&self) -> bool {
         self.listable.is_some()
@@ -73,7 +91,9 @@ impl Index {
         let hash_len = self.listable?;
         let (version, count) = header(&self.bytes)?;
         let body = &self.bytes[..self.bytes.len().checked_sub(hash_len)?];
-        let mut paths = Vec::with_capacity(count);
+        // The count is the file's claim: reserve no more than its bytes can hold (an entry
+        // takes at least its stat fields and object name).
+        let mut paths = Vec::with_capacity(count.min(body.len() / (NAME_OFFSET + hash_len)));
         let mut sure = true;
         let end = walk(body, version, count, hash_len, |mode, _, name| {
             // A sparse-directory entry (folded by a sparse index) stands for files git would
@@ -319,6 +339,9 @@ const TYPE_MASK: u32 = 0o170000;
 const NAME_OFFSET: usize = 40;
 /// The flag of an entry followed by a second, extended flags word (version 3 and later).
 const EXTENDED: u16 = 0x4000;
+/// The extended flags git reads: intent-to-add and skip-worktree.
+const INTENT_TO_ADD: u16 = 0x2000;
+const SKIP_WORKTREE: u16 = 0x4000;
 
 /// Calls `each(mode, size, name)` for the `count` entries at the start of `bytes` (after the
 /// 12-byte header) and returns where they end; `None` when an entry is malformed.
@@ -330,6 +353,10 @@ fn walk(
     mut each: impl FnMut(u32, u32, &[u8]),
 ) -> Option<usize> {
     let mut at = 12;
+    // The header may reach into the checksum, which `bytes` leaves out.
+    if bytes.len() < at {
+        return None;
+    }
     let mut name: Vec<u8> = Vec::new();
     for _ in 0..count {
         let start = at;
@@ -340,6 +367,12 @@ fn walk(
         let mut path_at = flags_at + 2;
         if flags & EXTENDED != 0 {
             if version < 3 {
+                return None;
+            }
+            // Git refuses an entry with any extended flag besides these two ("unknown index
+            // entry format").
+            let extended = u16::from_be_bytes(bytes.get(path_at..path_at + 2)?.try_into().ok()?);
+            if extended & !(INTENT_TO_ADD | SKIP_WORKTREE) != 0 {
                 return None;
             }
             path_at += 2;

@@ -10,6 +10,9 @@
 
 mod cache;
 mod fsio;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod git;
 mod gitindex;
 mod lanes;

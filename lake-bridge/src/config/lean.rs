@@ -279,7 +279,8 @@ pub fn scan_lean(file: &str, bytes: &[u8]) -> Result<LakeConfig, Error> {
                 }
             }
             "lean_lib" | "lean_exe" => {
-                let Some(name) = name else {
+                // An empty string literal names nothing either.
+                let Some(name) = name.filter(|n| !n.is_empty()) else {
                     cfg.notes.push(format!(
                         "line {line}: a {kw} without a literal name was skipped"
                     ));

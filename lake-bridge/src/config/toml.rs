@@ -131,6 +131,9 @@ pub fn parse_toml(file: &str, bytes: Vec<u8>) -> Result<LakeConfig, Error> {
     }
     let mut exes = Vec::new();
     for (i, x) in raw.lean_exe.into_iter().enumerate() {
+        if x.name.is_empty() {
+            return Err(bad(format!("lean_exe[{i}].name"), "is empty".into()));
+        }
         let root = match &x.root {
             Some(r) => {
                 ModName::parse(r).map_err(|e| bad(format!("lean_exe[{i}].root"), e.to_string()))?

@@ -199,6 +199,17 @@ pub(super) fn scan_string(b: &[u8], i: &mut usize) -> Option<bool> {
         match c {
             b'"' => return Some(plain),
             0x00..=0x1f => return None,
+            // Non-ASCII text must be UTF-8 (JSON is): one whole, well-formed character.
+            0x80..=0xff => {
+                let width = match c {
+                    0xc2..=0xdf => 2,
+                    0xe0..=0xef => 3,
+                    0xf0..=0xf4 => 4,
+                    _ => return None,
+                };
+                std::str::from_utf8(b.get(*i - 1..*i - 1 + width)?).ok()?;
+                *i += width - 1;
+            }
             b'\\' => {
                 plain = false;
                 let e = *b.get(*i)?;
@@ -226,10 +237,11 @@ pub(super) fn scan_string(b: &[u8], i: &mut usize) -> Option<bool> {
     }
 }
 
-/// Moves `*i` over string bytes while none of them is a quote, a backslash or a control
-/// character (most of a ledger line is hex digests): sixteen at a time with SSE2, eight at
-/// a time elsewhere (and under `--cfg receipt_portable`). Each test is exact about whether
-/// such a byte is present, so nothing the byte loop must see is skipped.
+/// Moves `*i` over string bytes while none of them is a quote, a backslash, a control
+/// character or a non-ASCII byte (most of a ledger line is hex digests): sixteen at a time
+/// with SSE2, eight at a time elsewhere (and under `--cfg receipt_portable`). Each test is
+/// exact about whether such a byte is present, so nothing the byte loop must see is
+/// skipped.
 #[cfg(all(target_arch = "x86_64", not(receipt_portable)))]
 pub(super) fn skip_plain_run(b: &[u8], i: &mut usize) {
     use std::arch::x86_64::{
@@ -245,7 +257,9 @@ pub(super) fn skip_plain_run(b: &[u8], i: &mut usize) {
             let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
             // A byte below 0x20 is its own minimum with 0x1f.
             let control = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+            // The high bit of a non-ASCII byte, which the byte loop checks as UTF-8.
             _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+                | _mm_movemask_epi8(x)
         };
         if mask != 0 {
             *i += mask.trailing_zeros() as usize;
@@ -273,7 +287,9 @@ pub(super) fn skip_plain_words(b: &[u8], i: &mut usize) {
         let special = has_zero(x ^ (LO * u64::from(b'"')))
             | has_zero(x ^ (LO * u64::from(b'\\')))
             // Some byte below 0x20.
-            | (x.wrapping_sub(LO * 0x20) & !x & HI);
+            | (x.wrapping_sub(LO * 0x20) & !x & HI)
+            // Some non-ASCII byte.
+            | (x & HI);
         if special != 0 {
             return;
         }

@@ -343,7 +343,7 @@ impl Skeleton {
                     skip_plain_run(b, &mut end);
                     while b
                         .get(end)
-                        .is_some_and(|&c| c != b'"' && c != b'\\' && c >= 0x20)
+                        .is_some_and(|&c| c != b'"' && c != b'\\' && (0x20..0x80).contains(&c))
                     {
                         end += 1;
                     }

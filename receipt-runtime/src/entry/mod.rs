@@ -14,10 +14,12 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 pub(crate) use hash::{Opened, line_hash, line_hashes2};
+#[cfg(test)]
+pub(crate) use parse::parse_raw_general;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use parse::parse_with_layout;
 pub use parse::{LineError, ParsedEntry, RawEntry, parse_line, parse_raw};
 pub(crate) use parse::{parse_hashed, plain_str, plain_u64_bytes};
-#[cfg(test)]
-pub(crate) use parse::{parse_raw_general, parse_with_layout};
 pub(crate) use text::{format_u64, json_string, push_u64};
 
 /// Schema tag carried by `RUN_START` and the head file.

@@ -140,9 +140,57 @@ fn check_form(line: &[u8], layout: &mut Layout) -> Result<bool, LineError> {
     if canonical_form {
         return Ok(scanned);
     }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+    match serde_json::from_slice::<WellFormed>(line) {
         Err(e) => Err(LineError::NotJson(e.to_string())),
         Ok(_) => Err(LineError::NotCanonical),
+    }
+}
+
+/// Any JSON value, read to tell malformed JSON from JSON in another spelling without
+/// building it: unlike `IgnoredAny`, which skips strings undecoded, every string (key or
+/// value) is decoded, so invalid UTF-8 and lone surrogate escapes are malformed JSON here
+/// too. Memory is independent of the line's length (strings are borrowed or decoded one
+/// at a time; nesting is bounded by serde_json's recursion limit).
+struct WellFormed;
+
+impl<'de> serde::Deserialize<'de> for WellFormed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WellFormed)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for WellFormed {
+    type Value = WellFormed;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(WellFormed)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(WellFormed)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(WellFormed)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(WellFormed)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(WellFormed)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(WellFormed)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<WellFormed>()?.is_some() {}
+        Ok(WellFormed)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        while map.next_entry::<WellFormed, WellFormed>()?.is_some() {}
+        Ok(WellFormed)
     }
 }
 

@@ -1,0 +1,4 @@
+/-! Module doc. -/
+import Demo.Basic -- a comment
+
+def hello := "hi"

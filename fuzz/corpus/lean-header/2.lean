@@ -1,0 +1,4 @@
+prelude
+import Init.Prelude
+/- block /- nested -/ -/
+import Init.Core

@@ -1,0 +1,1 @@
+import Demo.Basic

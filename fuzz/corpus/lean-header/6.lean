@@ -1,0 +1,3 @@
+import «Util».Core
+
+theorem x : True := trivial
