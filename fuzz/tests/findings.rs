@@ -223,3 +223,29 @@ fn git_index_header_longer_than_its_body_does_not_panic() {
         Some(Vec::new())
     );
 }
+
+#[test]
+fn git_index_extension_not_starting_uppercase_is_left_to_git() {
+    // An empty version-4 index followed by an extension whose signature is four NULs: git
+    // refuses it ("index uses … extension, which we do not understand"; only a signature
+    // starting with `A`–`Z` is optional), the reader listed no paths from it.
+    for signature in [&b"\0\0\0\0"[..], b"1abc", b"_EXT", b"\xffEXT", b"link"] {
+        let mut index = b"DIRC\0\0\0\x04\0\0\0\0".to_vec();
+        index.extend_from_slice(signature);
+        index.extend_from_slice(&[0, 0, 0, 0]);
+        index.extend_from_slice(&[0u8; 20]);
+        assert_eq!(
+            receipt_scan::fuzzing::index_tracked_paths(&index, "", 20),
+            None,
+            "{}",
+            signature.escape_ascii()
+        );
+    }
+    // An optional extension (uppercase first letter) is skipped, as git does.
+    let mut index = b"DIRC\0\0\0\x04\0\0\0\0TREE\0\0\0\0".to_vec();
+    index.extend_from_slice(&[0u8; 20]);
+    assert_eq!(
+        receipt_scan::fuzzing::index_tracked_paths(&index, "", 20),
+        Some(Vec::new())
+    );
+}

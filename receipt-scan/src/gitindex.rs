@@ -313,13 +313,14 @@ fn header(bytes: &[u8]) -> Option<(u32, usize)> {
 
 /// Whether the extensions after the entries are well-formed and none changes which paths
 /// the index holds: a split index (`link`), a sparse index (`sdir`) or any other required
-/// extension (lowercase first letter) this reader does not know.
+/// extension this reader does not know. As git reads them, only a signature starting with
+/// an uppercase ASCII letter is optional; any other (lowercase, or not a letter) is required.
 fn extensions_understood(mut rest: &[u8]) -> bool {
     while !rest.is_empty() {
         let (Some(signature), Some(len)) = (rest.get(..4), be32(rest, 4)) else {
             return false;
         };
-        if signature[0].is_ascii_lowercase() {
+        if !signature[0].is_ascii_uppercase() {
             return false;
         }
         let Some(next) = rest.get(8 + len as usize..) else {
