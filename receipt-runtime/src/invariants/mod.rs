@@ -17,6 +17,10 @@
 //!
 //! A property that needs the absence of something (no forbidden stage, at most n calls) is
 //! UNKNOWN, never PASS, when entries are missing from the ledger.
+//!
+//! One file over 600 lines on purpose: the six evaluators share one finding model and read
+//! the same facts, and the assignment of findings to invariants is only reviewable side by
+//! side; the policy file's reading is in [`policy`].
 
 use receipt_evidence::Class;
 use receipt_evidence::verify::RefOutcome;
