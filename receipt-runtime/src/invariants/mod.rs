@@ -20,7 +20,7 @@
 //!
 //! One file over 600 lines on purpose: the six evaluators share one finding model and read
 //! the same facts, and the assignment of findings to invariants is only reviewable side by
-//! side; the policy file's reading is in [`policy`].
+//! side; the policy file's reading is in `policy.rs`.
 
 use receipt_evidence::Class;
 use receipt_evidence::verify::RefOutcome;
