@@ -26,7 +26,8 @@ pub(super) fn check(root: &Path, report: &mut Report, entries: &mut [Entry]) {
 /// `manifest.grammar`: the manifest beside every receipt is a canonical v1.2 manifest.
 fn grammar(root: &Path, report: &mut Report, entries: &mut [Entry]) {
     // Read and parsed in parallel; reported in chain order.
-    let outcomes: Vec<Result<(Vec<u8>, Manifest), (Verdict, String)>> = entries
+    type Outcome = Result<(Vec<u8>, Manifest), (Verdict, String)>;
+    let outcomes: Vec<Outcome> = entries
         .par_iter()
         .map(|e| {
             let path = join(&e.dir, MANIFEST_FILE);
