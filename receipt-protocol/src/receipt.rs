@@ -280,7 +280,10 @@ impl Receipt {
     /// # Errors
     /// [`ReceiptError::Jcs`] for content without a canonical form (non-finite numbers).
     pub fn to_bytes(&self) -> Result<Vec<u8>, ReceiptError> {
-        Ok(jcs::to_vec(self)?)
+        // Through a JSON value (a receipt holds no float outside its JSON values, so it has
+        // the same canonical form either way), written in one pass.
+        let value = serde_json::to_value(self).map_err(jcs::JcsError::from)?;
+        Ok(jcs::value_to_vec(&value))
     }
 
     /// Parses a receipt file, refusing anything that is not canonical.

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
 use receipt_primitives::{Digest, jcs};
 
 use super::tally::Tally;
@@ -24,21 +25,29 @@ pub(super) fn check(root: &Path, report: &mut Report, entries: &mut [Entry]) {
 
 /// `manifest.grammar`: the manifest beside every receipt is a canonical v1.2 manifest.
 fn grammar(root: &Path, report: &mut Report, entries: &mut [Entry]) {
-    let mut t = Tally::new(CheckId::ManifestGrammar);
-    for e in entries.iter_mut() {
-        let path = join(&e.dir, MANIFEST_FILE);
-        match read(root, &path, limits::MANIFEST_BYTES, "a manifest") {
-            Ok(b) => match Manifest::parse(&b) {
-                Ok(m) => {
-                    t.pass();
-                    e.manifest = Some((b, m));
-                }
-                Err(err) => t.fail(Verdict::Fail, &path, format!("{path}: {err}")),
-            },
-            Err(err) => {
-                let (verdict, why) = unreadable(&err);
-                t.fail(verdict, &path, why);
+    // Read and parsed in parallel; reported in chain order.
+    type Outcome = Result<(Vec<u8>, Manifest), (Verdict, String)>;
+    let outcomes: Vec<Outcome> = entries
+        .par_iter()
+        .map(|e| {
+            let path = join(&e.dir, MANIFEST_FILE);
+            match read(root, &path, limits::MANIFEST_BYTES, "a manifest") {
+                Ok(b) => match Manifest::parse(&b) {
+                    Ok(m) => Ok((b, m)),
+                    Err(err) => Err((Verdict::Fail, format!("{path}: {err}"))),
+                },
+                Err(err) => Err(unreadable(&err)),
             }
+        })
+        .collect();
+    let mut t = Tally::new(CheckId::ManifestGrammar);
+    for (e, o) in entries.iter_mut().zip(outcomes) {
+        match o {
+            Ok(parsed) => {
+                t.pass();
+                e.manifest = Some(parsed);
+            }
+            Err((verdict, why)) => t.fail(verdict, &join(&e.dir, MANIFEST_FILE), why),
         }
     }
     t.finish(report, "every manifest is canonical v1.2");
@@ -107,7 +116,7 @@ fn ingress(report: &mut Report, entries: &[Entry]) {
             continue;
         };
         let got = match &r.ingress {
-            Section::Available(v) => jcs::sha256(v).ok(),
+            Section::Available(v) => Some(jcs::value_sha256(v)),
             Section::Unavailable { .. } => None,
         };
         if got == m.ingress_preimage_sha256 {
