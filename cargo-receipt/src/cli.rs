@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use receipt_protocol::cli::KeyArgs;
 
 /// The top level as cargo invokes a subcommand: `cargo-receipt receipt …`.
 #[derive(Debug, Parser)]
@@ -242,21 +243,6 @@ pub struct VerifyArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub project: ProjectArgs,
-}
-
-/// The signature options of `verify` (docs/SPEC.md §14.9, §14.11).
-#[derive(Debug, Clone, Default, Args)]
-pub struct KeyArgs {
-    /// Require every envelope and the checkpoint to be signed by this public key (SPKI PEM);
-    /// repeatable: a signature by any of them counts.
-    #[arg(long = "key", value_name = "PUB.pem")]
-    pub key: Vec<PathBuf>,
-    /// Also check that the chain extends the one this older signed checkpoint names.
-    #[arg(long, value_name = "OLD_CHECKPOINT", requires = "key")]
-    pub since: Option<PathBuf>,
-    /// Check the expected values of this policy file (TOML, docs/SPEC.md §14.11).
-    #[arg(long, value_name = "POLICY.toml", requires = "key")]
-    pub policy: Option<PathBuf>,
 }
 
 /// `cargo receipt keygen`.

@@ -104,16 +104,8 @@ fn run_build(args: &cli::BuildArgs) -> Result<(), Error> {
 
 fn run_verify(a: &cli::VerifyArgs) -> Result<(), Error> {
     // Keys and policy first: a bad key file is a usage error, before any check is made.
-    let keys = receipt_protocol::verify::KeyOptions {
-        keys: sign::load_public_keys(&a.keys.key)?,
-        since: a.keys.since.clone(),
-    };
-    let policy = a
-        .keys
-        .policy
-        .as_deref()
-        .map(receipt_protocol::policy::Policy::load)
-        .transpose()?;
+    let keys = a.keys.key_options()?;
+    let policy = a.keys.policy()?;
     // The project is only consulted for what the directory alone cannot tell.
     let located = (a.dir.is_none() || a.artifacts || a.source)
         .then(|| build::locate(a.project.manifest_path.as_deref()))

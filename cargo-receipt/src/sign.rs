@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use receipt_attest::checkpoint::{Checkpoint, chain_leaf, origin_for_chain};
 use receipt_attest::consistency::{ConsistencyProof, MemoryTree};
-use receipt_attest::keys::{self, GeneratedKey, PublicKey, SigningKey};
+use receipt_attest::keys::{self, GeneratedKey, SigningKey};
 use receipt_attest::note::Note;
 use receipt_attest::tree::TreeStore;
 use receipt_primitives::check::echo;
@@ -43,17 +43,6 @@ pub fn load_signing_keys(paths: &[PathBuf]) -> Result<Vec<SigningKey>, Error> {
     paths
         .iter()
         .map(|p| SigningKey::load(p).map_err(Error::from))
-        .collect()
-}
-
-/// Reads trusted public keys.
-///
-/// # Errors
-/// [`Error::Key`] naming the file.
-pub fn load_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Error> {
-    paths
-        .iter()
-        .map(|p| PublicKey::load(p).map_err(Error::from))
         .collect()
 }
 

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use receipt_primitives::Timestamp;
+use receipt_protocol::cli::KeyArgs;
 use receipt_protocol::exit::{USAGE_OR_IO, VERIFY_FAILED, build_failure};
-use receipt_protocol::policy::Policy;
-use receipt_protocol::verify::{KeyOptions, verify_dir_with};
+use receipt_protocol::verify::verify_dir_with;
 
 use crate::emit::{BuildOptions, DEFAULT_OUT_DIR, LakeProgram, build_signed};
 use crate::error::Error;
@@ -70,16 +70,9 @@ pub struct VerifyArgs {
     /// Print the report as JSON instead of one line per check.
     #[arg(long)]
     pub json: bool,
-    /// Require every envelope and the checkpoint to be signed by this public key (SPKI PEM);
-    /// repeatable: a signature by any of them counts.
-    #[arg(long = "key", value_name = "PUB.pem")]
-    pub key: Vec<PathBuf>,
-    /// Also check that the chain extends the one this older signed checkpoint names.
-    #[arg(long, value_name = "OLD_CHECKPOINT", requires = "key")]
-    pub since: Option<PathBuf>,
-    /// Check the expected values of this policy file (TOML, docs/SPEC.md §14.11).
-    #[arg(long, value_name = "POLICY.toml", requires = "key")]
-    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub keys: KeyArgs,
 }
 
 /// Parses `args` (program name first) and runs the command.
@@ -165,15 +158,8 @@ fn run_build(a: BuildArgs) -> Result<ExitCode, Error> {
 }
 
 fn run_verify(a: VerifyArgs) -> Result<ExitCode, Error> {
-    let keys = KeyOptions {
-        keys: a
-            .key
-            .iter()
-            .map(|p| receipt_attest::PublicKey::load(p))
-            .collect::<Result<Vec<_>, _>>()?,
-        since: a.since.clone(),
-    };
-    let policy = a.policy.as_deref().map(Policy::load).transpose()?;
+    let keys = a.keys.key_options()?;
+    let policy = a.keys.policy()?;
     let out = a.dir.unwrap_or_else(|| a.project.join(DEFAULT_OUT_DIR));
     let (mut report, facts) = verify_dir_with(&out, &keys);
     if let Some(p) = &policy {

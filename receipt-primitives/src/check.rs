@@ -271,6 +271,15 @@ impl CheckId {
         CheckId::ReceiptTrajectory,
         CheckId::ReceiptSummary,
     ];
+
+    /// The checks of [`CheckId::RUN`] whose id starts with `prefix` (`"ledger."`,
+    /// `"receipt."`), in report order: the groups the run invariants and the run export
+    /// are stated over.
+    pub fn run_group(prefix: &str) -> impl Iterator<Item = CheckId> + '_ {
+        CheckId::RUN
+            .into_iter()
+            .filter(move |id| id.as_str().starts_with(prefix))
+    }
 }
 
 impl fmt::Display for CheckId {
@@ -473,6 +482,17 @@ mod tests {
         assert_eq!(back, r);
         let j = r.to_json(&[("ledger", "run.jsonl".into())]);
         assert!(j.contains("\"ok\": false") && j.contains("\"name\": \"ledger.hash\""));
+    }
+
+    #[test]
+    fn run_groups_are_the_ledger_and_receipt_checks_in_report_order() {
+        let ledger: Vec<CheckId> = CheckId::run_group("ledger.").collect();
+        assert_eq!(ledger, CheckId::RUN[..8]);
+        assert_eq!(ledger.last(), Some(&CheckId::LedgerHead));
+        let receipt: Vec<CheckId> = CheckId::run_group("receipt.").collect();
+        assert_eq!(receipt, CheckId::RUN[19..]);
+        assert_eq!(receipt.first(), Some(&CheckId::ReceiptRead));
+        assert_eq!(CheckId::run_group("nothing.").count(), 0);
     }
 
     #[test]

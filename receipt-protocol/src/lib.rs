@@ -8,6 +8,8 @@
 #![deny(missing_docs)]
 
 pub mod assemble;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod exit;
 pub mod ledger;
 pub mod limits;

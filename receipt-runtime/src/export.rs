@@ -52,31 +52,25 @@ pub enum ExportError {
     Encode(#[from] receipt_primitives::jcs::JcsError),
 }
 
-/// The integrity checks whose failure leaves no claim standing.
-const INTEGRITY: [CheckId; 8] = [
-    CheckId::LedgerRead,
-    CheckId::LedgerParse,
-    CheckId::LedgerCanonical,
-    CheckId::LedgerHash,
-    CheckId::LedgerSeq,
-    CheckId::LedgerChain,
-    CheckId::LedgerRunId,
-    CheckId::RunStart,
-];
+/// The integrity checks whose failure leaves no claim standing: every `ledger.*` check but
+/// `ledger.head`, then `run.start`.
+fn integrity() -> impl Iterator<Item = CheckId> {
+    CheckId::run_group("ledger.")
+        .filter(|&id| id != CheckId::LedgerHead)
+        .chain([CheckId::RunStart])
+}
 
-/// The checks a complete run also needs.
-const COMPLETE: [CheckId; 10] = [
-    CheckId::LedgerHead,
-    CheckId::RunFinalize,
-    CheckId::RunStages,
-    CheckId::ReceiptRead,
-    CheckId::ReceiptRunId,
-    CheckId::ReceiptCount,
-    CheckId::ReceiptLastHash,
-    CheckId::ReceiptMerkleRoot,
-    CheckId::ReceiptTrajectory,
-    CheckId::ReceiptSummary,
-];
+/// The checks a complete run also needs: `ledger.head`, `run.finalize`, `run.stages`, then
+/// every `receipt.*` check.
+fn completeness() -> impl Iterator<Item = CheckId> {
+    [
+        CheckId::LedgerHead,
+        CheckId::RunFinalize,
+        CheckId::RunStages,
+    ]
+    .into_iter()
+    .chain(CheckId::run_group("receipt."))
+}
 
 /// Exports the run at `ledger` (verifying it as [`audit`] does) as document bytes.
 ///
@@ -247,10 +241,8 @@ fn verification(report: &Report) -> Value {
     })
 }
 
-fn all_ok(report: &Report, ids: &[CheckId]) -> Option<CheckId> {
-    ids.iter()
-        .copied()
-        .find(|&id| report.check(id).is_none_or(|c| !c.verdict.is_ok()))
+fn all_ok(report: &Report, mut ids: impl Iterator<Item = CheckId>) -> Option<CheckId> {
+    ids.find(|&id| report.check(id).is_none_or(|c| !c.verdict.is_ok()))
 }
 
 fn ranges_text(missing: &[SeqRange]) -> String {
@@ -274,7 +266,7 @@ fn ceiling(
 ) -> (&'static str, Vec<&'static str>, Vec<String>) {
     let mut limits: Vec<String> = Vec::new();
     let mut claims: Vec<&'static str> = Vec::new();
-    let intact = match all_ok(report, &INTEGRITY) {
+    let intact = match all_ok(report, integrity()) {
         Some(id) => {
             limits.push(format!("the ledger's integrity does not hold ({id} did not pass), so nothing beyond these counts can be claimed"));
             false
@@ -297,7 +289,7 @@ fn ceiling(
         ));
     }
     let mut complete = intact && f.is_complete();
-    if let Some(id) = all_ok(report, &COMPLETE) {
+    if let Some(id) = all_ok(report, completeness()) {
         limits.push(format!("{id} did not pass"));
         complete = false;
     }

@@ -20,7 +20,7 @@ pub(crate) use parse::parse_raw_general;
 pub(crate) use parse::parse_with_layout;
 pub use parse::{LineError, ParsedEntry, RawEntry, parse_line, parse_raw};
 pub(crate) use parse::{parse_hashed, plain_str, plain_u64_bytes};
-pub(crate) use text::{json_string, push_u64};
+pub(crate) use text::{Object, json_string, push_u64};
 
 /// Schema tag carried by `RUN_START` and the head file.
 pub const LEDGER_SCHEMA: &str = "receipt.run-ledger/1";

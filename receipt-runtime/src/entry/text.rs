@@ -26,3 +26,37 @@ pub(crate) fn json_string(out: &mut Vec<u8>, s: &str) {
         out.push(b'"');
     }
 }
+
+/// Appends one JSON object member by member, in the order the caller gives (which must be
+/// RFC 8785's key order for canonical bytes).
+pub(crate) struct Object<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> Object<'o> {
+    /// Appends `{`.
+    pub(crate) fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Object { out, empty: true }
+    }
+
+    /// Appends the separator and `"key":`, and returns the buffer for the member's value.
+    /// `key` is a member name with nothing to escape (ASCII letters, digits, `_`).
+    pub(crate) fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// Appends `}`.
+    pub(crate) fn close(self) {
+        self.out.push(b'}');
+    }
+}

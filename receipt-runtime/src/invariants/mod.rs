@@ -52,30 +52,19 @@ pub struct Inputs<'a> {
     pub evidence: &'a EvidenceChecked,
 }
 
-/// The ledger integrity checks behind `invariant.ledger_chain_valid`.
-const CHAIN_CHECKS: [CheckId; 9] = [
-    CheckId::LedgerRead,
-    CheckId::LedgerParse,
-    CheckId::LedgerCanonical,
-    CheckId::LedgerHash,
-    CheckId::LedgerSeq,
-    CheckId::LedgerChain,
-    CheckId::LedgerRunId,
-    CheckId::LedgerHead,
-    CheckId::RunStart,
-];
+/// The ledger integrity checks behind `invariant.ledger_chain_valid`: every `ledger.*`
+/// check, then `run.start`.
+fn chain_checks() -> impl Iterator<Item = CheckId> {
+    CheckId::run_group("ledger.").chain([CheckId::RunStart])
+}
 
-/// The receipt checks behind `invariant.receipt_completeness`.
-const RECEIPT_CHECKS: [CheckId; 8] = [
-    CheckId::RunStages,
-    CheckId::ReceiptRead,
-    CheckId::ReceiptRunId,
-    CheckId::ReceiptCount,
-    CheckId::ReceiptLastHash,
-    CheckId::ReceiptMerkleRoot,
-    CheckId::ReceiptTrajectory,
-    CheckId::ReceiptSummary,
-];
+/// The receipt checks behind `invariant.receipt_completeness`: `run.stages`, then every
+/// `receipt.*` check.
+fn receipt_checks() -> impl Iterator<Item = CheckId> {
+    [CheckId::RunStages]
+        .into_iter()
+        .chain(CheckId::run_group("receipt."))
+}
 
 /// One finding: a verdict and its sentence. Findings combine to their worst.
 type Finding = (Verdict, String);
@@ -91,9 +80,9 @@ fn worst(findings: impl IntoIterator<Item = Finding>, pass: String) -> Finding {
 }
 
 /// The worst of the report's checks among `ids` that did not pass, as a finding.
-fn from_report(report: &Report, ids: &[CheckId]) -> Vec<Finding> {
+fn from_report(report: &Report, ids: impl IntoIterator<Item = CheckId>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
-    for &id in ids {
+    for id in ids {
         match report.check(id) {
             Some(Check {
                 verdict: Verdict::Pass,
@@ -144,7 +133,7 @@ pub fn evaluate(policy: &RunPolicy, inputs: Inputs<'_>) -> Report {
     };
     let v = inputs.verification;
     let (verdict, detail) = worst(
-        from_report(v, &CHAIN_CHECKS),
+        from_report(v, chain_checks()),
         format!(
             "all {} entries are canonical, hashed and chained from the genesis link of run {}",
             facts.valid,
@@ -203,7 +192,7 @@ fn receipt_completeness(
     v: &Report,
     evidence: &EvidenceChecked,
 ) -> Finding {
-    let mut found = from_report(v, &RECEIPT_CHECKS);
+    let mut found = from_report(v, receipt_checks());
     if let Some((id, name)) = facts.open.first() {
         found.push((
             Verdict::Fail,
@@ -544,7 +533,7 @@ fn single_finalize(facts: &RunFacts) -> Finding {
 }
 
 fn stage_required_path(policy: &RunPolicy, facts: &RunFacts, v: &Report) -> Finding {
-    let mut found = from_report(v, &[CheckId::RunTransitions]);
+    let mut found = from_report(v, [CheckId::RunTransitions]);
     let mut want = policy.required_stages.iter().peekable();
     let mut done: Vec<(String, u64)> = Vec::new();
     for e in &facts.exits {

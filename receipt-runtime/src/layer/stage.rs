@@ -13,7 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::graph::{START, ViolationPolicy};
 use crate::measure::{self, Measure};
-use crate::writer::{ArgNames, FieldValue, HashField, Outcome, Record};
+use crate::writer::{ArgNames, Enter, FieldValue, HashField, Outcome, Record};
 
 use super::{ReceiptLayer, Shared};
 use crate::fields;
@@ -131,22 +131,9 @@ impl Visit for StageFields {
     }
 }
 
-/// A new stage, before its transition is checked.
-struct NewStage {
-    stage: &'static str,
-    id: u64,
-    parent: Option<u64>,
-    depth: u32,
-    t_ns: u64,
-    thread: u64,
-    args: ArgNames,
-    input: HashField,
-    after: Option<String>,
-}
-
 impl Shared {
     /// Adds `new`'s `after =` edge to the graph and says whether `new` may follow `pred`.
-    fn allowed(&self, pred: Option<&'static str>, new: &NewStage) -> bool {
+    fn allowed(&self, pred: Option<&'static str>, new: &Enter) -> bool {
         let mut g = self.graph.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(a) = &new.after {
             g.allow(a, new.stage);
@@ -161,7 +148,7 @@ impl Shared {
         &self,
         legal: bool,
         pred: &mut Option<&'static str>,
-        new: NewStage,
+        new: Enter,
     ) -> Option<&'static str> {
         let before = pred.unwrap_or(START);
         if !legal {
@@ -181,17 +168,7 @@ impl Shared {
             }
         }
         *pred = Some(new.stage);
-        self.send(Record::Enter {
-            stage: new.stage,
-            id: new.id,
-            parent: new.parent,
-            depth: new.depth,
-            t_ns: new.t_ns,
-            thread: new.thread,
-            input: new.input,
-            args: new.args,
-            after: new.after,
-        });
+        self.send(Record::Enter(new));
         None
     }
 }
@@ -244,7 +221,7 @@ where
             found.map(|(pid, d)| (p, pid, d))
         });
         let depth = parent.as_ref().map_or(0, |(_, _, d)| d + 1);
-        let new = NewStage {
+        let new = Enter {
             stage,
             id: s.next_id.fetch_add(1, Ordering::Relaxed),
             parent: parent.as_ref().map(|(_, pid, _)| *pid),

@@ -4,10 +4,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::entry::{json_string, push_u64};
+use crate::entry::{Object, json_string, push_u64};
 use crate::measure::{ALLOC_NOT_INSTALLED, Measure};
 
-use super::{ArgNames, Durability, FieldValue, HashField, Record};
+use super::{ArgNames, Durability, Enter, FieldValue, HashField, Record};
 
 /// Splits a hash field into (digest, reason it is missing).
 pub(super) fn split_hash(v: &HashField) -> (Option<&str>, Option<&str>) {
@@ -105,92 +105,68 @@ fn put_opt_measure(out: &mut Vec<u8>, m: Option<&Measure>) {
 impl EnterPayload<'_> {
     /// Appends the canonical JSON of the payload (serde's bytes for it, without serde).
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
+        let mut o = Object::open(out);
         if let Some(after) = self.after {
-            out.extend_from_slice(b"\"after\":");
-            json_string(out, after);
-            out.push(b',');
+            json_string(o.key("after"), after);
         }
-        out.extend_from_slice(b"\"args\":[");
+        let args = o.key("args");
+        args.push(b'[');
         for (i, name) in self.args.names().enumerate() {
             if i > 0 {
-                out.push(b',');
+                args.push(b',');
             }
-            json_string(out, name);
+            json_string(args, name);
         }
-        out.extend_from_slice(b"],\"depth\":");
-        push_u64(out, u64::from(self.depth));
-        out.extend_from_slice(b",\"id\":");
-        push_u64(out, self.id);
-        out.extend_from_slice(b",\"input\":");
-        put_opt_str(out, self.input);
+        args.push(b']');
+        push_u64(o.key("depth"), u64::from(self.depth));
+        push_u64(o.key("id"), self.id);
+        put_opt_str(o.key("input"), self.input);
         if let Some(why) = self.input_error {
-            out.extend_from_slice(b",\"input_error\":");
-            json_string(out, why);
+            json_string(o.key("input_error"), why);
         }
-        out.extend_from_slice(b",\"parent\":");
-        put_opt_u64(out, self.parent);
-        out.extend_from_slice(b",\"t_ns\":");
-        push_u64(out, self.t_ns);
-        out.extend_from_slice(b",\"thread\":");
-        push_u64(out, self.thread);
-        out.push(b'}');
+        put_opt_u64(o.key("parent"), self.parent);
+        push_u64(o.key("t_ns"), self.t_ns);
+        push_u64(o.key("thread"), self.thread);
+        o.close();
     }
 }
 
 impl ExitPayload<'_> {
     /// Appends the canonical JSON of the payload (serde's bytes for it, without serde).
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"alloc_bytes\":");
-        put_opt_measure(out, self.alloc_bytes);
-        out.extend_from_slice(b",\"cpu_ns\":");
-        put_measure(out, self.cpu_ns);
-        out.extend_from_slice(b",\"depth\":");
-        push_u64(out, u64::from(self.depth));
+        let mut o = Object::open(out);
+        put_opt_measure(o.key("alloc_bytes"), self.alloc_bytes);
+        put_measure(o.key("cpu_ns"), self.cpu_ns);
+        push_u64(o.key("depth"), u64::from(self.depth));
         if let Some(error) = self.error {
-            out.extend_from_slice(b",\"error\":");
-            json_string(out, error);
+            json_string(o.key("error"), error);
         }
-        out.extend_from_slice(b",\"id\":");
-        push_u64(out, self.id);
-        out.extend_from_slice(b",\"io_read_bytes\":");
-        put_opt_measure(out, self.io_read_bytes);
-        out.extend_from_slice(b",\"io_write_bytes\":");
-        put_opt_measure(out, self.io_write_bytes);
-        out.extend_from_slice(b",\"outcome\":");
-        json_string(out, self.outcome);
-        out.extend_from_slice(b",\"output\":");
-        put_opt_str(out, self.output);
+        push_u64(o.key("id"), self.id);
+        put_opt_measure(o.key("io_read_bytes"), self.io_read_bytes);
+        put_opt_measure(o.key("io_write_bytes"), self.io_write_bytes);
+        json_string(o.key("outcome"), self.outcome);
+        put_opt_str(o.key("output"), self.output);
         if let Some(why) = self.output_error {
-            out.extend_from_slice(b",\"output_error\":");
-            json_string(out, why);
+            json_string(o.key("output_error"), why);
         }
-        out.extend_from_slice(b",\"peak_rss_kb\":");
-        put_measure(out, self.peak_rss_kb);
-        out.extend_from_slice(b",\"t_ns\":");
-        push_u64(out, self.t_ns);
-        out.extend_from_slice(b",\"thread\":");
-        push_u64(out, self.thread);
-        out.extend_from_slice(b",\"wall_ns\":");
-        push_u64(out, self.wall_ns);
-        out.push(b'}');
+        put_measure(o.key("peak_rss_kb"), self.peak_rss_kb);
+        push_u64(o.key("t_ns"), self.t_ns);
+        push_u64(o.key("thread"), self.thread);
+        push_u64(o.key("wall_ns"), self.wall_ns);
+        o.close();
     }
 }
 
 impl ViolationPayload<'_> {
     /// Appends the canonical JSON of the payload (serde's bytes for it, without serde).
     fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"after\":");
-        json_string(out, self.after);
-        out.extend_from_slice(b",\"parent\":");
-        put_opt_u64(out, self.parent);
-        out.extend_from_slice(b",\"policy\":");
-        json_string(out, self.policy);
-        out.extend_from_slice(b",\"t_ns\":");
-        push_u64(out, self.t_ns);
-        out.extend_from_slice(b",\"thread\":");
-        push_u64(out, self.thread);
-        out.push(b'}');
+        let mut o = Object::open(out);
+        json_string(o.key("after"), self.after);
+        put_opt_u64(o.key("parent"), self.parent);
+        json_string(o.key("policy"), self.policy);
+        push_u64(o.key("t_ns"), self.t_ns);
+        push_u64(o.key("thread"), self.thread);
+        o.close();
     }
 }
 
@@ -225,7 +201,7 @@ impl Body<'_> {
     pub(super) fn of(rec: &Record) -> Option<Body<'_>> {
         Some(match rec {
             Record::Start { .. } | Record::Finalize { .. } | Record::Evidence(_) => return None,
-            Record::Enter {
+            Record::Enter(Enter {
                 id,
                 parent,
                 depth,
@@ -235,7 +211,7 @@ impl Body<'_> {
                 args,
                 after,
                 ..
-            } => {
+            }) => {
                 let (input, input_error) = split_hash(input);
                 Body::Enter(EnterPayload {
                     after: after.as_deref(),

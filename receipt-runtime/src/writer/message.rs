@@ -80,23 +80,28 @@ impl Serialize for ArgNames {
     }
 }
 
+/// A stage entered: what the layer knows when it checks the transition and what the
+/// writer records as `STAGE_ENTER`.
+#[derive(Debug)]
+pub(crate) struct Enter {
+    pub(crate) stage: &'static str,
+    pub(crate) id: u64,
+    pub(crate) parent: Option<u64>,
+    pub(crate) depth: u32,
+    pub(crate) t_ns: u64,
+    pub(crate) thread: u64,
+    pub(crate) input: HashField,
+    pub(crate) args: ArgNames,
+    pub(crate) after: Option<String>,
+}
+
 /// What the instrumented code enqueues; the writer does everything else.
 #[derive(Debug)]
 pub(crate) enum Record {
     Start {
         payload: Value,
     },
-    Enter {
-        stage: &'static str,
-        id: u64,
-        parent: Option<u64>,
-        depth: u32,
-        t_ns: u64,
-        thread: u64,
-        input: HashField,
-        args: ArgNames,
-        after: Option<String>,
-    },
+    Enter(Enter),
     Exit {
         stage: &'static str,
         id: u64,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::receipt::RunReceipt;
 
 pub(crate) use encode::start_payload;
-pub(crate) use message::{ArgNames, FieldValue, HashField, Outcome, Record};
+pub(crate) use message::{ArgNames, Enter, FieldValue, HashField, Outcome, Record};
 pub(crate) use thread::Writer;
 
 /// When the writer fsyncs the ledger (and rewrites the head file).

@@ -15,7 +15,7 @@ use crate::ledger::{HEAD_SCHEMA, Head, head_path, receipt_path};
 use crate::receipt::{PayloadView, RunFold};
 
 use super::encode::{Body, split_hash, value_bytes};
-use super::{Durability, Record, RunOutcome, WriterError};
+use super::{Durability, Enter, Record, RunOutcome, WriterError};
 
 type Finalizer = crossbeam_channel::Sender<Result<RunOutcome, WriterError>>;
 
@@ -225,7 +225,7 @@ impl Writer {
         let payload = |out: &mut Vec<u8>| Body::of(rec).map_or(Ok(()), |b| b.write(out));
         match rec {
             Record::Start { payload } => self.append_value(kind::RUN_START, None, payload, None),
-            Record::Enter {
+            Record::Enter(Enter {
                 stage,
                 id,
                 parent,
@@ -234,7 +234,7 @@ impl Writer {
                 input,
                 after,
                 ..
-            } => {
+            }) => {
                 let (input_hex, _) = split_hash(input);
                 let view = PayloadView {
                     id: Some(*id),
@@ -609,7 +609,7 @@ mod tests {
             1 => Some(Ok(receipt_primitives::Digest::of(&i.to_le_bytes()).to_hex())),
             _ => Some(Err(format!("argument {i} has no \"hash\"\n"))),
         };
-        recs.push(Record::Enter {
+        recs.push(Record::Enter(Enter {
             stage: "a",
             id: a,
             parent: None,
@@ -619,7 +619,7 @@ mod tests {
             input,
             args,
             after: None,
-        });
+        }));
         recs.push(Record::Event {
             stage: "a",
             stage_id: a,
@@ -672,7 +672,7 @@ mod tests {
             output: (i.is_multiple_of(2))
                 .then(|| Ok(receipt_primitives::Digest::of(b"out").to_hex())),
         });
-        recs.push(Record::Enter {
+        recs.push(Record::Enter(Enter {
             stage: "b",
             id: b,
             parent: None,
@@ -682,7 +682,7 @@ mod tests {
             input: None,
             args,
             after: None,
-        });
+        }));
         recs.push(Record::Exit {
             stage: "b",
             id: b,
