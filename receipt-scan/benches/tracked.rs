@@ -3,7 +3,7 @@
 //! nothing changed) up to its Merkle root, next to `git ls-files | xargs sha256sum`, `git status` and the
 //! `openssl speed` hashing limit, all measured in the same run.
 //!
-//! Run: `cargo bench -p receipt-core --bench tracked`. Environment knobs:
+//! Run: `cargo bench -p receipt-scan --bench tracked`. Environment knobs:
 //! `RECEIPT_BENCH_DIR` (where the tree is generated; default under cargo's target tmp dir),
 //! `RECEIPT_BENCH_FILES` (50000), `RECEIPT_BENCH_MIB` (1024), `RECEIPT_BENCH_REPS` (5),
 //! `RECEIPT_BENCH_DROP_CACHES=1` (also time both cold contenders after dropping the page

@@ -346,6 +346,55 @@ pub(crate) const SUMMARY_COLUMNS: &str = "id, received_at, chain_sha256, receipt
      chain_length, kind, producer, merkle_root, git_commit, dirty, work_status, timestamp, \
      origin, repository, workflow_run_id, head_sha";
 
+/// A [`BuildSummary`] from a row selected with [`SUMMARY_COLUMNS`], for either backend:
+/// `$row.$get(i)` reads column `i` (`get` for SQLite, `try_get` for PostgreSQL) and `?`
+/// converts the backend's error.
+macro_rules! summary_from_row {
+    ($row:ident . $get:ident) => {{
+        let origin: String = $row.$get(12)?;
+        $crate::store::BuildSummary {
+            id: $row.$get(0)?,
+            received_at: $row.$get(1)?,
+            fields: $crate::store::BuildFields {
+                chain_sha256: $row.$get(2)?,
+                receipt_sha256: $row.$get(3)?,
+                chain_length: $row.$get(4)?,
+                kind: $row.$get(5)?,
+                producer: $row.$get(6)?,
+                merkle_root: $row.$get(7)?,
+                commit: $row.$get(8)?,
+                dirty: $row.$get(9)?,
+                work_status: $row.$get(10)?,
+                timestamp: $row.$get(11)?,
+            },
+            origin: $crate::store::origin_from(
+                &origin,
+                $row.$get(13)?,
+                $row.$get(14)?,
+                $row.$get(15)?,
+            )?,
+        }
+    }};
+}
+pub(crate) use summary_from_row;
+
+/// A [`RunSummary`] from a row selected with [`RUN_COLUMNS`]; as [`summary_from_row`].
+macro_rules! run_from_row {
+    ($row:ident . $get:ident) => {
+        $crate::store::RunSummary {
+            run_id: $row.$get(0)?,
+            received_at: $row.$get(1)?,
+            receipt_sha256: $row.$get(2)?,
+            ledger_sha256: $row.$get(3)?,
+            entries: $row.$get(4)?,
+            program: $row.$get(5)?,
+            status: $row.$get(6)?,
+            has_export: $row.$get(7)?,
+        }
+    };
+}
+pub(crate) use run_from_row;
+
 /// The columns of a [`RunSummary`].
 pub(crate) const RUN_COLUMNS: &str = "run_id, received_at, receipt_sha256, ledger_sha256, \
      entries, program, status, export IS NOT NULL";

@@ -9,8 +9,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    BuildDetail, BuildFields, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted,
-    RunSummary, SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, origin_from, stale_before,
+    BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted, RunSummary,
+    SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, run_from_row, stale_before,
+    summary_from_row,
 };
 
 /// The advisory lock key under which the tables are created, so replicas starting
@@ -114,41 +115,11 @@ impl PgStore {
 }
 
 fn summary(r: &Row) -> Result<BuildSummary, StoreError> {
-    Ok(BuildSummary {
-        id: r.try_get(0)?,
-        received_at: r.try_get(1)?,
-        fields: BuildFields {
-            chain_sha256: r.try_get(2)?,
-            receipt_sha256: r.try_get(3)?,
-            chain_length: r.try_get(4)?,
-            kind: r.try_get(5)?,
-            producer: r.try_get(6)?,
-            merkle_root: r.try_get(7)?,
-            commit: r.try_get(8)?,
-            dirty: r.try_get(9)?,
-            work_status: r.try_get(10)?,
-            timestamp: r.try_get(11)?,
-        },
-        origin: origin_from(
-            r.try_get::<_, &str>(12)?,
-            r.try_get(13)?,
-            r.try_get(14)?,
-            r.try_get(15)?,
-        )?,
-    })
+    Ok(summary_from_row!(r.try_get))
 }
 
 fn run_summary(r: &Row) -> Result<RunSummary, StoreError> {
-    Ok(RunSummary {
-        run_id: r.try_get(0)?,
-        received_at: r.try_get(1)?,
-        receipt_sha256: r.try_get(2)?,
-        ledger_sha256: r.try_get(3)?,
-        entries: r.try_get(4)?,
-        program: r.try_get(5)?,
-        status: r.try_get(6)?,
-        has_export: r.try_get(7)?,
-    })
+    Ok(run_from_row!(r.try_get))
 }
 
 #[async_trait]

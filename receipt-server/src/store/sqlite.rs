@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::{
-    BuildDetail, BuildFields, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted,
-    RunSummary, SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, origin_from, stale_before,
+    BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted, RunSummary,
+    SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, run_from_row, stale_before,
+    summary_from_row,
 };
 
 /// File name of the database in the data directory.
@@ -238,36 +239,11 @@ fn insert_build_on(c: &Connection, b: &NewBuild) -> Result<Inserted, StoreError>
 }
 
 fn summary(r: &Row<'_>) -> Result<BuildSummary, StoreError> {
-    Ok(BuildSummary {
-        id: r.get(0)?,
-        received_at: r.get(1)?,
-        fields: BuildFields {
-            chain_sha256: r.get(2)?,
-            receipt_sha256: r.get(3)?,
-            chain_length: r.get(4)?,
-            kind: r.get(5)?,
-            producer: r.get(6)?,
-            merkle_root: r.get(7)?,
-            commit: r.get(8)?,
-            dirty: r.get(9)?,
-            work_status: r.get(10)?,
-            timestamp: r.get(11)?,
-        },
-        origin: origin_from(&r.get::<_, String>(12)?, r.get(13)?, r.get(14)?, r.get(15)?)?,
-    })
+    Ok(summary_from_row!(r.get))
 }
 
 fn run_summary(r: &Row<'_>) -> rusqlite::Result<RunSummary> {
-    Ok(RunSummary {
-        run_id: r.get(0)?,
-        received_at: r.get(1)?,
-        receipt_sha256: r.get(2)?,
-        ledger_sha256: r.get(3)?,
-        entries: r.get(4)?,
-        program: r.get(5)?,
-        status: r.get(6)?,
-        has_export: r.get(7)?,
-    })
+    Ok(run_from_row!(r.get))
 }
 
 #[async_trait]
