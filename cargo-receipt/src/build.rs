@@ -23,7 +23,7 @@ use crate::graph_cache::{self, Resolved};
 use crate::ingress::{Features, INGRESS_SCHEMA, Ingress, host_triple, recorded_env};
 
 /// The receipt's `kind` for Cargo builds.
-pub const KIND: &str = "cargo";
+pub const KIND: &str = receipt_protocol::receipt::KIND_CARGO;
 
 /// The name of the receipt extension this producer writes.
 pub const EXTENSION: &str = "cargo";

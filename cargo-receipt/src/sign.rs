@@ -114,7 +114,9 @@ pub fn sign_dir(
     let mut err = None;
     let signed = receipt_protocol::sign::sign_chain(&ledger, &Signer { keys: &keys }, &mut |r| {
         let facts = match root {
-            Some(root) if r.kind == crate::build::KIND => cargo_facts(root, Some(r)),
+            Some(root) if r.kind == receipt_protocol::receipt::KIND_CARGO => {
+                cargo_facts(root, Some(r))
+            }
             _ => Ok(BuildFacts {
                 builder_id: builder_id(),
                 ..BuildFacts::default()

@@ -34,7 +34,7 @@ pub const DEFAULT_OUT_DIR: &str = ".lake/receipt";
 pub const TRACKED_CACHE: &str = ".lake/receipt-cache/tracked";
 
 /// The receipt's `kind`.
-pub const KIND: &str = "lake";
+pub const KIND: &str = receipt_protocol::receipt::KIND_LAKE;
 
 /// The graph kind of a Lean module graph.
 pub const GRAPH_KIND: &str = "lean-modules";

@@ -33,8 +33,9 @@ use crate::DiffError;
 /// The schema id of the JSON form of a run diff.
 pub const RUN_DIFF_SCHEMA: &str = "receipt.run-diff/1";
 
-/// Longest ledger line read: 64 MiB (a longer one is an error naming it).
-pub const MAX_LINE_BYTES: usize = 64 << 20;
+/// Longest ledger line read (a longer one is an error naming it): the run ledger's limit,
+/// [`receipt_runtime::entry::MAX_LINE_BYTES`].
+pub const MAX_LINE_BYTES: usize = receipt_runtime::entry::MAX_LINE_BYTES as usize;
 
 /// Divergences listed in full; the count covers all of them.
 pub const LISTED_DIVERGENCES: usize = 100;

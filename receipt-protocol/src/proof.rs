@@ -4,9 +4,28 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tracked::{FileKind, TrackedFile, tracked_leaf_hash};
+use crate::tracked::{FileKind, TrackedFile, TrackedTree, tracked_leaf_hash};
 use receipt_primitives::digest::Digest;
 use receipt_primitives::merkle::{self, ProofError};
+
+impl TrackedTree {
+    /// An inclusion proof that `path` (with its kind and content) is in this tree, or `None`
+    /// when the path is not in the set. (Defined here, beside the proof format, so the
+    /// leaf model does not depend on its proofs.)
+    pub fn proof(&self, path: &str) -> Option<FileProof> {
+        let index = self.index_of(path)?;
+        let leaves = self.leaf_hashes();
+        let audit_path = merkle::inclusion_proof(&leaves, index)?;
+        let file = &self.files[index];
+        Some(FileProof::new(
+            merkle::root(&leaves),
+            file,
+            index as u64,
+            leaves.len() as u64,
+            audit_path,
+        ))
+    }
+}
 
 /// The schema id every file proof carries.
 pub const PROOF_SCHEMA: &str = "tau-crystal.tracked-proof/1";

@@ -44,7 +44,7 @@ use receipt_primitives::{Digest, Timestamp};
 
 use crate::ledger::{MANIFEST_FILE, RECEIPT_FILE};
 use crate::manifest::Manifest;
-use crate::receipt::{Receipt, Section};
+use crate::receipt::{KIND_CARGO, KIND_LAKE, Receipt, Section};
 
 pub use receipt_attest::intoto::{
     DigestSet, PAYLOAD_TYPE as INTOTO_PAYLOAD_TYPE, ResourceDescriptor,
@@ -121,16 +121,16 @@ pub enum ProvenanceError {
 /// The ingress keys recorded as `internalParameters` for a receipt kind.
 pub fn internal_keys(kind: &str) -> &'static [&'static str] {
     match kind {
-        "cargo" => &["env", "rustc_vv"],
-        "lake" => &["lean_toolchain"],
+        KIND_CARGO => &["env", "rustc_vv"],
+        KIND_LAKE => &["lean_toolchain"],
         _ => &[],
     }
 }
 
 fn build_type(kind: &str) -> Result<&'static str, ProvenanceError> {
     match kind {
-        "cargo" => Ok(BUILD_TYPE_CARGO),
-        "lake" => Ok(BUILD_TYPE_LAKE),
+        KIND_CARGO => Ok(BUILD_TYPE_CARGO),
+        KIND_LAKE => Ok(BUILD_TYPE_LAKE),
         other => Err(ProvenanceError::UnknownKind(echo(other))),
     }
 }

@@ -14,6 +14,12 @@ use receipt_primitives::jcs;
 /// The schema id every receipt carries.
 pub const RECEIPT_SCHEMA: &str = "tau-crystal.receipt/1";
 
+/// The receipt `kind` of a Cargo build.
+pub const KIND_CARGO: &str = "cargo";
+
+/// The receipt `kind` of a Lake build.
+pub const KIND_LAKE: &str = "lake";
+
 /// A part of the receipt that is either known, or explicitly not known with a reason.
 ///
 /// Serialized as the section's own object with `"available": true` added, or as
@@ -220,7 +226,7 @@ pub struct Artifact {
 pub struct Receipt {
     /// Always [`RECEIPT_SCHEMA`].
     pub schema: String,
-    /// What kind of build: `cargo` or `lake`.
+    /// What kind of build: [`KIND_CARGO`] or [`KIND_LAKE`].
     pub kind: String,
     /// The manifest's producer.
     pub producer: String,

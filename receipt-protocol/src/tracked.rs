@@ -1,5 +1,6 @@
 //! The tracked set of a source tree as the protocol sees it (docs/SPEC.md §3): the files,
-//! how each becomes a leaf, the RFC 6962 root over them, inclusion proofs and differences.
+//! how each becomes a leaf, the RFC 6962 root over them and differences (a file's inclusion
+//! proof is in [`crate::proof`]).
 //! Producers fill it by scanning a tree (`receipt-scan`); verifiers rebuild it from a
 //! receipt's listing.
 
@@ -9,8 +10,6 @@ use serde::{Deserialize, Serialize};
 use receipt_primitives::digest::Digest;
 use receipt_primitives::merkle;
 use receipt_primitives::sha256x2;
-
-use crate::proof::FileProof;
 
 /// How the tracked set was listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -205,26 +204,11 @@ impl TrackedTree {
         self.index_of(path).map(|i| &self.files[i])
     }
 
-    fn index_of(&self, path: &str) -> Option<usize> {
+    /// The position of `path` in [`TrackedTree::files`] (its leaf index).
+    pub(crate) fn index_of(&self, path: &str) -> Option<usize> {
         self.files
             .binary_search_by(|f| f.path.as_str().cmp(path))
             .ok()
-    }
-
-    /// An inclusion proof that `path` (with its kind and content) is in this tree, or `None`
-    /// when the path is not in the set.
-    pub fn proof(&self, path: &str) -> Option<FileProof> {
-        let index = self.index_of(path)?;
-        let leaves = self.leaf_hashes();
-        let audit_path = merkle::inclusion_proof(&leaves, index)?;
-        let file = &self.files[index];
-        Some(FileProof::new(
-            merkle::root(&leaves),
-            file,
-            index as u64,
-            leaves.len() as u64,
-            audit_path,
-        ))
     }
 
     /// What changed from `self` to `other`: paths only in `other` are `added`, paths only in

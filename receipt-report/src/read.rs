@@ -9,8 +9,9 @@ use crate::ReportError;
 
 /// Largest run ledger read: 1 GiB (a few million entries).
 pub const MAX_LEDGER_BYTES: u64 = 1 << 30;
-/// Longest run-ledger line read: 64 MiB.
-pub const MAX_LINE_BYTES: usize = 64 << 20;
+/// Longest run-ledger line read: the run ledger's limit,
+/// [`receipt_runtime::entry::MAX_LINE_BYTES`].
+pub const MAX_LINE_BYTES: usize = receipt_runtime::entry::MAX_LINE_BYTES as usize;
 
 /// Reads LF-terminated lines of at most [`MAX_LINE_BYTES`] from a run ledger.
 pub(crate) struct Lines<R> {

@@ -16,10 +16,7 @@ use receipt_evidence::verify::EvidenceRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::entry::{kind, parse_line};
-
-/// The longest ledger line read (a longer line counts as missing, and reading stops).
-pub const MAX_LINE_BYTES: u64 = 64 << 20;
+use crate::entry::{MAX_LINE_BYTES, kind, parse_line};
 
 /// The name of the `tracing` field that declares an `EVENT` to be a side effect of a
 /// category (`tracing::info!(side_effect = "http.request", …)`).

@@ -195,10 +195,10 @@ impl<R: BufRead> Lines<R> {
     }
 
     /// The next line: `Ok(None)` at end of file. A line longer than
-    /// [`crate::verify::MAX_LINE_BYTES`] is an error once that many bytes of it are read.
+    /// [`crate::entry::MAX_LINE_BYTES`] is an error once that many bytes of it are read.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<(&[u8], bool, u64)>> {
         use std::io::Read as _;
-        const LIMIT: u64 = crate::verify::MAX_LINE_BYTES;
+        const LIMIT: u64 = crate::entry::MAX_LINE_BYTES;
         self.buf.clear();
         let n = (&mut self.reader)
             .take(LIMIT + 1)

@@ -13,12 +13,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use receipt_primitives::check::{Check, echo};
 
-use crate::app::App;
+use crate::app::{App, token_digest};
 use crate::store::{Inserted, Origin, RunInserted, StoreError};
 use crate::verify::{RunUpload, VerifyError, verify_run_upload};
 
@@ -104,12 +103,6 @@ pub fn body_error(e: &BytesRejection, limit: usize) -> ApiError {
             ),
         )
     }
-}
-
-/// The SHA-256 of a bearer token: compared instead of the token so that the comparison
-/// takes the same time whatever the lengths.
-pub fn token_digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 /// Middleware: the request must carry `Authorization: Bearer <the API token>`.

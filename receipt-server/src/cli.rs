@@ -11,8 +11,9 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use crate::app::{App, serve, shutdown_signal};
+use crate::app::App;
 use crate::config::{Config, Overrides};
+use crate::http::{serve, shutdown_signal};
 use crate::store;
 use crate::verify::{ArchiveVerifier, ArtifactVerifier};
 

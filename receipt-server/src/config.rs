@@ -1,12 +1,13 @@
 //! Server configuration: a TOML file for everything public, the environment (or files it
 //! names) for the secrets, which never appear in logs or `Debug` output.
 
-use crate::verify::VerifyConfig;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use receipt_attest::keys::PublicKey;
+use receipt_protocol::policy::Policy;
 use serde::Deserialize;
 
 use receipt_primitives::check::echo;
@@ -209,6 +210,44 @@ pub struct VerifyFile {
     pub keys: Vec<PathBuf>,
     /// A policy file (docs/SPEC.md §14.11); needs `keys`.
     pub policy: Option<PathBuf>,
+}
+
+/// What artifact verification trusts and requires beyond the unsigned checks of `cargo
+/// receipt verify DIR`: the `[verify]` table, loaded.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyConfig {
+    /// Trusted public keys: with any, every signature is mandatory (`verify --key`).
+    pub keys: Vec<PublicKey>,
+    /// Expected values checked over every other check (`verify --policy`).
+    pub policy: Option<Policy>,
+}
+
+impl VerifyConfig {
+    /// Loads the keys and the policy the `[verify]` table names.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the file that cannot be used, or a policy without keys.
+    pub fn load(files: &VerifyFile) -> Result<VerifyConfig, ConfigError> {
+        let keys = files
+            .keys
+            .iter()
+            .map(|p| {
+                PublicKey::load(p).map_err(|e| ConfigError::Invalid(format!("verify.keys: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let policy = match &files.policy {
+            None => None,
+            Some(_) if keys.is_empty() => {
+                return Err(ConfigError::Invalid(
+                    "verify.policy needs verify.keys: a policy constrains signed statements".into(),
+                ));
+            }
+            Some(p) => Some(
+                Policy::load(p).map_err(|e| ConfigError::Invalid(format!("verify.policy: {e}")))?,
+            ),
+        };
+        Ok(VerifyConfig { keys, policy })
+    }
 }
 
 /// Where the data lives.

@@ -11,9 +11,11 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod github;
+pub mod http;
 pub mod store;
 pub mod verify;
 pub mod webhook;
 
-pub use app::{App, router, serve, shutdown_signal};
+pub use app::App;
 pub use config::Config;
+pub use http::{router, serve, shutdown_signal};

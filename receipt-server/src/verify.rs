@@ -2,9 +2,6 @@
 //! (as `cargo receipt verify DIR` does), an uploaded artifact (unpacked into a private
 //! temporary directory first), and a run ledger with its run receipt.
 
-use crate::config::{ConfigError, VerifyFile};
-use receipt_attest::keys::PublicKey;
-use receipt_protocol::policy::Policy;
 use std::fmt;
 use std::path::Path;
 
@@ -15,6 +12,7 @@ use receipt_protocol::ledger::{CHAIN_HEAD, Ledger, MANIFEST_FILE};
 use receipt_protocol::limits;
 use receipt_protocol::receipt::Section;
 
+pub use crate::config::VerifyConfig;
 use crate::store::{BuildFields, NewBuild, NewRun, Origin};
 
 /// Why an upload could not be verified at all (as opposed to verifying and failing).
@@ -40,43 +38,7 @@ pub enum VerifyError {
     ExportMismatch,
 }
 
-/// How artifacts are verified. Today every check of `cargo receipt verify DIR`; the
-/// struct is where signature keys and policies are configured.
-#[derive(Debug, Clone, Default)]
-pub struct VerifyConfig {
-    /// Trusted public keys: with any, every signature is mandatory (`verify --key`).
-    pub keys: Vec<PublicKey>,
-    /// Expected values checked over every other check (`verify --policy`).
-    pub policy: Option<Policy>,
-}
-
 impl VerifyConfig {
-    /// Loads the keys and the policy the `[verify]` table names.
-    ///
-    /// # Errors
-    /// [`ConfigError::Invalid`] naming the file that cannot be used, or a policy without keys.
-    pub fn load(files: &VerifyFile) -> Result<VerifyConfig, ConfigError> {
-        let keys = files
-            .keys
-            .iter()
-            .map(|p| {
-                PublicKey::load(p).map_err(|e| ConfigError::Invalid(format!("verify.keys: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let policy = match &files.policy {
-            None => None,
-            Some(_) if keys.is_empty() => {
-                return Err(ConfigError::Invalid(
-                    "verify.policy needs verify.keys: a policy constrains signed statements".into(),
-                ));
-            }
-            Some(p) => Some(
-                Policy::load(p).map_err(|e| ConfigError::Invalid(format!("verify.policy: {e}")))?,
-            ),
-        };
-        Ok(VerifyConfig { keys, policy })
-    }
-
     fn options(&self) -> cargo_receipt::verify::Options {
         cargo_receipt::verify::Options {
             keys: receipt_protocol::verify::KeyOptions {

@@ -25,6 +25,11 @@ pub(crate) use text::{Object, json_string, push_u64};
 /// Schema tag carried by `RUN_START` and the head file.
 pub const LEDGER_SCHEMA: &str = "receipt.run-ledger/1";
 
+/// Longest ledger line any reader of the project reads, in bytes without its newline
+/// (docs/SPEC.md §10.8): past it a reader stops (the verifier reports `ledger.read`
+/// UNKNOWN), having read at most this many bytes of the line, so memory stays bounded.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+
 /// Domain-separation tag prefixed to the preimage of every entry hash.
 pub const ENTRY_TAG: &[u8] = b"receipt.run-entry.v1\0";
 

@@ -22,10 +22,7 @@ use findings::Findings;
 use read::scan_ledger;
 use receipt::check_receipt;
 
-/// Longest ledger line `verify_run` reads, in bytes without its newline (docs/SPEC.md
-/// §10.8): past it the ledger is not verified further (`ledger.read` UNKNOWN), and reading
-/// stops after at most this many bytes of the line, so memory stays bounded.
-pub const MAX_LINE_BYTES: u64 = 64 << 20;
+pub use crate::entry::MAX_LINE_BYTES;
 
 /// Largest run receipt `verify_run` reads (docs/SPEC.md §10.6).
 pub const MAX_RECEIPT_BYTES: u64 = 64 << 20;

@@ -8,11 +8,9 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, Row};
 
-use super::{
-    BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted, RunSummary,
-    SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, run_from_row, stale_before,
-    summary_from_row,
-};
+use super::{BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RunInserted, RunSummary};
+use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
+use super::{Store, StoreError, now, origin_columns, stale_before};
 
 /// The advisory lock key under which the tables are created, so replicas starting
 /// together do not race on `CREATE TABLE IF NOT EXISTS`.

@@ -9,11 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
-use super::{
-    BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RUN_COLUMNS, RunInserted, RunSummary,
-    SUMMARY_COLUMNS, Store, StoreError, now, origin_columns, run_from_row, stale_before,
-    summary_from_row,
-};
+use super::{BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RunInserted, RunSummary};
+use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
+use super::{Store, StoreError, now, origin_columns, stale_before};
 
 /// File name of the database in the data directory.
 pub const DB_FILE: &str = "receipt-server.sqlite3";
