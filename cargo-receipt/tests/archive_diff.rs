@@ -1,26 +1,21 @@
 //! End-to-end tests of `cargo receipt verify ARTIFACT` and `cargo receipt diff`: the real
 //! binary against fixture projects built in temp directories (path packages only, offline).
 
+mod common;
+
 use std::fs;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use receipt_testkit::fixture::{cargo_receipt, text, write};
+use common::{BIN, EPOCH, zip_dir};
+use receipt_testkit::fixture::{cargo_receipt, cargo_workspace, text, write};
 use serde_json::Value;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cargo-receipt");
-const EPOCH: &str = "1700000000";
-
 /// `app` (with an optional feature) depending on the path package `util` at `version`.
 fn project(root: &Path, util_version: &str) {
-    write(root, ".gitignore", "/target\n");
-    write(
-        root,
-        "Cargo.toml",
-        "[workspace]\nmembers = [\"app\", \"util\"]\nresolver = \"2\"\n",
-    );
+    cargo_workspace(root, &["app", "util"]);
     write(
         root,
         "app/Cargo.toml",
@@ -60,38 +55,6 @@ fn build(dir: &Path, args: &[&str], env: &[(&str, &str)]) {
     let mut all = vec!["build", "--workspace", "--offline"];
     all.extend_from_slice(args);
     code(&run(dir, &all, env), 0);
-}
-
-/// Every file under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_owned();
-                out.push((rel, fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// A ZIP of `dir`'s files under `prefix`, as `actions/upload-artifact` makes one (files at
-/// the root when `prefix` is empty); `edit` may change a file's bytes on the way.
-fn zip_dir(dir: &Path, prefix: &str, edit: impl Fn(&str, &mut Vec<u8>)) -> Vec<u8> {
-    let mut w = ZipWriter::new(Cursor::new(Vec::new()));
-    for (rel, mut bytes) in files(dir) {
-        edit(&rel, &mut bytes);
-        w.start_file(format!("{prefix}{rel}"), SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(&bytes).unwrap();
-    }
-    w.finish().unwrap().into_inner()
 }
 
 fn save(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

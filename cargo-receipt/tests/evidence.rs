@@ -1,16 +1,18 @@
 //! `verify-run` with evidence and a run policy, `gc` and `export-run`, on a real run that
 //! keeps public and sealed evidence: the real binary, end to end.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use common::BIN;
 use receipt_evidence::SealKey;
 use receipt_runtime::{ReceiptLayer, receipt};
 use receipt_testkit::fixture::{cargo_receipt, text};
 use tracing_subscriber::prelude::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cargo-receipt");
 const TOKEN: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
 
 #[receipt(stage = "ask", evidence(question, sealed(credentials), return))]

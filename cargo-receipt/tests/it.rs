@@ -1,41 +1,20 @@
 //! End-to-end tests: the real `cargo-receipt` binary against tiny fixture workspaces built
 //! in temp directories (path dependencies only, no network).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use receipt_testkit::fixture::{cargo_receipt, git, text, write};
+use common::{BIN, EPOCH, simple};
+use receipt_testkit::fixture::{cargo_receipt, cargo_workspace, copy_dir, git, text, write};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_cargo-receipt");
-const EPOCH: &str = "1700000000";
-
-/// A single package with a library and a binary.
-fn simple(root: &Path, lib: &str) {
-    write(root, ".gitignore", "/target\n");
-    write(
-        root,
-        "Cargo.toml",
-        "[package]\nname = \"fx\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-    );
-    write(root, "src/lib.rs", lib);
-    write(
-        root,
-        "src/main.rs",
-        "fn main() {\n    println!(\"{}\", fx::f());\n}\n",
-    );
-}
 
 /// A workspace: `app` (build script, proc-macro, path dependency, dev-dependency),
 /// `mac` (a proc-macro written without syn), `util`, and `devonly`.
 fn workspace(root: &Path) {
-    write(root, ".gitignore", "/target\n");
-    write(
-        root,
-        "Cargo.toml",
-        "[workspace]\nmembers = [\"app\", \"mac\", \"util\", \"devonly\"]\nresolver = \"2\"\n",
-    );
+    cargo_workspace(root, &["app", "mac", "util", "devonly"]);
     write(
         root,
         "app/Cargo.toml",
@@ -417,19 +396,6 @@ impl Chain {
             fails.iter().any(|l| l.contains(file)),
             "{case}: no failing check names {file}:\n{s}"
         );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), dest).unwrap();
-        }
     }
 }
 

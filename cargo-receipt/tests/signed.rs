@@ -2,44 +2,31 @@
 //! `verify --key/--since/--policy`, `consistency`, against the forgeries an attacker without
 //! the key can make (every hash recomputed forward).
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{BIN, EPOCH, simple, zip_dir};
 use receipt_attest::checkpoint::Checkpoint;
 use receipt_attest::consistency::ConsistencyProof;
 use receipt_attest::keys::PublicKey;
 use receipt_graph::CanonicalGraph;
 use receipt_protocol::assemble::tau_section;
 use receipt_protocol::manifest::Manifest;
-use receipt_testkit::fixture::{cargo_receipt, git, text, write};
+use receipt_testkit::fixture::{cargo_receipt, copy_dir, git, text};
+use receipt_testkit::python;
 use receipt_testkit::{reseal_last, reseal_last_manifest};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_cargo-receipt");
-const EPOCH: &str = "1700000000";
 
 /// Rewrites a copied output directory as an attacker without the key would.
 type Forgery = Box<dyn Fn(&Path)>;
 
+/// The one-package fixture whose `f()` returns `n`.
 fn project(root: &Path, n: u32) {
-    write(root, ".gitignore", "/target\n");
-    write(
-        root,
-        "Cargo.toml",
-        "[package]\nname = \"fx\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-    );
-    write(
-        root,
-        "src/lib.rs",
-        &format!("pub fn f() -> u32 {{\n    {n}\n}}\n"),
-    );
-    write(
-        root,
-        "src/main.rs",
-        "fn main() {\n    println!(\"{}\", fx::f());\n}\n",
-    );
+    simple(root, &format!("pub fn f() -> u32 {{\n    {n}\n}}\n"));
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -470,35 +457,9 @@ fn retau(d: &Path) {
     reseal_last(d, |r| r["tau"] = tau);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &p);
-        } else {
-            fs::copy(e.path(), &p).unwrap();
-        }
-    }
-}
-
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("RECEIPT_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
-    assert!(
-        p.exists(),
-        "the third-party verifiers need the test Python venv ({}); run `bash scripts/test.sh` \
-         (or `. scripts/test-env.sh`) to create it",
-        p.display()
-    );
-    p
 }
 
 /// The envelopes of real `cargo receipt build --sign` runs (an Ed25519 key from `keygen`, a
@@ -559,22 +520,7 @@ fn securesystemslib_and_in_toto_attestation_accept_the_envelopes_of_a_real_build
             }));
         }
     }
-    let cases_path = t.path().join("cases.json");
-    fs::write(&cases_path, serde_json::to_vec(&cases).unwrap()).unwrap();
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../receipt-attest/tests/python/verify_dsse.py");
-    let o = Command::new(python())
-        .arg(script)
-        .arg(&cases_path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok  ")).count(),
-        cases.len(),
-        "{stdout}"
-    );
+    let stdout = python::verify("verify_dsse.py", &Value::from(cases), t.path());
     assert!(
         stdout.contains("buildType https://receipt.dev/build-types/cargo/v1"),
         "{stdout}"
@@ -626,50 +572,7 @@ fn an_independent_verifier_accepts_the_checkpoints_and_proof_of_a_real_chain() {
         {"name": "consistency with a rewritten proof hash", "kind": "consistency", "old": s(&old),
          "new": s(&new), "proof": s(&bad_proof), "public_key": s(&sg.public), "expect": "reject"},
     ]);
-    let cases_path = t.path().join("cases.json");
-    fs::write(&cases_path, serde_json::to_vec(&cases).unwrap()).unwrap();
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../receipt-attest/tests/python/verify_tlog.py");
-    let o = Command::new(python())
-        .arg(script)
-        .arg(&cases_path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok  ")).count(),
-        4,
-        "{stdout}"
-    );
-}
-
-/// A ZIP of every file under `dir` (as `actions/upload-artifact` makes one); `edit` may
-/// change a file's bytes on the way.
-fn zip_dir(dir: &Path, edit: impl Fn(&str, &mut Vec<u8>)) -> Vec<u8> {
-    use std::io::Write;
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p.strip_prefix(dir).unwrap().to_str().unwrap().to_owned());
-            }
-        }
-    }
-    files.sort();
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for rel in files {
-        let mut bytes = fs::read(dir.join(&rel)).unwrap();
-        edit(&rel, &mut bytes);
-        w.start_file(rel, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(&bytes).unwrap();
-    }
-    w.finish().unwrap().into_inner()
+    python::verify("verify_tlog.py", &cases, t.path());
 }
 
 #[test]
@@ -677,12 +580,12 @@ fn a_downloaded_artifact_verifies_with_the_key_and_a_flipped_checkpoint_byte_fai
     let sg = Signed::new(1);
     let t = tempfile::tempdir().unwrap();
     let good = t.path().join("receipt.zip");
-    fs::write(&good, zip_dir(&sg.out(), |_, _| {})).unwrap();
+    fs::write(&good, zip_dir(&sg.out(), "", |_, _| {})).unwrap();
     ok(run(&sg.dir, &["verify", s(&good), "--key", s(&sg.public)]));
     let bad = t.path().join("flipped.zip");
     fs::write(
         &bad,
-        zip_dir(&sg.out(), |rel, b| {
+        zip_dir(&sg.out(), "", |rel, b| {
             if rel == "checkpoint" {
                 let at = b.len() - 10;
                 b[at] ^= 0x01;

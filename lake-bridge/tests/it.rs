@@ -12,17 +12,10 @@ use receipt_graph::CanonicalGraph;
 use receipt_primitives::Timestamp;
 use receipt_protocol::receipt::{Receipt, Section};
 use receipt_protocol::verify::verify_dir;
+use receipt_testkit::fixture::write_tree;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lake-receipt");
-
-fn write_tree(root: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let p = root.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-}
 
 fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

@@ -10,17 +10,10 @@ use std::process::{Command, Output};
 use base64::Engine;
 use receipt_attest::SigningKey;
 use receipt_attest::keys::{write_private_key, write_public_key};
+use receipt_testkit::fixture::write_tree;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lake-receipt");
-
-fn write_tree(root: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let p = root.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-}
 
 const MANIFEST: &str = r#"{"version": 7, "packagesDir": ".lake/packages", "name": "demo", "lakeDir": ".lake", "packages": [{"url": "https://example.invalid/dep", "type": "git", "subDir": null, "rev": "0123456789abcdef0123456789abcdef01234567", "name": "dep", "manifestFile": "lake-manifest.json", "inputRev": "main", "inherited": false, "configFile": "lakefile.toml"}]}"#;
 

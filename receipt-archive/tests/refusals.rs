@@ -47,23 +47,24 @@ fn find_all(bytes: &[u8], sig: &[u8]) -> Vec<usize> {
         .collect()
 }
 
+/// The offset of the header with signature `sig` that names `name` (a ZIP header keeps its
+/// name's length at `len_at` and the name at `name_at`).
+fn header(zip: &[u8], sig: &[u8], len_at: usize, name_at: usize, name: &[u8]) -> usize {
+    find_all(zip, sig)
+        .into_iter()
+        .find(|&p| {
+            let n = u16::from_le_bytes([zip[p + len_at], zip[p + len_at + 1]]) as usize;
+            &zip[p + name_at..p + name_at + n] == name
+        })
+        .unwrap_or_else(|| panic!("no {sig:?} header names the member"))
+}
+
 /// The offsets of the local and central headers of the member named `name`.
 fn headers_of(zip: &[u8], name: &[u8]) -> (usize, usize) {
-    let local = find_all(zip, b"PK\x03\x04")
-        .into_iter()
-        .find(|&p| {
-            let n = u16::from_le_bytes([zip[p + 26], zip[p + 27]]) as usize;
-            &zip[p + 30..p + 30 + n] == name
-        })
-        .expect("local header");
-    let central = find_all(zip, b"PK\x01\x02")
-        .into_iter()
-        .find(|&p| {
-            let n = u16::from_le_bytes([zip[p + 28], zip[p + 29]]) as usize;
-            &zip[p + 46..p + 46 + n] == name
-        })
-        .expect("central header");
-    (local, central)
+    (
+        header(zip, b"PK\x03\x04", 26, 30, name),
+        header(zip, b"PK\x01\x02", 28, 46, name),
+    )
 }
 
 fn put32(b: &mut [u8], at: usize, v: u32) {

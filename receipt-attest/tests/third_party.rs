@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use receipt_attest::checkpoint::{Checkpoint, origin_for_chain};
 use receipt_attest::consistency::ConsistencyProof;
@@ -23,20 +22,8 @@ use receipt_attest::note::NoteVerifier;
 use receipt_attest::tree::TreeStore;
 use receipt_primitives::merkle::leaf_hash;
 use receipt_primitives::{Digest, Timestamp};
-use serde_json::{Map, Value, json};
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("RECEIPT_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
-    assert!(
-        p.exists(),
-        "the third-party verifiers need the test Python venv ({}); run `bash scripts/test.sh` \
-         (or `. scripts/test-env.sh`) to create it",
-        p.display()
-    );
-    p
-}
+use receipt_testkit::python;
+use serde_json::{Map, json};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,33 +41,6 @@ fn private_key(dir: &Path, name: &str) -> SigningKey {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
     }
     SigningKey::load(&p).unwrap()
-}
-
-fn run(script: &str, cases: &Value, dir: &Path) -> String {
-    let cases_path = dir.join(format!("{script}.cases.json"));
-    fs::write(&cases_path, serde_json::to_vec_pretty(cases).unwrap()).unwrap();
-    let out = Command::new(python())
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/python")
-                .join(script),
-        )
-        .arg(&cases_path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{script}:\n{stdout}");
-    assert!(
-        out.status.success(),
-        "{script} did not confirm every case:\n{stdout}\n{stderr}"
-    );
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok  ")).count(),
-        cases.as_array().unwrap().len(),
-        "{stdout}"
-    );
-    stdout
 }
 
 fn statement() -> Statement<Provenance> {
@@ -289,7 +249,7 @@ fn securesystemslib_and_in_toto_attestation_accept_our_envelopes() {
             "reject"
         ),
     ]);
-    let out = run("verify_dsse.py", &cases, dir);
+    let out = python::verify("verify_dsse.py", &cases, dir);
     assert!(out.contains("statement ok: 2 subjects"), "{out}");
     assert!(out.contains("ecdsa-sha2-nistp256"), "{out}");
 }
@@ -375,5 +335,5 @@ fn an_independent_verifier_accepts_our_checkpoints_and_consistency_proofs() {
          "proof": write("forged-proof.json", &forged_proof.to_json()), "public_key": pem,
          "expect": "reject"},
     ]);
-    run("verify_tlog.py", &cases, dir);
+    python::verify("verify_tlog.py", &cases, dir);
 }

@@ -8,20 +8,7 @@ use receipt_evidence::blob::{Class, Prepared};
 use receipt_evidence::key::SealKey;
 use receipt_evidence::store::{EvidenceStore, Fetched, OpenOptions, blob_key};
 use receipt_primitives::Timestamp;
-
-fn python() -> std::path::PathBuf {
-    let p = std::env::var_os("RECEIPT_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
-        });
-    assert!(
-        p.exists(),
-        "this test needs PyNaCl from the test venv, and {} does not exist: run `bash scripts/test.sh` (or `. scripts/test-env.sh`) first",
-        p.display()
-    );
-    p
-}
+use receipt_testkit::python;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -36,7 +23,7 @@ fn unhex(s: &str) -> Vec<u8> {
 
 /// Runs a Python snippet with the arguments; returns its trimmed stdout.
 fn py(code: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
+    let out = Command::new(python::interpreter())
         .arg("-c")
         .arg(code)
         .args(args)

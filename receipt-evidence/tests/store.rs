@@ -18,6 +18,7 @@ use receipt_evidence::store::{
 use receipt_evidence::verify::{EvidenceRef, Outcome, report, verify_refs};
 use receipt_primitives::check::Verdict;
 use receipt_primitives::{Digest, Timestamp};
+use receipt_testkit::python;
 
 /// Where fresh stores are made.
 enum Harness {
@@ -722,20 +723,6 @@ impl Drop for Moto {
     }
 }
 
-fn test_python() -> std::path::PathBuf {
-    let p = std::env::var_os("RECEIPT_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
-        });
-    assert!(
-        p.exists(),
-        "the S3 tests need moto from the test venv, and {} does not exist: run `bash scripts/test.sh` (or `. scripts/test-env.sh`) first",
-        p.display()
-    );
-    p
-}
-
 fn http(port: u16, request: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -746,7 +733,7 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
 }
 
 fn start_moto() -> (Moto, u16) {
-    let python = test_python();
+    let python = python::interpreter();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use receipt_graph::{
     CanonicalGraph, RANK_PRIMES, RankBudgetExceeded, RankLimits, rank, rank_kernel, rank_within,
 };
+use receipt_testkit::graphs::dense_edges;
 use sha2::{Digest, Sha256};
 
 fn graph(edges: &[(&str, &str)]) -> CanonicalGraph {
@@ -144,19 +145,7 @@ proptest! {
 
 /// A dense random graph: every ordered pair an edge with probability one half.
 fn dense(n: u32) -> CanonicalGraph {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut edges = Vec::new();
-    for a in 0..n {
-        for b in 0..n {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if a != b && x & 1 == 0 {
-                edges.push((format!("n{a:04}"), format!("n{b:04}")));
-            }
-        }
-    }
-    CanonicalGraph::new(Vec::<String>::new(), edges).unwrap()
+    CanonicalGraph::new(Vec::<String>::new(), dense_edges(n, 0x2545_f491_4f6c_dd1d)).unwrap()
 }
 
 /// A hostile dense graph costs the verifier a bounded amount of work and memory: the

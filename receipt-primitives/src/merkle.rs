@@ -467,6 +467,7 @@ pub struct AuditPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use receipt_testkit::rfc6962;
 
     /// Straight transcription of RFC 6962 §2.1, for cross-checking.
     fn mth(leaves: &[Digest]) -> Digest {
@@ -486,13 +487,6 @@ mod tests {
             .collect()
     }
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     fn d(s: &str) -> Digest {
         Digest::from_hex(s).unwrap()
     }
@@ -500,54 +494,16 @@ mod tests {
     /// The RFC 6962 reference leaves and tree heads, as published with transparency-dev/merkle.
     #[test]
     fn rfc6962_known_answer_roots_and_proofs() {
-        let data = [
-            "",
-            "00",
-            "10",
-            "2021",
-            "3031",
-            "40414243",
-            "5051525354555657",
-            "606162636465666768696a6b6c6d6e6f",
-        ];
-        let roots = [
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-        ];
-        let leaves: Vec<Digest> = data.iter().map(|h| leaf_hash(&unhex(h))).collect();
-        for (n, want) in roots.iter().enumerate() {
+        let leaves: Vec<Digest> = rfc6962::LEAF_DATA.iter().map(|l| leaf_hash(l)).collect();
+        for (n, want) in rfc6962::ROOTS.iter().enumerate() {
             assert_eq!(root(&leaves[..n]).to_hex(), *want, "size {n}");
         }
-        let cases: [(usize, [&str; 3]); 2] = [
-            (
-                0,
-                [
-                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-                ],
-            ),
-            (
-                5,
-                [
-                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-                ],
-            ),
-        ];
-        let r8 = d(roots[8]);
-        for (index, path) in cases {
+        for (index, size, path) in rfc6962::INCLUSION_PROOFS {
+            let (index, size) = (index as usize, size as usize);
             let want: Vec<Digest> = path.iter().map(|h| d(h)).collect();
-            assert_eq!(inclusion_proof(&leaves, index).unwrap(), want);
-            verify_inclusion(&leaves[index], index as u64, 8, &want, &r8).unwrap();
+            assert_eq!(inclusion_proof(&leaves[..size], index).unwrap(), want);
+            let r = d(rfc6962::ROOTS[size]);
+            verify_inclusion(&leaves[index], index as u64, size as u64, &want, &r).unwrap();
         }
     }
 

@@ -13,111 +13,34 @@
 //!
 //! Run: `cargo bench -p receipt-protocol --bench signed`.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use receipt_attest::SigningKey;
-use receipt_graph::{CanonicalGraph, TauSeed, rank, tau};
-use receipt_primitives::{Digest, Timestamp, jcs};
+use receipt_primitives::Digest;
 use receipt_protocol::ledger::{BuildRecord, Ledger};
-use receipt_protocol::manifest::Manifest;
-use receipt_protocol::receipt::{
-    Artifact, Artifacts, GitInfo, GraphSummary, RECEIPT_SCHEMA, Receipt, Reflective, Section,
-    Source, TrackedSummary, Work,
-};
 use receipt_protocol::sign::{BuildFacts, Signer};
 use receipt_protocol::verify::{KeyOptions, verify_dir_with};
+use receipt_testkit::sample::SampleRecord;
 
 /// A build record of realistic shape: a small crate graph with its real fingerprint, two
 /// artifacts, a git source, and a 16 KiB extension standing in for the tracked listing.
 fn record(n: u64) -> BuildRecord {
-    let edges: Vec<(String, String)> = (0..=n % 8 + 4)
-        .map(|i| (format!("pkg{i}@1.0.{n}"), format!("pkg{}@1.0.{n}", i + 1)))
-        .collect();
-    let g = CanonicalGraph::new(Vec::<String>::new(), edges).unwrap();
-    let graph = g.to_json_bytes();
-    let ingress =
-        serde_json::json!({ "args": ["build", n.to_string()], "rustc_vv": "rustc 1.95.0\n" });
-    let manifest = Manifest {
-        producer: "bench 1.0".into(),
-        ingress_preimage_sha256: Some(jcs::sha256(&ingress).unwrap()),
-        timestamp: Timestamp::from_unix(1_700_000_000 + n as i64).unwrap(),
-        merkle_root: Digest::of(&n.to_be_bytes()),
-    };
-    let (ts, root) = (
-        manifest.timestamp.to_string(),
-        manifest.merkle_root.to_hex(),
-    );
-    let seed = TauSeed {
-        producer: &manifest.producer,
-        timestamp: &ts,
-        merkle_root: &root,
-    };
     let listing: Vec<String> = (0..160)
         .map(|i| format!("{}  src/module_{i}.rs", Digest::of(&[n as u8, i as u8])))
         .collect();
-    let receipt = Receipt {
-        schema: RECEIPT_SCHEMA.into(),
-        kind: "cargo".into(),
-        producer: String::new(),
-        manifest_sha256: Digest::default(),
-        reflective: Reflective {
-            merkle_root: Digest::default(),
-        },
-        prev: None,
-        source: Section::Available(Source {
-            git: Section::Available(GitInfo {
-                commit: Some(format!("{n:040x}")),
-                dirty: false,
-            }),
-            tracked: TrackedSummary {
-                mode: "git".into(),
-                files: 160,
-                merkle_root: manifest.merkle_root,
-            },
-        }),
-        ingress: Section::Available(ingress),
-        graph: Section::Available(GraphSummary {
-            kind: "cargo".into(),
-            nodes: g.node_count() as u64,
-            edges: g.edge_count() as u64,
-            digest: Digest::of(&graph),
-            path: "graph.json".into(),
-        }),
-        tau: Section::Available(serde_json::to_value(tau(&g, &seed)).unwrap()),
-        rank: Section::Available(serde_json::to_value(rank(&g)).unwrap()),
-        work: Section::Available(Work {
-            status: "success".into(),
-            exit_code: Some(0),
-            wall_ms: 1000 + n,
-            cpu_ms: None,
-            peak_rss_kb: None,
-        }),
-        artifacts: Section::Available(Artifacts {
-            root: "target".into(),
-            files: vec![
-                Artifact {
-                    path: "release/app".into(),
-                    sha256: Digest::of(format!("app {n}").as_bytes()),
-                    size: 1 << 20,
-                },
-                Artifact {
-                    path: "release/libapp.rlib".into(),
-                    sha256: Digest::of(format!("lib {n}").as_bytes()),
-                    size: 1 << 19,
-                },
-            ],
-        }),
-        extensions: BTreeMap::from([("bench".to_owned(), serde_json::json!(listing))]),
-    };
-    BuildRecord {
-        manifest,
-        receipt,
-        graph_json: Some(graph),
-    }
+    SampleRecord::new(n, "bench 1.0")
+        .edges(n % 8 + 5)
+        .ingress(
+            serde_json::json!({ "args": ["build", n.to_string()], "rustc_vv": "rustc 1.95.0\n" }),
+        )
+        .wall_ms(1000 + n)
+        .git_source(160)
+        .artifacts("release", [1 << 20, 1 << 19])
+        .extension("bench", serde_json::json!(listing))
+        .build()
 }
 
 fn facts() -> BuildFacts {
@@ -171,13 +94,15 @@ fn append(c: &mut Criterion) {
                 .unwrap();
             assert!(o.success());
         };
+        // A fresh copy of the chain and the record to append to it.
+        let setup = || {
+            let d = make();
+            copy(d.path());
+            (d, record(101))
+        };
         g.bench_function(format!("signed, {place}"), |b| {
             b.iter_batched(
-                || {
-                    let d = make();
-                    copy(d.path());
-                    (d, record(101))
-                },
+                &setup,
                 |(d, r)| {
                     Ledger::create(d.path())
                         .unwrap()
@@ -190,11 +115,7 @@ fn append(c: &mut Criterion) {
         });
         g.bench_function(format!("unsigned (baseline), {place}"), |b| {
             b.iter_batched(
-                || {
-                    let d = make();
-                    copy(d.path());
-                    (d, record(101))
-                },
+                &setup,
                 |(d, r)| {
                     Ledger::create(d.path()).unwrap().append(r).unwrap();
                     d

@@ -15,6 +15,7 @@ use receipt_protocol::assemble::tau_section;
 use receipt_protocol::ledger::{Ledger, LedgerError};
 use receipt_protocol::manifest::Manifest;
 use receipt_protocol::verify::{CheckId, Report, Verdict, verify_dir};
+use receipt_testkit::graphs::dense_edges;
 use receipt_testkit::{last_receipt, reseal_last, reseal_last_manifest};
 use serde_json::{Value, json};
 
@@ -187,19 +188,8 @@ fn a_forged_dense_graph_is_not_ranked_past_the_budget() {
     let t = tempfile::tempdir().unwrap();
     ledger_with(t.path(), 1);
     let n = 1_500u32;
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut edges = Vec::new();
-    for a in 0..n {
-        for b in 0..n {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if a != b && x & 1 == 0 {
-                edges.push((format!("n{a:04}"), format!("n{b:04}")));
-            }
-        }
-    }
-    let g = CanonicalGraph::new(Vec::<String>::new(), edges).unwrap();
+    let g =
+        CanonicalGraph::new(Vec::<String>::new(), dense_edges(n, 0x9e37_79b9_7f4a_7c15)).unwrap();
     let bytes = g.to_json_bytes();
     fs::write(t.path().join("receipts/000001/graph.json"), &bytes).unwrap();
     fs::write(t.path().join("graph.json"), &bytes).unwrap();

@@ -9,13 +9,13 @@ use std::path::Path;
 use common::{failed, record, show};
 use receipt_attest::SigningKey;
 use receipt_attest::keys::PublicKey;
-use receipt_primitives::Digest;
 use receipt_protocol::ledger::{AppendStep, BuildRecord, Ledger};
 use receipt_protocol::policy::Policy;
-use receipt_protocol::receipt::{Artifact, Artifacts, GitInfo, Section, Source, TrackedSummary};
+use receipt_protocol::receipt::Section;
 use receipt_protocol::sign::{BuildFacts, Signer, sign_chain};
 use receipt_protocol::verify::{CheckId, KeyOptions, Report, Verdict, verify_dir, verify_dir_with};
 use receipt_testkit::reseal_last;
+use receipt_testkit::sample::SampleRecord;
 
 fn ed25519(seed: u8) -> SigningKey {
     SigningKey::ed25519_from_seed(&[seed; 32])
@@ -35,36 +35,19 @@ fn facts() -> BuildFacts {
     }
 }
 
-/// A record with two artifacts, so the entry gets provenance.
+/// A record with a git source and two artifacts, so the entry gets provenance.
 fn with_artifacts(n: u64) -> BuildRecord {
-    let mut r = record(n);
-    r.receipt.source = Section::Available(Source {
-        git: Section::Available(GitInfo {
-            commit: Some(format!("{n:040x}")),
-            dirty: false,
-        }),
-        tracked: TrackedSummary {
-            mode: "git".into(),
-            files: 1,
-            merkle_root: r.manifest.merkle_root,
-        },
-    });
-    r.receipt.artifacts = Section::Available(Artifacts {
-        root: "target".into(),
-        files: vec![
-            Artifact {
-                path: "debug/app".into(),
-                sha256: Digest::of(format!("app {n}").as_bytes()),
-                size: 10 + n,
-            },
-            Artifact {
-                path: "debug/libapp.rlib".into(),
-                sha256: Digest::of(format!("lib {n}").as_bytes()),
-                size: 20 + n,
-            },
-        ],
-    });
-    r
+    SampleRecord::new(n, "ledger-test 1.0")
+        .git_source(1)
+        .artifacts("debug", [10 + n, 20 + n])
+        .build()
+}
+
+/// A signer with the one key `k`.
+fn signer(k: &SigningKey) -> Signer<'_> {
+    Signer {
+        keys: std::slice::from_ref(k),
+    }
 }
 
 fn signed_chain(dir: &Path, keys: &[SigningKey], n: u64) -> Ledger {
@@ -194,28 +177,14 @@ fn a_rolled_back_chain_fails_with_the_key_and_since_names_the_removed_entry() {
     // Signing refuses a chain shorter than its tree store; a key holder who removes the
     // store and re-signs is still caught by a checkpoint kept from before.
     let l = Ledger::existing(dir).unwrap();
-    let e = sign_chain(
-        &l,
-        &Signer {
-            keys: std::slice::from_ref(&k),
-        },
-        &mut |_| facts(),
-    )
-    .unwrap_err();
+    let e = sign_chain(&l, &signer(&k), &mut |_| facts()).unwrap_err();
     assert!(
         e.to_string()
             .contains("holds 3 leaves but the chain has only 2"),
         "{e}"
     );
     fs::remove_dir_all(dir.join("tree")).unwrap();
-    sign_chain(
-        &l,
-        &Signer {
-            keys: std::slice::from_ref(&k),
-        },
-        &mut |_| facts(),
-    )
-    .unwrap();
+    sign_chain(&l, &signer(&k), &mut |_| facts()).unwrap();
     assert!(with_keys(dir, &[&k]).ok());
     let (r, _) = verify_dir_with(
         dir,
@@ -236,14 +205,8 @@ fn since_passes_for_a_grown_chain_and_fails_for_a_fork() {
     let l = signed_chain(&dir, std::slice::from_ref(&k), 2);
     let kept = t.path().join("checkpoint-2");
     fs::copy(dir.join("checkpoint"), &kept).unwrap();
-    l.append_signed(
-        with_artifacts(3),
-        &Signer {
-            keys: std::slice::from_ref(&k),
-        },
-        &facts(),
-    )
-    .unwrap();
+    l.append_signed(with_artifacts(3), &signer(&k), &facts())
+        .unwrap();
     let opts = KeyOptions {
         keys: vec![k.public_key().clone()],
         since: Some(kept.clone()),
@@ -255,9 +218,7 @@ fn since_passes_for_a_grown_chain_and_fails_for_a_fork() {
     // A fork: entry 2 rewritten and the chain re-signed by the key holder from there.
     let fork = t.path().join("fork");
     let l = Ledger::create(&fork).unwrap();
-    let s = Signer {
-        keys: std::slice::from_ref(&k),
-    };
+    let s = signer(&k);
     l.append_signed(with_artifacts(1), &s, &facts()).unwrap();
     l.append_signed(with_artifacts(7), &s, &facts()).unwrap();
     l.append_signed(with_artifacts(8), &s, &facts()).unwrap();
@@ -296,13 +257,7 @@ fn flipping_any_byte_of_an_envelope_or_the_checkpoint_fails() {
     small.receipt.artifacts = with_artifacts(1).receipt.artifacts;
     Ledger::create(t.path())
         .unwrap()
-        .append_signed(
-            small,
-            &Signer {
-                keys: std::slice::from_ref(&k),
-            },
-            &facts(),
-        )
+        .append_signed(small, &signer(&k), &facts())
         .unwrap();
     assert!(with_keys(t.path(), &[&k]).ok());
     for f in [
@@ -339,9 +294,7 @@ fn missing_envelopes_fail_under_a_key_and_sign_chain_signs_what_is_missing() {
         "has no provenance.intoto.jsonl",
     );
     assert_fails(&r, CheckId::SignCheckpoint, "checkpoint is missing");
-    let s = Signer {
-        keys: std::slice::from_ref(&k),
-    };
+    let s = signer(&k);
     let done = sign_chain(&l, &s, &mut |_| facts()).unwrap();
     assert_eq!(done.signed, vec![1, 2]);
     assert!(
@@ -373,14 +326,7 @@ fn sign_chain_refuses_to_sign_a_forged_entry() {
     let l = Ledger::create(t.path()).unwrap();
     l.append(with_artifacts(1)).unwrap();
     fs::write(t.path().join("receipts/000001/receipt.json"), b"{}").unwrap();
-    let e = sign_chain(
-        &l,
-        &Signer {
-            keys: std::slice::from_ref(&k),
-        },
-        &mut |_| facts(),
-    )
-    .unwrap_err();
+    let e = sign_chain(&l, &signer(&k), &mut |_| facts()).unwrap_err();
     assert!(e.to_string().contains("does not hash to line 1"), "{e}");
     assert!(!t.path().join("receipts/000001/receipt.dsse.json").exists());
     assert!(!t.path().join("checkpoint").exists());
@@ -409,14 +355,8 @@ fn a_damaged_tree_store_is_a_warning_and_the_next_signing_rebuilds_it() {
     let r = with_keys(t.path(), &[&k]);
     assert!(r.ok(), "{}", show(&r));
     assert_eq!(verdict(&r, CheckId::SignTree), Verdict::Warn);
-    l.append_signed(
-        with_artifacts(4),
-        &Signer {
-            keys: std::slice::from_ref(&k),
-        },
-        &facts(),
-    )
-    .unwrap();
+    l.append_signed(with_artifacts(4), &signer(&k), &facts())
+        .unwrap();
     let r = with_keys(t.path(), &[&k]);
     assert_eq!(
         verdict(&r, CheckId::SignTree),
@@ -568,9 +508,7 @@ fn signed_crash_child() {
     let target = STEPS.iter().find(|(n, _)| *n == step).unwrap().1;
     let k = ed25519(1);
     let l = Ledger::create(&dir).unwrap();
-    let signer = Signer {
-        keys: std::slice::from_ref(&k),
-    };
+    let signer = signer(&k);
     l.append_with(with_artifacts(3), Some((&signer, &facts())), &mut |s| {
         if s == target {
             // SAFETY: plain libc calls with valid arguments.
@@ -641,9 +579,7 @@ fn a_kill_at_any_step_of_a_signed_append_leaves_no_half_signed_entry() {
             show(&r)
         );
         // Signing again (or the next signed append) repairs what a crash left.
-        let s = Signer {
-            keys: std::slice::from_ref(&k),
-        };
+        let s = signer(&k);
         sign_chain(&l, &s, &mut |_| facts()).unwrap();
         l.append_signed(with_artifacts(4), &s, &facts()).unwrap();
         let r = with_keys(t.path(), &[&k]);

@@ -20,7 +20,7 @@ use std::process::{Command, ExitCode, Output};
 use receipt_graph::CanonicalGraph;
 use receipt_runtime::graph::{StageGraph, ViolationPolicy};
 use receipt_runtime::{ReceiptLayer, receipt};
-use receipt_testkit::fixture::{git, text, write};
+use receipt_testkit::fixture::{cargo_workspace, git, text, write, write_tree};
 use tracing_subscriber::prelude::*;
 
 const AS_CARGO_RECEIPT: &str = "RECEIPT_REPORT_TEST_AS_CARGO_RECEIPT";
@@ -273,12 +273,7 @@ fn the_console_check_sees_a_blocked_script() {
 }
 
 fn fixture_workspace(root: &Path) {
-    write(root, ".gitignore", "/target\n");
-    write(
-        root,
-        "Cargo.toml",
-        "[workspace]\nmembers = [\"app\", \"util\", \"base\"]\nresolver = \"2\"\n",
-    );
+    cargo_workspace(root, &["app", "util", "base"]);
     write(
         root,
         "app/Cargo.toml",
@@ -359,18 +354,18 @@ fn cargo_chain_report_shows_graph_timeline_artifacts_and_checks() {
 fn lake_chain_report_draws_the_module_graph() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path();
-    write(
+    write_tree(
         root,
-        "lakefile.toml",
-        "name = \"demo\"\n[[lean_lib]]\nname = \"Demo\"\n",
+        &[
+            (
+                "lakefile.toml",
+                "name = \"demo\"\n[[lean_lib]]\nname = \"Demo\"\n",
+            ),
+            ("Demo.lean", "import Demo.A\nimport Demo.B\n"),
+            ("Demo/A.lean", "import Demo.B\nimport Std.Data.HashMap\n"),
+            ("Demo/B.lean", ""),
+        ],
     );
-    write(root, "Demo.lean", "import Demo.A\nimport Demo.B\n");
-    write(
-        root,
-        "Demo/A.lean",
-        "import Demo.B\nimport Std.Data.HashMap\n",
-    );
-    write(root, "Demo/B.lean", "");
     ok(cargo_receipt(
         root,
         &["lake", "build", "--project", ".", "--no-lake"],

@@ -6,26 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{copy_run, entries, forge, run_pipeline};
-use receipt_runtime::Durability;
+use common::{copy_run, entries, forge, verified_run};
 use receipt_runtime::entry::ParsedEntry;
 use receipt_runtime::verify::{CheckId, RunReport, Verdict, verify_run};
 use serde_json::{Value, json};
-
-fn fixture() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_pipeline(dir.path(), "run.jsonl", Durability::OnFinalize);
-    let report = verify_run(&out.ledger, None);
-    assert!(
-        report
-            .report
-            .checks
-            .iter()
-            .all(|c| c.verdict == Verdict::Pass),
-        "{report}"
-    );
-    (dir, out.ledger)
-}
 
 /// Asserts that `check` fails and that every other check passes: the forgery is seen by
 /// that rule alone. Returns the failing check's sentence.
@@ -61,7 +45,7 @@ fn is(e: &ParsedEntry, kind_: &str) -> bool {
 
 #[test]
 fn the_forge_helper_alone_changes_nothing_a_verifier_sees() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = forged(&ledger, "same.jsonl", |_| true);
     assert!(
         verify_run(&t, None)
@@ -79,7 +63,7 @@ fn the_forge_helper_alone_changes_nothing_a_verifier_sees() {
 
 #[test]
 fn stage_id_reused_after_its_exit() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let es = entries(&ledger);
     // The first stage to exit, and the last stage to be entered, which is entered after it.
     let first_exit = es.iter().position(|e| is(e, "STAGE_EXIT")).unwrap();
@@ -102,7 +86,7 @@ fn stage_id_reused_after_its_exit() {
 
 #[test]
 fn run_id_that_is_empty_huge_or_holds_nul_bidi_override_or_path() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let huge = "a".repeat(10_000);
     for (k, bad) in [
         "",
@@ -126,7 +110,7 @@ fn run_id_that_is_empty_huge_or_holds_nul_bidi_override_or_path() {
 
 #[test]
 fn unknown_run_start_schema() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = forged(&ledger, "schema.jsonl", |e| {
         if is(e, "RUN_START") {
             e.payload["schema"] = json!("receipt.run-ledger/2");
@@ -139,7 +123,7 @@ fn unknown_run_start_schema() {
 
 #[test]
 fn started_at_not_a_time() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = forged(&ledger, "started.jsonl", |e| {
         if is(e, "RUN_START") {
             e.payload["started_at"] = json!("not a time");
@@ -155,7 +139,7 @@ fn started_at_not_a_time() {
 
 #[test]
 fn finished_at_not_a_time() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = forged(&ledger, "finished.jsonl", |e| {
         if is(e, "RUN_FINALIZE") {
             e.payload["finished_at"] = json!("2026-02-30T00:00:00Z");
@@ -168,7 +152,7 @@ fn finished_at_not_a_time() {
 
 #[test]
 fn output_not_a_hash() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let mut done = false;
     let t = forged(&ledger, "output.jsonl", |e| {
         if is(e, "STAGE_EXIT") && !done {
@@ -186,7 +170,7 @@ fn output_not_a_hash() {
 
 #[test]
 fn input_not_a_hash() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let mut done = false;
     let t = forged(&ledger, "input.jsonl", |e| {
         if is(e, "STAGE_ENTER") && !done {
@@ -201,7 +185,7 @@ fn input_not_a_hash() {
 
 #[test]
 fn argv_sha256_not_a_hash() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = forged(&ledger, "argv.jsonl", |e| {
         if is(e, "RUN_START") {
             e.payload["argv_sha256"] = json!("sha256:abc");
@@ -213,7 +197,7 @@ fn argv_sha256_not_a_hash() {
 
 #[test]
 fn unknown_finalize_status() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = forged(&ledger, "status.jsonl", |e| {
         if is(e, "RUN_FINALIZE") {
             e.payload["status"] = json!("succeeded-honestly");
@@ -226,7 +210,7 @@ fn unknown_finalize_status() {
 
 #[test]
 fn unknown_stage_outcome() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = forged(&ledger, "outcome.jsonl", |e| {
         if is(e, "STAGE_EXIT") {
             e.payload["outcome"] = json!("fine");
@@ -238,7 +222,7 @@ fn unknown_stage_outcome() {
 
 #[test]
 fn wall_ns_disagreeing_with_the_stage_times() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let mut done = false;
     let t = forged(&ledger, "wall.jsonl", |e| {
         if is(e, "STAGE_EXIT") && !done {
@@ -254,7 +238,7 @@ fn wall_ns_disagreeing_with_the_stage_times() {
 
 #[test]
 fn stage_exiting_before_it_entered() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let mut done = false;
     let t = forged(&ledger, "backwards.jsonl", |e| {
         if is(e, "STAGE_EXIT") && !done {
@@ -276,7 +260,7 @@ fn stage_exiting_before_it_entered() {
 
 #[test]
 fn exit_depth_differing_from_its_enter() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let mut done = false;
     let t = forged(&ledger, "depth.jsonl", |e| {
         if is(e, "STAGE_EXIT") && !done {
@@ -292,7 +276,7 @@ fn exit_depth_differing_from_its_enter() {
 
 #[test]
 fn run_start_or_finalize_naming_a_stage() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     for (k, (kind_, check)) in [
         ("RUN_START", CheckId::RunStart),
         ("RUN_FINALIZE", CheckId::RunFinalize),
@@ -312,7 +296,7 @@ fn run_start_or_finalize_naming_a_stage() {
 
 #[test]
 fn head_merkle_root_not_the_ledgers() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = copy_run(&ledger, "head-root.jsonl");
     let path = receipt_runtime::ledger::head_path(&t);
     let mut head = receipt_runtime::ledger::Head::read(&path).unwrap();
@@ -324,7 +308,7 @@ fn head_merkle_root_not_the_ledgers() {
 
 #[test]
 fn event_in_a_stage_that_is_not_open() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let es = entries(&ledger);
     let event = es.iter().position(|e| is(e, "EVENT")).unwrap();
     // A stage that exited before the event: the first one to exit.
@@ -348,7 +332,7 @@ fn event_in_a_stage_that_is_not_open() {
 
 #[test]
 fn program_name_with_directories() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     for (k, bad) in ["../../bin/sh", "", "..", "a\nb"].into_iter().enumerate() {
         let t = forged(&ledger, &format!("program{k}.jsonl"), |e| {
             if is(e, "RUN_START") {

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use receipt_runtime::entry::ParsedEntry;
 use receipt_runtime::graph::{StageGraph, ViolationPolicy};
 use receipt_runtime::verify::{CheckId, Verdict, verify_run};
@@ -18,16 +16,18 @@ fn exits<'a>(es: &'a [ParsedEntry], stage: &str) -> Vec<&'a Value> {
     common::payloads(es, "STAGE_EXIT", stage)
 }
 
-/// Runs `f` under a fresh receipt layer and returns the finished run.
+/// Runs `f` under a fresh receipt layer (configured by `cfg`) with its ledger in a fresh
+/// directory; returns the directory and the finished run.
 fn with_run(
-    dir: &Path,
-    name: &str,
     cfg: impl FnOnce(receipt_runtime::ReceiptLayerBuilder) -> receipt_runtime::ReceiptLayerBuilder,
     f: impl FnOnce(),
-) -> RunOutcome {
-    let (layer, run) = cfg(ReceiptLayer::builder(dir.join(name))).build().unwrap();
+) -> (tempfile::TempDir, RunOutcome) {
+    let dir = tempfile::tempdir().unwrap();
+    let (layer, run) = cfg(ReceiptLayer::builder(dir.path().join("run.jsonl")))
+        .build()
+        .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    run.finish().unwrap()
+    (dir, run.finish().unwrap())
 }
 
 #[test]
@@ -105,10 +105,7 @@ fn parse_num(s: &str) -> Result<u32, std::num::ParseIntError> {
 
 #[test]
 fn err_is_a_failed_stage_with_its_display() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = with_run(
-        dir.path(),
-        "e.jsonl",
+    let (_dir, out) = with_run(
         |b| b,
         || {
             assert_eq!(parse_num(" 7 "), Ok(7));
@@ -139,10 +136,7 @@ fn outer(n: u32) -> u32 {
 
 #[test]
 fn panic_is_recorded_then_continues() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = with_run(
-        dir.path(),
-        "p.jsonl",
+    let (_dir, out) = with_run(
         |b| b,
         || {
             let caught = std::panic::catch_unwind(|| outer(5));
@@ -227,10 +221,7 @@ async fn both(n: u64) -> Result<u64, String> {
 
 #[test]
 fn methods_generics_and_async_are_stages() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = with_run(
-        dir.path(),
-        "m.jsonl",
+    let (_dir, out) = with_run(
         |b| b,
         || {
             let mut s = Store { items: vec![] };
@@ -290,10 +281,7 @@ fn declared() -> StageGraph {
 
 #[test]
 fn illegal_transition_fails_hard_by_default_naming_both_stages() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = with_run(
-        dir.path(),
-        "v.jsonl",
+    let (_dir, out) = with_run(
         |b| b.graph(declared()),
         || {
             load();
@@ -317,18 +305,21 @@ fn illegal_transition_fails_hard_by_default_naming_both_stages() {
     assert!(report.ok(), "{report}");
 }
 
-#[test]
-fn record_policy_only_records_and_unrecorded_violations_fail_verification() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = with_run(
-        dir.path(),
-        "r.jsonl",
+/// A run under the `record` policy with one violation: `store` straight after `load` (only
+/// allowed after `check`: recorded, and it runs).
+fn recorded_violation() -> (tempfile::TempDir, RunOutcome) {
+    with_run(
         |b| b.graph(declared()).policy(ViolationPolicy::Record),
         || {
             load();
-            store(); // only allowed after `check`: recorded, and it runs
+            store();
         },
-    );
+    )
+}
+
+#[test]
+fn record_policy_only_records_and_unrecorded_violations_fail_verification() {
+    let (_dir, out) = recorded_violation();
     assert_eq!(out.receipt.stages.violations, 1);
     assert_eq!(out.receipt.stages.count, 2);
     assert!(verify_run(&out.ledger, None).ok());
@@ -349,16 +340,7 @@ fn record_policy_only_records_and_unrecorded_violations_fail_verification() {
 /// unknown policy are each caught by `run.transitions`.
 #[test]
 fn forged_violation_policies_fail_the_transitions() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = with_run(
-        dir.path(),
-        "r.jsonl",
-        |b| b.graph(declared()).policy(ViolationPolicy::Record),
-        || {
-            load();
-            store();
-        },
-    );
+    let (_dir, out) = recorded_violation();
     let cases: [(&str, &str, &str); 3] = [
         ("record", "fail", "VIOLATION records policy"),
         (
@@ -417,10 +399,7 @@ fn second_writer_on_the_same_ledger_is_refused() {
 
 #[test]
 fn io_sampling_records_numbers_when_enabled() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = with_run(
-        dir.path(),
-        "io.jsonl",
+    let (_dir, out) = with_run(
         |b| b.sample_io(true),
         || {
             load();
@@ -453,10 +432,7 @@ fn receipt_and_head_pin_the_rfc6962_root_of_the_entry_hashes() {
     // Entry counts on both sides of the fold's leaf batches, with fsyncs (and head files)
     // in between.
     for calls in [0u64, 30, 31, 32, 63, 64, 100] {
-        let dir = tempfile::tempdir().unwrap();
-        let out = with_run(
-            dir.path(),
-            "m.jsonl",
+        let (_dir, out) = with_run(
             |b| b.durability(Durability::EveryN(7)),
             || {
                 for i in 0..calls {

@@ -4,8 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{copy_run, lines, reseal, run_pipeline, write_lines};
-use receipt_runtime::Durability;
+use common::{copy_run, lines, reseal, verified_run, write_lines};
 use receipt_runtime::verify::{CheckId, Verdict, verify_run};
 
 fn verdict(ledger: &Path, check: CheckId) -> Verdict {
@@ -20,25 +19,9 @@ fn assert_caught(ledger: &Path, check: CheckId, want: Verdict) {
     assert!(!report.ok(), "tampering passed:\n{report}");
 }
 
-fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_pipeline(dir.path(), "run.jsonl", Durability::OnFinalize);
-    let report = verify_run(&out.ledger, None);
-    assert!(report.ok(), "{report}");
-    assert!(
-        report
-            .report
-            .checks
-            .iter()
-            .all(|c| c.verdict == Verdict::Pass),
-        "{report}"
-    );
-    (dir, out.ledger)
-}
-
 #[test]
 fn one_flipped_byte_fails_the_entry_hash() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = copy_run(&ledger, "flip.jsonl");
     let mut ls = lines(&t);
     // Change one digit of a number inside the payload of entry 3: still JSON, still canonical.
@@ -51,7 +34,7 @@ fn one_flipped_byte_fails_the_entry_hash() {
 
 #[test]
 fn deleted_middle_line_breaks_seq_and_chain() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = copy_run(&ledger, "del.jsonl");
     let mut ls = lines(&t);
     ls.remove(4);
@@ -63,7 +46,7 @@ fn deleted_middle_line_breaks_seq_and_chain() {
 
 #[test]
 fn deleted_last_lines_are_caught_by_finalize_head_and_receipt() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     for cut in [1, 2] {
         let t = copy_run(&ledger, &format!("tail{cut}.jsonl"));
         let mut ls = lines(&t);
@@ -82,7 +65,7 @@ fn deleted_last_lines_are_caught_by_finalize_head_and_receipt() {
 
 #[test]
 fn swapped_lines_break_seq_and_chain() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = copy_run(&ledger, "swap.jsonl");
     let mut ls = lines(&t);
     ls.swap(3, 4);
@@ -93,7 +76,7 @@ fn swapped_lines_break_seq_and_chain() {
 
 #[test]
 fn rewritten_history_with_recomputed_hashes_is_caught_by_the_receipt() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = copy_run(&ledger, "forged.jsonl");
     reseal(&t, |seq, _, payload| {
         if seq == 3 {
@@ -119,7 +102,7 @@ fn rewritten_history_with_recomputed_hashes_is_caught_by_the_receipt() {
 
 #[test]
 fn forged_removal_of_an_entry_is_caught_by_the_receipt_count() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     let t = copy_run(&ledger, "forged-del.jsonl");
     // Drop the EVENT entry and re-chain everything after it.
     let event_seq = lines(&t)
@@ -133,7 +116,7 @@ fn forged_removal_of_an_entry_is_caught_by_the_receipt_count() {
 
 #[test]
 fn respelled_bytes_fail_the_canonical_check() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     for (name, from, to) in [
         ("ws.jsonl", &b"\"seq\":2,"[..], &b"\"seq\": 2,"[..]),
         ("num.jsonl", &b"\"seq\":2,"[..], &b"\"seq\":2.0,"[..]),
@@ -151,7 +134,7 @@ fn respelled_bytes_fail_the_canonical_check() {
 
 #[test]
 fn mislabelled_run_id_is_caught() {
-    let (_d, ledger) = fixture();
+    let (_d, ledger) = verified_run();
     // One entry relabelled, hashes recomputed from there on.
     let t = copy_run(&ledger, "label1.jsonl");
     reseal(&t, |seq, run_id, _| {
@@ -180,7 +163,7 @@ fn mislabelled_run_id_is_caught() {
 
 #[test]
 fn unreadable_evidence_is_unknown_never_pass() {
-    let (d, ledger) = fixture();
+    let (d, ledger) = verified_run();
     let missing = d.path().join("nope.jsonl");
     let report = verify_run(&missing, None);
     assert_eq!(

@@ -1,73 +1,24 @@
-//! Test support shared by the workspace's test suites (a dev-dependency only): forging a
-//! build ledger the way an attacker without a signing key can — edit a receipt or manifest,
-//! then recompute every hash forward so that only the protocol's own rules can catch it.
+//! Test support shared by the workspace's test suites and benches (a dev-dependency only):
+//! forging a build ledger the way an attacker without a signing key can (edit a receipt or
+//! manifest, then recompute every hash forward so that only the protocol's own rules can
+//! catch it), sample build records and graphs, fixture projects and the commands run on them,
+//! the third-party Python verifiers, and the RFC 6962 known-answer vectors.
+//!
+//! Everything that needs the protocol crates is behind the `ledger` feature, so that the
+//! crates below the protocol (`receipt-primitives`, `receipt-attest`) can use the vectors
+//! without depending on themselves.
 #![deny(missing_docs)]
 
-use std::fs;
-use std::path::Path;
+#[cfg(feature = "ledger")]
+mod forge;
+pub mod graphs;
+pub mod python;
+pub mod rfc6962;
+#[cfg(feature = "ledger")]
+pub mod sample;
 
-use receipt_primitives::{Digest, jcs};
-use receipt_protocol::manifest::Manifest;
-use receipt_protocol::receipt::Receipt;
-use serde_json::Value;
-
-/// Number of entries on the chain in `dir`.
-///
-/// # Panics
-/// When `dir` has no readable chain head (a test fixture error).
-pub fn chain_len(dir: &Path) -> usize {
-    fs::read_to_string(dir.join("chain.head"))
-        .expect("chain.head")
-        .lines()
-        .count()
-}
-
-/// Rewrites the last entry's receipt with `edit`, then recomputes everything an attacker
-/// without a key can: the receipt's canonical bytes, its head line, and the view.
-///
-/// # Panics
-/// When the ledger is not a well-formed fixture.
-pub fn reseal_last(dir: &Path, edit: impl FnOnce(&mut Value)) {
-    let head = fs::read_to_string(dir.join("chain.head")).expect("chain.head");
-    let mut lines: Vec<String> = head.lines().map(str::to_owned).collect();
-    let last = lines.last().expect("a non-empty chain").clone();
-    let (_, path) = last.split_once(' ').expect("a head line");
-    let mut v: Value = serde_json::from_slice(&fs::read(dir.join(path)).expect("the receipt"))
-        .expect("receipt JSON");
-    edit(&mut v);
-    let bytes = jcs::to_vec(&v).expect("canonical JSON");
-    fs::write(dir.join(path), &bytes).expect("write the receipt");
-    fs::write(dir.join("receipt.json"), &bytes).expect("write the view");
-    *lines.last_mut().expect("a line") = format!("{} {path}", Digest::of(&bytes));
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    fs::write(dir.join("chain.head"), text).expect("write the head");
-}
-
-/// Rewrites the last entry's manifest with `edit` and re-seals its receipt around it.
-///
-/// # Panics
-/// When the ledger is not a well-formed fixture.
-pub fn reseal_last_manifest(dir: &Path, edit: impl FnOnce(&mut Manifest)) {
-    let n = chain_len(dir);
-    let mpath = dir.join(format!("receipts/{n:06}/manifest.json"));
-    let mut m = Manifest::parse(&fs::read(&mpath).expect("the manifest")).expect("a manifest");
-    edit(&mut m);
-    let bytes = m.to_bytes();
-    fs::write(&mpath, &bytes).expect("write the manifest");
-    fs::write(dir.join("manifest.json"), &bytes).expect("write the view");
-    let digest = Digest::of(&bytes).to_hex();
-    reseal_last(dir, |r| r["manifest_sha256"] = Value::String(digest));
-}
-
-/// The receipt of the last entry, parsed.
-///
-/// # Panics
-/// When the ledger is not a well-formed fixture.
-pub fn last_receipt(dir: &Path) -> Receipt {
-    let n = chain_len(dir);
-    Receipt::parse(&fs::read(dir.join(format!("receipts/{n:06}/receipt.json"))).expect("receipt"))
-        .expect("a receipt")
-}
+#[cfg(feature = "ledger")]
+pub use forge::{chain_len, last_receipt, reseal_last, reseal_last_manifest};
 
 /// Fixture projects and the commands tests run on them.
 pub mod fixture {
@@ -83,6 +34,71 @@ pub mod fixture {
         let p = root.join(rel);
         fs::create_dir_all(p.parent().expect("a file under the root")).expect("mkdir");
         fs::write(p, text).expect("write a fixture file");
+    }
+
+    /// Writes each `(rel, text)` of `files` under `root`, as [`write`] does.
+    ///
+    /// # Panics
+    /// On an I/O error (a test fixture error).
+    pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
+        for (rel, text) in files {
+            write(root, rel, text);
+        }
+    }
+
+    /// The root of a virtual Cargo workspace of `members` (resolver 2) at `root`, its
+    /// `target` ignored by git.
+    ///
+    /// # Panics
+    /// On an I/O error (a test fixture error).
+    pub fn cargo_workspace(root: &Path, members: &[&str]) {
+        write(root, ".gitignore", "/target\n");
+        let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+        let manifest = format!(
+            "[workspace]\nmembers = [{}]\nresolver = \"2\"\n",
+            members.join(", ")
+        );
+        write(root, "Cargo.toml", &manifest);
+    }
+
+    /// Copies the tree `from` to `to` (created), file by file.
+    ///
+    /// # Panics
+    /// On an I/O error (a test fixture error).
+    pub fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).expect("mkdir");
+        for e in fs::read_dir(from).expect("read the directory") {
+            let e = e.expect("a directory entry");
+            let dest = to.join(e.file_name());
+            if e.file_type().expect("a file type").is_dir() {
+                copy_dir(&e.path(), &dest);
+            } else {
+                fs::copy(e.path(), dest).expect("copy a file");
+            }
+        }
+    }
+
+    /// Every file under `dir` with its bytes, by path relative to `dir`, sorted.
+    ///
+    /// # Panics
+    /// On an I/O error or a path that is not UTF-8 (a test fixture error).
+    pub fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).expect("read the directory") {
+                let p = e.expect("a directory entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).expect("under the root");
+                    let rel = rel.to_str().expect("a UTF-8 path").to_owned();
+                    out.push((rel, fs::read(&p).expect("read a file")));
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// A command's exit status, stdout and stderr, for assertion messages.

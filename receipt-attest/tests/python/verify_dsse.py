@@ -22,6 +22,8 @@ from in_toto_attestation.v1.statement import Statement
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 
+from case_runner import run_cases
+
 SLSA_V1 = "https://slsa.dev/provenance/v1"
 
 
@@ -46,7 +48,7 @@ def check_statement(payload: bytes) -> str:
     return f"statement ok: {len(pb.subject)} subjects, buildType {prov.build_definition.build_type}"
 
 
-def run(case) -> tuple[bool, str]:
+def run(case) -> str:
     with open(case["public_key"], "rb") as f:
         crypto_key = load_pem_public_key(f.read())
     key = SSlibKey.from_crypto(crypto_key, keyid=case["keyid"])
@@ -56,24 +58,8 @@ def run(case) -> tuple[bool, str]:
     detail = f"verified by {sorted(accepted)} ({key.scheme})"
     if envelope.payload_type == "application/vnd.in-toto+json":
         detail += "; " + check_statement(envelope.payload)
-    return True, detail
-
-
-def main() -> int:
-    with open(sys.argv[1], encoding="utf-8") as f:
-        cases = json.load(f)
-    failures = 0
-    for case in cases:
-        try:
-            ok, detail = run(case)
-        except Exception as e:  # noqa: BLE001 - every refusal is an outcome here
-            ok, detail = False, f"{type(e).__name__}: {e}"
-        got = "accept" if ok else "reject"
-        mark = "ok  " if got == case["expect"] else "FAIL"
-        failures += got != case["expect"]
-        print(f"{mark} {case['name']}: {got} ({detail})")
-    return 1 if failures else 0
+    return detail
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(run))

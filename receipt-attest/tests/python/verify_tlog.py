@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from case_runner import run_cases
+
 EM_DASH = "\u2014"
 
 
@@ -186,20 +188,5 @@ def run(case) -> str:
     return f"{old[1]} -> {new[1]} consistent"
 
 
-def main() -> int:
-    with open(sys.argv[1], encoding="utf-8") as f:
-        cases = json.load(f)
-    failures = 0
-    for case in cases:
-        try:
-            detail, got = run(case), "accept"
-        except Exception as e:  # noqa: BLE001 - every refusal is an outcome here
-            detail, got = f"{type(e).__name__}: {e}", "reject"
-        mark = "ok  " if got == case["expect"] else "FAIL"
-        failures += got != case["expect"]
-        print(f"{mark} {case['name']}: {got} ({detail})")
-    return 1 if failures else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(run))

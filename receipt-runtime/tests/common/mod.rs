@@ -8,7 +8,8 @@ pub mod pipeline;
 use std::path::{Path, PathBuf};
 
 use receipt_primitives::Digest;
-use receipt_runtime::entry::{ParsedEntry, Unsealed, genesis, kind, parse_line};
+use receipt_runtime::entry::{ParsedEntry, Sealed, Unsealed, genesis, kind, parse_line};
+use receipt_runtime::verify::{Verdict, verify_run};
 use receipt_runtime::{Durability, ReceiptLayer, RunOutcome};
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
@@ -31,6 +32,23 @@ pub fn run_pipeline(dir: &Path, ledger: &str, durability: Durability) -> RunOutc
         pipeline::run(&input, &dir.join(format!("{ledger}.csv"))).unwrap();
     });
     run.finish().unwrap()
+}
+
+/// A pipeline run in a fresh directory whose every check passes: the ledger to tamper with.
+pub fn verified_run() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_pipeline(dir.path(), "run.jsonl", Durability::OnFinalize);
+    let report = verify_run(&out.ledger, None);
+    assert!(report.ok(), "{report}");
+    assert!(
+        report
+            .report
+            .checks
+            .iter()
+            .all(|c| c.verdict == Verdict::Pass),
+        "{report}"
+    );
+    (dir, out.ledger)
 }
 
 /// The ledger's entries, each parsed and checked on its own.
@@ -76,12 +94,62 @@ pub fn copy_run(ledger: &Path, name: &str) -> PathBuf {
     to
 }
 
+/// The kind constant named `name` (a parsed entry carries its kind as a string).
+fn kind_of(name: &str) -> &'static str {
+    match name {
+        "RUN_START" => kind::RUN_START,
+        "STAGE_ENTER" => kind::STAGE_ENTER,
+        "STAGE_EXIT" => kind::STAGE_EXIT,
+        "EVENT" => kind::EVENT,
+        "VIOLATION" => kind::VIOLATION,
+        _ => kind::RUN_FINALIZE,
+    }
+}
+
+/// Seals entry `seq` of `run_id`, linked to `prev` (to the run's genesis when `None`).
+fn seal(
+    seq: u64,
+    prev: Option<Digest>,
+    run_id: &str,
+    kind_: &'static str,
+    stage: Option<&str>,
+    payload: Value,
+) -> Sealed {
+    Unsealed {
+        seq,
+        prev: prev.unwrap_or_else(|| genesis(run_id)),
+        run_id,
+        kind: kind_,
+        stage,
+        payload,
+    }
+    .seal()
+    .unwrap()
+}
+
+/// Writes `ledger`'s head file: `entries` entries of `run_id`, the last hashing to `last`,
+/// under the Merkle root `root`.
+fn write_head(ledger: &Path, run_id: String, entries: u64, last: Digest, root: Digest) {
+    let head = receipt_runtime::ledger::Head {
+        schema: receipt_runtime::ledger::HEAD_SCHEMA.into(),
+        run_id,
+        entries,
+        last_entry_sha256: last,
+        merkle_root: root,
+    };
+    std::fs::write(
+        receipt_runtime::ledger::head_path(ledger),
+        receipt_primitives::jcs::to_vec(&head).unwrap(),
+    )
+    .unwrap();
+}
+
 /// Re-seals every entry after applying `edit` to each parsed entry, recomputing every
 /// hash and link, the way a forger rewriting history would. Also rewrites the head file.
 pub fn reseal(ledger: &Path, mut edit: impl FnMut(u64, &mut String, &mut Value) -> bool) {
     let mut out = Vec::new();
     let mut prev: Option<Digest> = None;
-    let mut seq = 0u64;
+    let mut acc = receipt_primitives::merkle::MerkleAccumulator::new();
     let mut last = None;
     for line in lines(ledger) {
         let e = parse_line(line.strip_suffix(b"\n").unwrap()).unwrap();
@@ -90,48 +158,17 @@ pub fn reseal(ledger: &Path, mut edit: impl FnMut(u64, &mut String, &mut Value) 
         if !edit(e.seq, &mut run_id, &mut payload) {
             continue;
         }
-        let kind_: &'static str = match e.kind.as_str() {
-            "RUN_START" => kind::RUN_START,
-            "STAGE_ENTER" => kind::STAGE_ENTER,
-            "STAGE_EXIT" => kind::STAGE_EXIT,
-            "EVENT" => kind::EVENT,
-            "VIOLATION" => kind::VIOLATION,
-            _ => kind::RUN_FINALIZE,
-        };
-        let sealed = Unsealed {
-            seq,
-            prev: prev.unwrap_or_else(|| genesis(&run_id)),
-            run_id: &run_id,
-            kind: kind_,
-            stage: e.stage.as_deref(),
-            payload,
-        }
-        .seal()
-        .unwrap();
+        let seq = out.len() as u64;
+        let kind_ = kind_of(&e.kind);
+        let sealed = seal(seq, prev, &run_id, kind_, e.stage.as_deref(), payload);
+        acc.push(receipt_primitives::merkle::leaf_hash(&sealed.hash.0));
         prev = Some(sealed.hash);
-        last = Some((run_id.clone(), sealed.hash));
+        last = Some((run_id, sealed.hash));
         out.push(sealed.line);
-        seq += 1;
     }
     write_lines(ledger, &out);
     if let Some((run_id, hash)) = last {
-        let mut acc = receipt_primitives::merkle::MerkleAccumulator::new();
-        for l in &out {
-            let e = parse_line(l.strip_suffix(b"\n").unwrap()).unwrap();
-            acc.push(receipt_primitives::merkle::leaf_hash(&e.hash.0));
-        }
-        let head = receipt_runtime::ledger::Head {
-            schema: receipt_runtime::ledger::HEAD_SCHEMA.into(),
-            run_id,
-            entries: seq,
-            last_entry_sha256: hash,
-            merkle_root: acc.root(),
-        };
-        std::fs::write(
-            receipt_runtime::ledger::head_path(ledger),
-            receipt_primitives::jcs::to_vec(&head).unwrap(),
-        )
-        .unwrap();
+        write_head(ledger, run_id, out.len() as u64, hash, acc.root());
     }
 }
 
@@ -150,24 +187,15 @@ pub fn forge(ledger: &Path, mut edit: impl FnMut(&mut ParsedEntry) -> bool) {
             continue;
         }
         let seq = sealed_lines.len() as u64;
-        let kind_: &'static str = match e.kind.as_str() {
-            "RUN_START" => kind::RUN_START,
-            "STAGE_ENTER" => kind::STAGE_ENTER,
-            "STAGE_EXIT" => kind::STAGE_EXIT,
-            "EVENT" => kind::EVENT,
-            "VIOLATION" => kind::VIOLATION,
-            _ => kind::RUN_FINALIZE,
-        };
-        let sealed = Unsealed {
+        let kind_ = kind_of(&e.kind);
+        let sealed = seal(
             seq,
-            prev: prev.unwrap_or_else(|| genesis(&e.run_id)),
-            run_id: &e.run_id,
-            kind: kind_,
-            stage: e.stage.as_deref(),
-            payload: e.payload.clone(),
-        }
-        .seal()
-        .unwrap();
+            prev,
+            &e.run_id,
+            kind_,
+            e.stage.as_deref(),
+            e.payload.clone(),
+        );
         let payload = serde_json::to_vec(&e.payload).unwrap();
         let view = receipt_runtime::receipt::PayloadView::parse(&payload).unwrap();
         fold.push(
@@ -185,18 +213,7 @@ pub fn forge(ledger: &Path, mut edit: impl FnMut(&mut ParsedEntry) -> bool) {
     }
     write_lines(ledger, &sealed_lines);
     let (run_id, hash) = last.expect("a forged ledger keeps at least one entry");
-    let head = receipt_runtime::ledger::Head {
-        schema: receipt_runtime::ledger::HEAD_SCHEMA.into(),
-        run_id,
-        entries: sealed_lines.len() as u64,
-        last_entry_sha256: hash,
-        merkle_root: acc.root(),
-    };
-    std::fs::write(
-        receipt_runtime::ledger::head_path(ledger),
-        receipt_primitives::jcs::to_vec(&head).unwrap(),
-    )
-    .unwrap();
+    write_head(ledger, run_id, sealed_lines.len() as u64, hash, acc.root());
     let receipt = fold
         .receipt()
         .expect("the forged ledger starts and finalizes");
