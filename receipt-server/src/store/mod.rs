@@ -341,6 +341,73 @@ pub(crate) fn origin_from(
     }
 }
 
+/// The tables of both backends (docs/SPEC.md §15), with `{serial}`, `{int}`, `{bool}` and
+/// `{bytes}` standing for the column types each dialect names its own way.
+const SCHEMA_TEMPLATE: &str = "
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    event       TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    outcome     TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS builds (
+    id              {serial},
+    received_at     TEXT NOT NULL,
+    chain_sha256    TEXT NOT NULL UNIQUE,
+    receipt_sha256  TEXT NOT NULL,
+    chain_length    {int} NOT NULL,
+    kind            TEXT NOT NULL,
+    producer        TEXT NOT NULL,
+    merkle_root     TEXT NOT NULL,
+    git_commit      TEXT,
+    dirty           {bool},
+    work_status     TEXT,
+    timestamp       TEXT NOT NULL,
+    origin          TEXT NOT NULL,
+    repository      TEXT,
+    workflow_run_id {int},
+    head_sha        TEXT,
+    report          TEXT NOT NULL,
+    receipt         {bytes} NOT NULL,
+    manifest        {bytes} NOT NULL,
+    chain_head      {bytes} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id         TEXT PRIMARY KEY,
+    received_at    TEXT NOT NULL,
+    receipt_sha256 TEXT NOT NULL,
+    ledger_sha256  TEXT NOT NULL,
+    entries        {int} NOT NULL,
+    program        TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    report         TEXT NOT NULL,
+    receipt        {bytes} NOT NULL,
+    export         {bytes}
+);
+";
+
+/// How one SQL dialect names the column types of [`SCHEMA_TEMPLATE`].
+pub(crate) struct Dialect {
+    /// An auto-incrementing 64-bit primary key.
+    pub(crate) serial: &'static str,
+    /// A 64-bit integer.
+    pub(crate) int: &'static str,
+    /// A boolean.
+    pub(crate) boolean: &'static str,
+    /// A byte string.
+    pub(crate) bytes: &'static str,
+}
+
+/// The `CREATE TABLE IF NOT EXISTS` statements of every table, in `dialect`'s types.
+pub(crate) fn schema(dialect: &Dialect) -> String {
+    SCHEMA_TEMPLATE
+        .replace("{serial}", dialect.serial)
+        .replace("{int}", dialect.int)
+        .replace("{bool}", dialect.boolean)
+        .replace("{bytes}", dialect.bytes)
+}
+
 /// The columns of a [`BuildSummary`], in the order both backends select them.
 pub(crate) const SUMMARY_COLUMNS: &str = "id, received_at, chain_sha256, receipt_sha256, \
      chain_length, kind, producer, merkle_root, git_commit, dirty, work_status, timestamp, \

@@ -10,55 +10,19 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RunInserted, RunSummary};
 use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
-use super::{Store, StoreError, now, origin_columns, stale_before};
+use super::{Dialect, Store, StoreError, now, origin_columns, stale_before};
 
 /// The advisory lock key under which the tables are created, so replicas starting
 /// together do not race on `CREATE TABLE IF NOT EXISTS`.
 const MIGRATION_LOCK: i64 = 0x7265_6365_6970_7431; // "receipt1"
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS deliveries (
-    delivery_id TEXT PRIMARY KEY,
-    event       TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    outcome     TEXT,
-    received_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS builds (
-    id              BIGSERIAL PRIMARY KEY,
-    received_at     TEXT NOT NULL,
-    chain_sha256    TEXT NOT NULL UNIQUE,
-    receipt_sha256  TEXT NOT NULL,
-    chain_length    BIGINT NOT NULL,
-    kind            TEXT NOT NULL,
-    producer        TEXT NOT NULL,
-    merkle_root     TEXT NOT NULL,
-    git_commit      TEXT,
-    dirty           BOOLEAN,
-    work_status     TEXT,
-    timestamp       TEXT NOT NULL,
-    origin          TEXT NOT NULL,
-    repository      TEXT,
-    workflow_run_id BIGINT,
-    head_sha        TEXT,
-    report          TEXT NOT NULL,
-    receipt         BYTEA NOT NULL,
-    manifest        BYTEA NOT NULL,
-    chain_head      BYTEA NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id         TEXT PRIMARY KEY,
-    received_at    TEXT NOT NULL,
-    receipt_sha256 TEXT NOT NULL,
-    ledger_sha256  TEXT NOT NULL,
-    entries        BIGINT NOT NULL,
-    program        TEXT NOT NULL,
-    status         TEXT NOT NULL,
-    report         TEXT NOT NULL,
-    receipt        BYTEA NOT NULL,
-    export         BYTEA
-);
-";
+/// The tables, in PostgreSQL's types.
+const DIALECT: Dialect = Dialect {
+    serial: "BIGSERIAL PRIMARY KEY",
+    int: "BIGINT",
+    boolean: "BOOLEAN",
+    bytes: "BYTEA",
+};
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -99,7 +63,7 @@ impl PgStore {
             .await?;
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await?;
-        tx.batch_execute(SCHEMA).await?;
+        tx.batch_execute(&super::schema(&DIALECT)).await?;
         tx.commit().await?;
         Ok(store)
     }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::{BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RunInserted, RunSummary};
 use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
-use super::{Store, StoreError, now, origin_columns, stale_before};
+use super::{Dialect, Store, StoreError, now, origin_columns, schema, stale_before};
 
 /// File name of the database in the data directory.
 pub const DB_FILE: &str = "receipt-server.sqlite3";
@@ -19,49 +19,13 @@ pub const DB_FILE: &str = "receipt-server.sqlite3";
 /// Reader connections kept open.
 const READERS: usize = 4;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS deliveries (
-    delivery_id TEXT PRIMARY KEY,
-    event       TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    outcome     TEXT,
-    received_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS builds (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at     TEXT NOT NULL,
-    chain_sha256    TEXT NOT NULL UNIQUE,
-    receipt_sha256  TEXT NOT NULL,
-    chain_length    INTEGER NOT NULL,
-    kind            TEXT NOT NULL,
-    producer        TEXT NOT NULL,
-    merkle_root     TEXT NOT NULL,
-    git_commit      TEXT,
-    dirty           INTEGER,
-    work_status     TEXT,
-    timestamp       TEXT NOT NULL,
-    origin          TEXT NOT NULL,
-    repository      TEXT,
-    workflow_run_id INTEGER,
-    head_sha        TEXT,
-    report          TEXT NOT NULL,
-    receipt         BLOB NOT NULL,
-    manifest        BLOB NOT NULL,
-    chain_head      BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id         TEXT PRIMARY KEY,
-    received_at    TEXT NOT NULL,
-    receipt_sha256 TEXT NOT NULL,
-    ledger_sha256  TEXT NOT NULL,
-    entries        INTEGER NOT NULL,
-    program        TEXT NOT NULL,
-    status         TEXT NOT NULL,
-    report         TEXT NOT NULL,
-    receipt        BLOB NOT NULL,
-    export         BLOB
-);
-";
+/// The tables, in SQLite's types (booleans are integers 0 and 1).
+const DIALECT: Dialect = Dialect {
+    serial: "INTEGER PRIMARY KEY AUTOINCREMENT",
+    int: "INTEGER",
+    boolean: "INTEGER",
+    bytes: "BLOB",
+};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -120,7 +84,7 @@ impl SqliteStore {
             )));
         }
         configure(&writer)?;
-        writer.execute_batch(SCHEMA)?;
+        writer.execute_batch(&schema(&DIALECT))?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
