@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use receipt_primitives::Digest;
 use receipt_primitives::check::echo;
-use receipt_primitives::confine::{self, ReadError};
+use receipt_primitives::tomlfile::{self, TomlError};
 use receipt_protocol::provenance::{DigestSet, ResourceDescriptor, git_dependency};
 use serde_json::{Map, Value};
 
@@ -42,17 +42,9 @@ pub struct LockedPackage {
 /// Why a `Cargo.lock` could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LockfileError {
-    /// Missing, not a regular file, too large, unreadable.
+    /// Unreadable, or not TOML.
     #[error(transparent)]
-    Read(#[from] ReadError),
-    /// Not UTF-8 TOML.
-    #[error("{}: not a TOML file: {detail}", path.display())]
-    Toml {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (cut to 200 characters).
-        detail: String,
-    },
+    File(#[from] TomlError),
     /// A field of the wrong type or form.
     #[error("{}: field `{field}` {why}", path.display())]
     Field {
@@ -70,12 +62,8 @@ pub enum LockfileError {
 /// # Errors
 /// [`LockfileError`] naming the file and field.
 pub fn read_lockfile(path: &Path) -> Result<Vec<LockedPackage>, LockfileError> {
-    let bytes = confine::read_file(path, MAX_LOCKFILE_BYTES, "Cargo.lock")?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| LockfileError::Toml {
-        path: path.to_owned(),
-        detail: "not UTF-8".into(),
-    })?;
-    parse_lockfile(text, path)
+    let table: toml::Table = tomlfile::read(path, MAX_LOCKFILE_BYTES, "Cargo.lock")?;
+    packages(&table, path)
 }
 
 /// Parses the text of a `Cargo.lock`; `path` names the file in errors.
@@ -83,10 +71,12 @@ pub fn read_lockfile(path: &Path) -> Result<Vec<LockedPackage>, LockfileError> {
 /// # Errors
 /// [`LockfileError`] naming the field.
 pub fn parse_lockfile(text: &str, path: &Path) -> Result<Vec<LockedPackage>, LockfileError> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| LockfileError::Toml {
-        path: path.to_owned(),
-        detail: echo(&e.to_string()),
-    })?;
+    let table: toml::Table = tomlfile::parse(text, path)?;
+    packages(&table, path)
+}
+
+/// The packages of a parsed `Cargo.lock`; `path` names the file in errors.
+fn packages(table: &toml::Table, path: &Path) -> Result<Vec<LockedPackage>, LockfileError> {
     let field = |field: String, why: &str| LockfileError::Field {
         path: path.to_owned(),
         field,
@@ -353,7 +343,7 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         }
         assert!(matches!(
             parse_lockfile("[[package]\n", Path::new("Cargo.lock")),
-            Err(LockfileError::Toml { .. })
+            Err(LockfileError::File(TomlError::Syntax { .. }))
         ));
     }
 
@@ -370,7 +360,9 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         assert_eq!(dependencies(&pkgs).len(), pkgs.len());
         assert!(matches!(
             read_lockfile(&root),
-            Err(LockfileError::Read(ReadError::NotRegular { .. }))
+            Err(LockfileError::File(TomlError::Read(
+                receipt_primitives::confine::ReadError::NotRegular { .. }
+            )))
         ));
     }
 }

@@ -10,6 +10,7 @@ use receipt_attest::keys::{self, GeneratedKey, SigningKey};
 use receipt_attest::note::Note;
 use receipt_attest::tree::TreeStore;
 use receipt_primitives::check::echo;
+use receipt_primitives::tomlfile::TomlError;
 use receipt_primitives::{Digest, confine};
 use receipt_protocol::ledger::Ledger;
 use receipt_protocol::limits;
@@ -77,7 +78,7 @@ pub fn cargo_facts(root: &Path, receipt: Option<&Receipt>) -> Result<BuildFacts,
             }
         }
         Err(e) if e.is_missing() => Vec::new(),
-        Err(e) => return Err(lockfile::LockfileError::from(e).into()),
+        Err(e) => return Err(lockfile::LockfileError::from(TomlError::from(e)).into()),
     };
     Ok(BuildFacts {
         builder_id: builder_id(),

@@ -14,6 +14,8 @@ pub mod jcs;
 pub mod merkle;
 pub mod sha256x2;
 pub mod time;
+#[cfg(feature = "toml")]
+pub mod tomlfile;
 
 pub use check::{Check, CheckId, Report, Verdict};
 pub use digest::Digest;

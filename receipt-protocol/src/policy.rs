@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use receipt_primitives::check::{CheckId, Report, Verdict, echo};
-use receipt_primitives::confine::{self, ReadError};
+use receipt_primitives::tomlfile::{self, TomlError};
 use serde::Deserialize;
 
 use crate::limits;
@@ -56,17 +56,9 @@ pub struct Policy {
 /// Why a policy file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    /// Missing, not a regular file, too large, unreadable.
+    /// Unreadable, or not a TOML policy.
     #[error(transparent)]
-    Read(#[from] ReadError),
-    /// Not a TOML policy.
-    #[error("{}: {detail}", path.display())]
-    Toml {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (cut to 200 characters).
-        detail: String,
-    },
+    File(#[from] TomlError),
     /// A field with a value that cannot be right.
     #[error("{}: field `{field}` {why}", path.display())]
     Field {
@@ -85,12 +77,8 @@ impl Policy {
     /// # Errors
     /// [`PolicyError`] naming the file and field.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let bytes = confine::read_file(path, limits::POLICY_BYTES, "a policy file")?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| PolicyError::Toml {
-            path: path.to_owned(),
-            detail: "not UTF-8".into(),
-        })?;
-        Policy::parse(text, path)
+        let p: Policy = tomlfile::read(path, limits::POLICY_BYTES, "a policy file")?;
+        p.check(path)
     }
 
     /// Parses and checks a policy's text; `path` names it in errors.
@@ -98,10 +86,13 @@ impl Policy {
     /// # Errors
     /// [`PolicyError`] naming the field.
     pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
-        let p: Policy = toml::from_str(text).map_err(|e| PolicyError::Toml {
-            path: path.to_owned(),
-            detail: echo(e.message()),
-        })?;
+        let p: Policy = tomlfile::parse(text, path)?;
+        p.check(path)
+    }
+
+    /// Checks the values serde cannot: the schema and each field's form.
+    fn check(self, path: &Path) -> Result<Policy, PolicyError> {
+        let p = self;
         let field = |field: &'static str, why: String| PolicyError::Field {
             path: path.to_owned(),
             field,

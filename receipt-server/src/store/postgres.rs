@@ -9,8 +9,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::{NoTls, Row};
 
 use super::{BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RunInserted, RunSummary};
-use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
 use super::{Dialect, Store, StoreError, now, origin_columns, stale_before};
+use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
 
 /// The advisory lock key under which the tables are created, so replicas starting
 /// together do not race on `CREATE TABLE IF NOT EXISTS`.

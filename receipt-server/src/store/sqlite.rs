@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::{BuildDetail, BuildSummary, Inserted, NewBuild, NewRun, RunInserted, RunSummary};
-use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
 use super::{Dialect, Store, StoreError, now, origin_columns, schema, stale_before};
+use super::{RUN_COLUMNS, SUMMARY_COLUMNS, run_from_row, summary_from_row};
 
 /// File name of the database in the data directory.
 pub const DB_FILE: &str = "receipt-server.sqlite3";
