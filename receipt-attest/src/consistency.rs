@@ -16,24 +16,11 @@ use receipt_primitives::merkle::{empty_root, node_hash};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::tree::TreeError;
+pub use crate::nodes::{NodeSource, TreeError};
 
 pub use receipt_primitives::merkle::{
     ConsistencyError, ProofError as InclusionError, verify_consistency, verify_inclusion,
 };
-
-/// Hashes of perfect subtrees of a log.
-pub trait NodeSource {
-    /// The number of leaves available.
-    fn size(&self) -> u64;
-
-    /// The hash of the perfect subtree at `level` with index `index`; the caller guarantees
-    /// `(index + 1) << level <= self.size()`.
-    ///
-    /// # Errors
-    /// [`TreeError`] when the node cannot be read.
-    fn node(&self, level: u32, index: u64) -> Result<Digest, TreeError>;
-}
 
 /// Why a tree head or proof could not be generated.
 #[derive(Debug, thiserror::Error)]

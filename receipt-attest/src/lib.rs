@@ -17,6 +17,7 @@ pub mod consistency;
 pub mod dsse;
 pub mod intoto;
 pub mod keys;
+pub mod nodes;
 pub mod note;
 pub mod tree;
 

@@ -35,7 +35,9 @@ use receipt_primitives::confine::{self, ReadError};
 use receipt_primitives::fsutil::atomic_write;
 use receipt_primitives::merkle::node_hash;
 
-use crate::consistency::{self, NodeSource, ProofError};
+use crate::consistency::{self, ProofError};
+use crate::nodes::NodeSource;
+pub use crate::nodes::TreeError;
 
 /// The schema id on the head line.
 pub const TREE_SCHEMA: &str = "tau-crystal.tree/1";
@@ -51,41 +53,6 @@ const HEAD_LIMIT: u64 = 256;
 /// The file name of a level.
 pub fn level_file(level: u32) -> String {
     format!("level-{level:02}")
-}
-
-/// Why the store could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TreeError {
-    /// An I/O error on a file of the store.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
-    /// The store disagrees with itself: it is refused, never read silently wrong.
-    #[error("{}: {detail}", path.display())]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What disagrees.
-        detail: String,
-    },
-    /// `create` on a directory that already holds a store.
-    #[error("{}: a tree store already exists here", path.display())]
-    Exists {
-        /// The head file.
-        path: PathBuf,
-    },
-    /// The store does not hold the leaves it was given.
-    #[error("the tree store disagrees with the chain at leaf {index}: {detail}")]
-    Conflict {
-        /// 0-based leaf index.
-        index: u64,
-        /// What differs.
-        detail: String,
-    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TreeError + '_ {
