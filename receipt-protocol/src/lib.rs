@@ -11,6 +11,7 @@ pub mod assemble;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod exit;
+pub mod layout;
 pub mod ledger;
 pub mod limits;
 pub mod manifest;
@@ -18,8 +19,9 @@ pub mod policy;
 pub mod proof;
 pub mod provenance;
 pub mod receipt;
-pub mod sign;
 pub mod tracked;
 pub mod verify;
+
+pub use ledger::sign;
 
 pub use receipt_primitives::{Digest, Timestamp};

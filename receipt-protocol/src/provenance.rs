@@ -42,7 +42,8 @@ use receipt_attest::keys::{KeyId, PublicKey, SigningKey};
 use receipt_primitives::check::echo;
 use receipt_primitives::{Digest, Timestamp};
 
-use crate::ledger::{MANIFEST_FILE, RECEIPT_FILE};
+use crate::layout::{MANIFEST_FILE, RECEIPT_FILE};
+pub use crate::layout::{PROVENANCE_FILE, RECEIPT_ENVELOPE_FILE};
 use crate::manifest::Manifest;
 use crate::receipt::{KIND_CARGO, KIND_LAKE, Receipt, Section};
 
@@ -60,12 +61,6 @@ pub const BUILD_TYPE_LAKE: &str = "https://receipt.dev/build-types/lake/v1";
 
 /// DSSE payload type of the receipt envelope; its payload is the receipt file's bytes.
 pub const RECEIPT_PAYLOAD_TYPE: &str = "application/vnd.tau-crystal.receipt+json";
-
-/// File name of the receipt envelope in an entry directory.
-pub const RECEIPT_ENVELOPE_FILE: &str = "receipt.dsse.json";
-
-/// File name of the provenance envelopes (JSON Lines) in an entry directory.
-pub const PROVENANCE_FILE: &str = "provenance.intoto.jsonl";
 
 /// Everything [`statement`] needs besides the receipt.
 #[derive(Debug, Clone)]

@@ -22,12 +22,12 @@ use serde_json::Value;
 use super::tally::Tally;
 use super::{CheckId, Entry, Report, Verdict, join, read, unreadable};
 use crate::ledger::CHAIN_HEAD;
+use crate::ledger::sign::{CHECKPOINT_FILE, TREE_DIR};
 use crate::limits;
 use crate::provenance::{
     INTOTO_PAYLOAD_TYPE, PROVENANCE_FILE, RECEIPT_ENVELOPE_FILE, check_statement,
 };
 use crate::receipt::Section;
-use crate::sign::{CHECKPOINT_FILE, TREE_DIR};
 
 /// What a verification with keys is given (docs/SPEC.md §14.9).
 #[derive(Debug, Clone, Default)]

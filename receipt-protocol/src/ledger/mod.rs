@@ -20,6 +20,8 @@
 //! One file over 600 lines on purpose: the crash-safe append, the lock and the strict head
 //! reader guard one on-disk invariant together and must change together.
 
+pub mod sign;
+
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,23 +30,14 @@ use receipt_primitives::confine::{self, ReadError};
 use receipt_primitives::digest::Digest;
 use receipt_primitives::fsutil::{atomic_write, create_synced, sync_dir};
 
+use self::sign::{BuildFacts, SignError, Signer};
+pub use crate::layout::{
+    CHAIN_HEAD, CHAIN_LOCK, ENTRY_FILES, GRAPH_FILE, MANIFEST_FILE, RECEIPT_FILE, RECEIPTS_DIR,
+};
+use crate::layout::{CHECKPOINT_FILE, PROVENANCE_FILE, RECEIPT_ENVELOPE_FILE, TREE_DIR};
 use crate::limits;
 use crate::manifest::Manifest;
 use crate::receipt::{PrevLink, Receipt, ReceiptError, Section};
-use crate::sign::{BuildFacts, SignError, Signer};
-
-/// File name of the chain head in a ledger root.
-pub const CHAIN_HEAD: &str = "chain.head";
-/// File name of the lock file in a ledger root.
-pub const CHAIN_LOCK: &str = "chain.lock";
-/// Directory of the immutable entries in a ledger root.
-pub const RECEIPTS_DIR: &str = "receipts";
-/// File name of a manifest, in an entry and in the view.
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// File name of a receipt, in an entry and in the view.
-pub const RECEIPT_FILE: &str = "receipt.json";
-/// File name of a graph, in an entry and in the view.
-pub const GRAPH_FILE: &str = "graph.json";
 
 /// One line of the chain head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,17 +230,6 @@ pub struct Appended {
     pub receipt: Receipt,
 }
 
-/// The files an entry directory may hold: what [`Ledger::append`] writes, and the
-/// envelopes signing adds. Only these are ever deleted from an entry that is not on the
-/// chain.
-pub const ENTRY_FILES: [&str; 5] = [
-    MANIFEST_FILE,
-    RECEIPT_FILE,
-    GRAPH_FILE,
-    "receipt.dsse.json",
-    "provenance.intoto.jsonl",
-];
-
 /// A ledger root directory.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -291,11 +273,11 @@ impl Ledger {
             MANIFEST_FILE,
             RECEIPT_FILE,
             GRAPH_FILE,
-            crate::sign::CHECKPOINT_FILE,
+            CHECKPOINT_FILE,
         ] {
             ledger.refuse_special(f)?;
         }
-        ledger.refuse_symlink_in_root(crate::sign::TREE_DIR)?;
+        ledger.refuse_symlink_in_root(TREE_DIR)?;
         Ok(ledger)
     }
 
@@ -423,7 +405,7 @@ impl Ledger {
     /// into place, so the entry appears signed or not at all; after the commit point the
     /// tree store is extended and `checkpoint` replaced, still under the lock. A crash
     /// between the two leaves a stale checkpoint, which `verify --key` reports and
-    /// [`crate::sign::sign_chain`] replaces.
+    /// [`self::sign::sign_chain`] replaces.
     ///
     /// # Errors
     /// [`LedgerError`]; the chain is unchanged when an error is returned before the commit
@@ -470,7 +452,7 @@ impl Ledger {
         check_record(&manifest, &receipt, graph_json.as_deref())?;
         let receipt_bytes = receipt.to_bytes()?;
         let envelopes = match sign {
-            Some((signer, facts)) => Some(crate::sign::entry_envelopes(
+            Some((signer, facts)) => Some(self::sign::entry_envelopes(
                 signer,
                 facts,
                 &entry_path(seq),
@@ -506,9 +488,9 @@ impl Ledger {
         }
         let mut entry_only: Vec<(&str, &[u8])> = Vec::new();
         if let Some(e) = &envelopes {
-            entry_only.push((crate::provenance::RECEIPT_ENVELOPE_FILE, &e.receipt));
+            entry_only.push((RECEIPT_ENVELOPE_FILE, &e.receipt));
             if let Some(p) = &e.provenance {
-                entry_only.push((crate::provenance::PROVENANCE_FILE, p));
+                entry_only.push((PROVENANCE_FILE, p));
             }
         }
         for (f, bytes) in files.iter().chain(&entry_only) {
@@ -550,7 +532,7 @@ impl Ledger {
         if let Some((signer, _)) = sign {
             let mut lines = head;
             lines.push(line.clone());
-            crate::sign::write_checkpoint(self, signer, &lines)?;
+            self::sign::write_checkpoint(self, signer, &lines)?;
             at(AppendStep::CheckpointWritten);
         }
         drop(lock);

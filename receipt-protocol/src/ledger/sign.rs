@@ -2,7 +2,7 @@
 //! (`receipt.dsse.json`, `provenance.intoto.jsonl`), the chain's tree store (`tree/`) and its
 //! signed `checkpoint`, written under the ledger lock with temp file, fsync and rename.
 //!
-//! A build signed as it is appended ([`crate::ledger::Ledger::append_signed`]) gets its
+//! A build signed as it is appended ([`super::Ledger::append_signed`]) gets its
 //! envelopes inside the entry directory before that directory is renamed into place, so no
 //! entry is ever half signed. [`sign_chain`] signs the entries of an existing chain that
 //! have no envelope yet: it writes `provenance.intoto.jsonl` first and `receipt.dsse.json`
@@ -19,7 +19,8 @@ use receipt_attest::tree::{TreeError, TreeStore};
 use receipt_primitives::Digest;
 use receipt_primitives::fsutil::{atomic_write, sync_dir};
 
-use crate::ledger::{HeadLine, Ledger, LedgerError, MANIFEST_FILE, RECEIPTS_DIR, sibling};
+use super::{HeadLine, Ledger, LedgerError, MANIFEST_FILE, RECEIPTS_DIR, sibling};
+pub use crate::layout::{CHECKPOINT_FILE, TREE_DIR};
 use crate::limits;
 use crate::manifest::Manifest;
 use crate::provenance::{
@@ -27,12 +28,6 @@ use crate::provenance::{
     sign_receipt, sign_statement, statement,
 };
 use crate::receipt::Receipt;
-
-/// File name of the signed checkpoint in a ledger root.
-pub const CHECKPOINT_FILE: &str = "checkpoint";
-
-/// Directory of the chain's tree store in a ledger root.
-pub const TREE_DIR: &str = "tree";
 
 /// What the producer says about a build besides its receipt and manifest: the provenance's
 /// builder, repository and dependencies (docs/SPEC.md §14.4).
