@@ -164,15 +164,7 @@ impl RawEnvelope<'_> {
 /// Appends `s` as an RFC 8785 JSON string. Base64 and hex strings, the bulk of an
 /// envelope, have nothing to escape and are copied as they are.
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(
-            &receipt_primitives::jcs::to_vec(s).expect("a string has a canonical form"),
-        );
-    }
+    receipt_primitives::jcs::write_str(out, s);
 }
 
 /// The DSSE v1 pre-authentication encoding of `payload_type` (as UTF-8) and `payload`.
@@ -346,7 +338,10 @@ impl Envelope {
         for (index, s) in self.signatures.iter().enumerate() {
             match &s.keyid {
                 Some(id) => {
-                    if let Some(k) = trusted.iter().find(|k| k.key_id().to_string() == *id) {
+                    if let Some(k) = trusted
+                        .iter()
+                        .find(|k| k.key_id().0.is_spelled(id.as_bytes()))
+                    {
                         k.verify(&msg, &s.sig)
                             .map_err(|reason| DsseError::BadSignature {
                                 index,

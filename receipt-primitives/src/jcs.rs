@@ -120,7 +120,7 @@ pub fn write_f64(out: &mut Vec<u8>, f: f64) {
 /// Appends a JSON string with the minimal escapes of RFC 8785 §3.2.2.2 (serde_json writes
 /// exactly those: `\"`, `\\`, `\b \f \n \r \t`, other controls as lowercase `\u00xx`).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -129,6 +129,19 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         // Writing into a Vec cannot fail, and a str always serializes.
         let _ = serde_json::to_writer(&mut *out, s);
     }
+}
+
+/// Whether a string has a character JSON escapes (a control character, `"` or `\\`). In
+/// blocks without early exit, so the scan of a long string (base64, hex) is vectorized.
+fn needs_escape(s: &[u8]) -> bool {
+    let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+    let mut blocks = s.chunks_exact(64);
+    for block in &mut blocks {
+        if block.iter().fold(false, |acc, &b| acc | bad(b)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| bad(b))
 }
 
 /// Whether `bytes` are exactly the canonical form of the JSON they contain.
@@ -172,5 +185,20 @@ mod tests {
         .unwrap();
         assert_eq!(value_to_vec(&v), to_vec(&v).unwrap());
         assert_eq!(value_sha256(&v), sha256(&v).unwrap());
+    }
+
+    #[test]
+    fn long_strings_are_escaped_wherever_the_character_is() {
+        for len in [0, 1, 63, 64, 65, 200] {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1f}', '\u{7f}', 'é'] {
+                    let mut s: String = "A".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    let mut out = Vec::new();
+                    write_str(&mut out, &s);
+                    assert_eq!(out, to_vec(&s).unwrap(), "{len} {at} {c:?}");
+                }
+            }
+        }
     }
 }

@@ -427,7 +427,7 @@ impl<'a> Obj<'a> {
 
 fn write_digest(out: &mut Vec<u8>, d: &Digest) {
     out.push(b'"');
-    out.extend_from_slice(d.to_hex().as_bytes());
+    out.extend_from_slice(&d.hex_bytes());
     out.push(b'"');
 }
 
