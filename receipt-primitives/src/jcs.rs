@@ -133,7 +133,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// Whether a string has a character JSON escapes (a control character, `"` or `\\`). In
 /// blocks without early exit, so the scan of a long string (base64, hex) is vectorized.
-fn needs_escape(s: &[u8]) -> bool {
+pub fn needs_escape(s: &[u8]) -> bool {
     let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
     let mut blocks = s.chunks_exact(64);
     for block in &mut blocks {

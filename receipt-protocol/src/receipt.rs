@@ -385,7 +385,9 @@ impl Receipt {
         }
         // Exactly the receipt's own bytes: canonical JSON, and no member left out that the
         // receipt always writes (serde reads an absent optional member as `null`).
-        if r.to_bytes()? != bytes {
+        let mut canonical = Vec::with_capacity(bytes.len());
+        r.write_canonical(&mut canonical)?;
+        if canonical != bytes {
             return Err(if jcs::is_canonical(bytes) {
                 ReceiptError::MissingMember
             } else {
