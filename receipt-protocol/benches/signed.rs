@@ -11,7 +11,9 @@
 //! [`Ledger::append_signed`], in `/dev/shm` when it exists (its fsyncs are free; reading is
 //! from the page cache either way).
 //!
-//! Run: `cargo bench -p receipt-protocol --bench signed`.
+//! Run: `cargo bench -p receipt-protocol --bench signed`. `RECEIPT_BENCH_ENTRIES=n` makes
+//! the chain of `verify_10k` shorter, `RECEIPT_BENCH_RUNS=k` repeats its one-run CPU and
+//! wall measurements `k` times before the criterion samples.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -222,17 +224,24 @@ fn verify_10k(c: &mut Criterion) {
     let (report, _) = verify_dir_with(dir.path(), &with_key);
     assert!(report.ok(), "{report}");
     // The machine is shared: CPU time says what the wall-clock medians cannot.
-    for (name, opts) in [
-        ("with key", &with_key),
-        ("without key", &KeyOptions::default()),
-    ] {
-        let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
-        black_box(verify_dir_with(dir.path(), opts));
-        eprintln!(
-            "verify_10k/{name}: one run of {n} entries: {:.3} s CPU (all threads), {:.3} s wall",
-            cpu_seconds() - cpu0,
-            wall0.elapsed().as_secs_f64()
-        );
+    // `RECEIPT_BENCH_RUNS` repeats these runs (alternating, so both see the same load).
+    let runs = std::env::var("RECEIPT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..runs {
+        for (name, opts) in [
+            ("with key", &with_key),
+            ("without key", &KeyOptions::default()),
+        ] {
+            let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
+            black_box(verify_dir_with(dir.path(), opts));
+            eprintln!(
+                "verify_10k/{name}: one run of {n} entries: {:.3} s CPU (all threads), {:.3} s wall",
+                cpu_seconds() - cpu0,
+                wall0.elapsed().as_secs_f64()
+            );
+        }
     }
     let mut g = c.benchmark_group("verify_10k");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
