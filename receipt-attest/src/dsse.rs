@@ -137,41 +137,84 @@ impl RawEnvelope<'_> {
     /// The canonical bytes of these strings (RFC 8785: keys in this order, no whitespace).
     fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.payload.len() + 256);
-        out.extend_from_slice(b"{\"payload\":");
-        json_string(&mut out, &self.payload);
-        out.extend_from_slice(b",\"payloadType\":");
-        json_string(&mut out, &self.payload_type);
-        out.extend_from_slice(b",\"signatures\":[");
+        self.write(&mut out);
+        out
+    }
+
+    /// Whether `bytes` are exactly [`RawEnvelope::to_json`], compared piece by piece
+    /// without building it.
+    fn is_spelled_by(&self, bytes: &[u8]) -> bool {
+        let mut m = Matches {
+            rest: bytes,
+            ok: true,
+        };
+        self.write(&mut m);
+        m.ok && m.rest.is_empty()
+    }
+
+    fn write(&self, out: &mut impl Sink) {
+        out.put(b"{\"payload\":");
+        json_string(out, &self.payload);
+        out.put(b",\"payloadType\":");
+        json_string(out, &self.payload_type);
+        out.put(b",\"signatures\":[");
         for (i, s) in self.signatures.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.put(b",");
             }
-            out.push(b'{');
+            out.put(b"{");
             if let Some(k) = &s.keyid {
-                out.extend_from_slice(b"\"keyid\":");
-                json_string(&mut out, k);
-                out.push(b',');
+                out.put(b"\"keyid\":");
+                json_string(out, k);
+                out.put(b",");
             }
-            out.extend_from_slice(b"\"sig\":");
-            json_string(&mut out, &s.sig);
-            out.push(b'}');
+            out.put(b"\"sig\":");
+            json_string(out, &s.sig);
+            out.put(b"}");
         }
-        out.extend_from_slice(b"]}");
-        out
+        out.put(b"]}");
+    }
+}
+
+/// Where canonical bytes go: a buffer, or a comparison with bytes already read.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Compares what is put with `rest`, consuming it.
+struct Matches<'a> {
+    rest: &'a [u8],
+    ok: bool,
+}
+
+impl Sink for Matches<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        if self.ok {
+            match self.rest.strip_prefix(bytes) {
+                Some(r) => self.rest = r,
+                None => self.ok = false,
+            }
+        }
     }
 }
 
 /// Appends `s` as an RFC 8785 JSON string. Base64 and hex strings, the bulk of an
-/// envelope, have nothing to escape and are copied as they are.
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+/// envelope, have nothing to escape and are put as they are.
+fn json_string(out: &mut impl Sink, s: &str) {
+    if receipt_primitives::jcs::needs_escape(s.as_bytes()) {
+        let mut v = Vec::with_capacity(s.len() + 8);
+        receipt_primitives::jcs::write_str(&mut v, s);
+        out.put(&v);
     } else {
-        out.extend_from_slice(
-            &receipt_primitives::jcs::to_vec(s).expect("a string has a canonical form"),
-        );
+        out.put(b"\"");
+        out.put(s.as_bytes());
+        out.put(b"\"");
     }
 }
 
@@ -301,7 +344,7 @@ impl Envelope {
         }
         // Strict base64 has one spelling per value, so comparing the strings as read with
         // their canonical arrangement checks the whole envelope without re-encoding it.
-        if raw.to_json() != bytes {
+        if !raw.is_spelled_by(bytes) {
             return Err(DsseError::NotCanonical);
         }
         Envelope::from_raw(&raw, b64::decode_strict)
@@ -346,7 +389,10 @@ impl Envelope {
         for (index, s) in self.signatures.iter().enumerate() {
             match &s.keyid {
                 Some(id) => {
-                    if let Some(k) = trusted.iter().find(|k| k.key_id().to_string() == *id) {
+                    if let Some(k) = trusted
+                        .iter()
+                        .find(|k| k.key_id().0.is_spelled(id.as_bytes()))
+                    {
                         k.verify(&msg, &s.sig)
                             .map_err(|reason| DsseError::BadSignature {
                                 index,

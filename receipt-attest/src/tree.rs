@@ -13,9 +13,11 @@
 //! ```
 //!
 //! With `n` committed leaves, `level-NN` holds exactly `n >> NN` committed records.
-//! An append writes the new records at their positions, fsyncs the level files it wrote (two
-//! on average), and then replaces `head` (temp file, fsync, rename): that rename is the
-//! commit point. Records past the committed counts (a torn or interrupted append) are
+//! An append writes the new records at their positions and the new `head` to a temp file,
+//! makes the level files it wrote (two on average) and that temp file durable together
+//! (concurrent fsyncs; a signed append adds the ledger's own files to the same round, see
+//! [`TreeStore::prepare_extend_to`]), and then renames the temp file over `head`: that rename
+//! is the commit point. Records past the committed counts (a torn or interrupted append) are
 //! ignored by readers and overwritten or truncated by the next writer that extends that
 //! level; the directory is not fsynced after the rename, so a power loss can leave the store
 //! one append behind (never ahead, never wrong), which [`TreeStore::extend_to`] makes up from
@@ -301,10 +303,10 @@ impl TreeStore {
     /// # Errors
     /// I/O errors or [`TreeError::Corrupt`]; on error nothing is committed.
     pub fn append(&mut self, leaf: Digest) -> Result<u64, TreeError> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         self.reload()?;
         let index = self.size;
-        self.write_and_commit(&[leaf])?;
+        self.write(&[leaf], lock)?.sync_and_commit(self)?;
         Ok(index)
     }
 
@@ -317,7 +319,26 @@ impl TreeStore {
     /// [`TreeError::Conflict`] when the store holds other leaves or more leaves than given;
     /// I/O errors or [`TreeError::Corrupt`]. On error nothing is committed.
     pub fn extend_to(&mut self, leaves: &[Digest]) -> Result<u64, TreeError> {
-        let _lock = self.lock()?;
+        match self.prepare_extend_to(leaves)? {
+            Some(p) => {
+                let n = p.size() - self.size;
+                p.sync_and_commit(self)?;
+                Ok(n)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// [`TreeStore::extend_to`] up to its commit point: checks the stored leaves, writes
+    /// the new records and the new head to a temp file, and returns them with the store's
+    /// lock held, so the caller can make them durable together with files of its own
+    /// ([`Pending::files`]) before [`Pending::commit`]. `None` when the store already holds
+    /// every leaf (it is then unchanged and unlocked).
+    ///
+    /// # Errors
+    /// As [`TreeStore::extend_to`]; nothing is committed.
+    pub fn prepare_extend_to(&mut self, leaves: &[Digest]) -> Result<Option<Pending>, TreeError> {
+        let lock = self.lock()?;
         self.reload()?;
         let have = self.size;
         if have > leaves.len() as u64 {
@@ -345,10 +366,10 @@ impl TreeStore {
             }
         }
         let new = &leaves[have as usize..];
-        if !new.is_empty() {
-            self.write_and_commit(new)?;
+        if new.is_empty() {
+            return Ok(None);
         }
-        Ok(new.len() as u64)
+        self.write(new, lock).map(Some)
     }
 
     /// Recomputes every committed record of every level from `leaves` and compares: the
@@ -453,15 +474,16 @@ impl TreeStore {
         Ok(())
     }
 
-    /// Writes the records `new` leaves add on top of the committed size, fsyncs them, and
-    /// commits the new head. Caller holds the lock.
-    fn write_and_commit(&mut self, new: &[Digest]) -> Result<(), TreeError> {
+    /// Writes the records `new` leaves add on top of the committed size and the new head
+    /// to a temp file; nothing is synced or committed yet. `lock` is the store's lock.
+    fn write(&mut self, new: &[Digest], lock: File) -> Result<Pending, TreeError> {
         let old = self.size;
         let total = old + new.len() as u64;
         // Per level: the new records, starting at index old >> level.
         let mut level_new: Vec<Digest> = new.to_vec();
         let mut level = 0u32;
         let mut files: Vec<File> = Vec::new();
+        let mut written = Vec::new();
         while level < level_count(total) {
             let first = old >> level;
             let p = self.dir.join(level_file(level));
@@ -476,7 +498,7 @@ impl TreeStore {
                     // Exactly the committed records of the new size: drops a torn tail.
                     f.set_len(want).map_err(io_err(&p))?;
                 }
-                f.sync_data().map_err(io_err(&p))?;
+                written.push((files.len(), p.clone()));
             }
             // Parents of the next level: pairs (2j, 2j+1) with 2j+1 in the new range.
             let next_first = old >> (level + 1);
@@ -509,26 +531,94 @@ impl TreeStore {
                 detail: other.to_string(),
             },
         })?;
-        write_head(&self.dir, total, &root)?;
-        *self = TreeStore { root, ..staged };
-        Ok(())
+        let head = stage_head(&self.dir, total, &root)?;
+        Ok(Pending {
+            store: TreeStore { root, ..staged },
+            written,
+            head,
+            _lock: lock,
+        })
     }
 }
 
-/// Replaces the head: temp file, fsync, rename (the commit point). The directory is not
-/// fsynced: after a power loss the rename may be undone and the store be one append behind,
-/// which is never wrong and which [`TreeStore::extend_to`] makes up from the chain.
-fn write_head(dir: &Path, size: u64, root: &Digest) -> Result<(), TreeError> {
+/// An extension of a [`TreeStore`] written but not committed
+/// ([`TreeStore::prepare_extend_to`]); the store's lock is held until it is committed or
+/// dropped. Dropped, it commits nothing: the records past the committed counts are ignored
+/// and the next writer overwrites them.
+#[derive(Debug)]
+pub struct Pending {
+    store: TreeStore,
+    /// The level files written (index into `store.levels`, path).
+    written: Vec<(usize, PathBuf)>,
+    head: receipt_primitives::fsutil::Staged,
+    _lock: File,
+}
+
+impl Pending {
+    /// The size the store will have.
+    pub fn size(&self) -> u64 {
+        self.store.size
+    }
+
+    /// The root the store will have.
+    pub fn root(&self) -> Digest {
+        self.store.root
+    }
+
+    /// The files to make durable before [`Pending::commit`]: the level files written and
+    /// the new head's temp file.
+    pub fn files(&self) -> Vec<&File> {
+        let mut f: Vec<&File> = self
+            .written
+            .iter()
+            .map(|(i, _)| &self.store.levels[*i])
+            .collect();
+        f.push(self.head.file());
+        f
+    }
+
+    /// The path of `files()[i]`, for messages.
+    pub fn path(&self, i: usize) -> PathBuf {
+        match self.written.get(i) {
+            Some((_, p)) => p.clone(),
+            None => self.store.dir.join(HEAD_FILE),
+        }
+    }
+
+    /// Commits: renames the new head into place (the commit point) and makes `store` the
+    /// extended store. The caller has made [`Pending::files`] durable (fsync) first. The
+    /// directory is not fsynced: after a power loss the store may be one append behind,
+    /// which is never wrong and which [`TreeStore::extend_to`] makes up from the chain.
+    ///
+    /// # Errors
+    /// I/O errors of the rename; nothing is committed then.
+    pub fn commit(self, store: &mut TreeStore) -> Result<(), TreeError> {
+        let head = self.store.dir.join(HEAD_FILE);
+        self.head.persist().map_err(io_err(&head))?;
+        *store = self.store;
+        Ok(())
+    }
+
+    /// Makes [`Pending::files`] durable, all at once, then commits.
+    ///
+    /// # Errors
+    /// I/O errors naming the file; nothing is committed then.
+    pub fn sync_and_commit(self, store: &mut TreeStore) -> Result<(), TreeError> {
+        receipt_primitives::fsutil::sync_all_concurrently(&self.files())
+            .map_err(|(i, e)| io_err(&self.path(i))(e))?;
+        self.commit(store)
+    }
+}
+
+/// The new head, written to a temp file beside `head` (not synced, not renamed).
+fn stage_head(
+    dir: &Path,
+    size: u64,
+    root: &Digest,
+) -> Result<receipt_primitives::fsutil::Staged, TreeError> {
     let head = dir.join(HEAD_FILE);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-head-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(io_err(&head))?;
-    io::Write::write_all(&mut tmp, head_line(size, root).as_bytes()).map_err(io_err(&head))?;
-    tmp.as_file().sync_data().map_err(io_err(&head))?;
-    tmp.persist(&head).map_err(|e| io_err(&head)(e.error))?;
-    Ok(())
+    receipt_primitives::fsutil::stage(&head, head_line(size, root).as_bytes())
+        .map_err(io_err(&head))
 }
 
 fn read_node(f: &File, path: &Path, index: u64) -> Result<Digest, TreeError> {
@@ -602,6 +692,27 @@ mod tests {
             assert_eq!(bytes, want, "level {level}");
         }
         assert!(store.root(71).is_err());
+    }
+
+    #[test]
+    fn a_prepared_extension_commits_nothing_until_committed() {
+        let t = tempfile::tempdir().unwrap();
+        let all = leaves(21);
+        let mut store = TreeStore::open_or_create(t.path()).unwrap();
+        store.extend_to(&all[..9]).unwrap();
+        let p = store.prepare_extend_to(&all).unwrap().unwrap();
+        assert_eq!((p.size(), p.root()), (21, merkle::root(&all)));
+        // The written levels and the head's temp file are what must be made durable.
+        assert!(p.files().len() >= 2);
+        drop(p);
+        let reopened = TreeStore::open(t.path()).unwrap();
+        assert_eq!(reopened.size(), 9);
+        reopened.check(&all[..9]).unwrap();
+        let p = store.prepare_extend_to(&all).unwrap().unwrap();
+        p.sync_and_commit(&mut store).unwrap();
+        assert_eq!(store.root_now(), merkle::root(&all));
+        TreeStore::open(t.path()).unwrap().check(&all).unwrap();
+        assert!(store.prepare_extend_to(&all).unwrap().is_none());
     }
 
     #[test]

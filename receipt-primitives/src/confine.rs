@@ -302,6 +302,70 @@ pub fn read_under(
     open_under(root, rel)?.read_bounded(&echo(rel), limit, what)
 }
 
+/// A directory reached from a root the way [`open_under`] reaches files (every component
+/// opened with `O_NOFOLLOW`), kept open so that several files in it are opened relative to
+/// it: the same guarantees as [`open_under`] on `root/dir/rel`, without walking from the
+/// root again for each file.
+#[derive(Debug)]
+pub struct Dir {
+    imp: imp::Dir,
+    /// The directory's path under the root (`""` for the root itself).
+    rel: String,
+}
+
+impl Dir {
+    /// Opens `root/rel` as a directory (`rel` empty: the root itself), never following a
+    /// symlink below `root`.
+    ///
+    /// # Errors
+    /// [`ReadError`] naming `rel`: it breaks the path rule, a component is a symlink, or
+    /// something else than a directory is there.
+    pub fn open(root: &Path, rel: &str) -> Result<Dir, ReadError> {
+        if !rel.is_empty() {
+            check_path(rel).map_err(|why| ReadError::Path {
+                path: echo(rel),
+                why,
+            })?;
+        }
+        Ok(Dir {
+            imp: imp::Dir::open(root, rel)?,
+            rel: rel.to_owned(),
+        })
+    }
+
+    /// The path under the root of `rel` in this directory.
+    fn joined(&self, rel: &str) -> String {
+        if self.rel.is_empty() {
+            rel.to_owned()
+        } else {
+            format!("{}/{rel}", self.rel)
+        }
+    }
+
+    /// [`open_under`] of `root/dir/rel`, walking from this directory: the error names the
+    /// path under the root.
+    ///
+    /// # Errors
+    /// [`ReadError`] naming the path under the root.
+    pub fn open_file(&self, rel: &str) -> Result<Opened, ReadError> {
+        let full = self.joined(rel);
+        check_path(&full).map_err(|why| ReadError::Path {
+            path: echo(&full),
+            why,
+        })?;
+        self.imp.open_file(&self.rel, rel, &full)
+    }
+
+    /// [`read_under`] of `root/dir/rel`, walking from this directory.
+    ///
+    /// # Errors
+    /// [`ReadError`] naming the path under the root.
+    pub fn read(&self, rel: &str, limit: u64, what: &'static str) -> Result<Vec<u8>, ReadError> {
+        let full = self.joined(rel);
+        self.open_file(rel)?.read_bounded(&echo(&full), limit, what)
+    }
+}
+
 /// Opens a file a user named (on the command line, say): its symlinks are followed, as
 /// the user asked for that path, but it must be a regular file; a FIFO is refused without
 /// blocking.
@@ -361,7 +425,7 @@ fn shown(path: &Path) -> String {
 #[cfg(unix)]
 mod imp {
     use std::fs::File;
-    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::path::Path;
 
     use rustix::fs::{FileType as Ft, Mode, OFlags};
@@ -416,46 +480,117 @@ mod imp {
         ReadError::from_io(path, e.into())
     }
 
+    /// Opens the root itself (a symlink there is the caller's choice and is followed).
+    fn open_root(root: &Path, shown: &str) -> Result<OwnedFd, ReadError> {
+        rustix::fs::open(root, DIR.difference(OFlags::NOFOLLOW), Mode::empty()).map_err(|e| {
+            match io_err(&root.display().to_string(), e) {
+                ReadError::Missing { .. } => ReadError::Missing {
+                    path: shown.to_owned(),
+                },
+                other => other,
+            }
+        })
+    }
+
     pub(super) fn open_under(root: &Path, rel: &str) -> Result<Opened, ReadError> {
         let shown = super::echo(rel);
-        let mut dir: OwnedFd =
-            rustix::fs::open(root, DIR.difference(OFlags::NOFOLLOW), Mode::empty()).map_err(
-                |e| match io_err(&root.display().to_string(), e) {
-                    ReadError::Missing { .. } => ReadError::Missing {
-                        path: shown.clone(),
-                    },
-                    other => other,
-                },
-            )?;
-        let parts: Vec<&str> = rel.split('/').collect();
-        let (last, dirs) = parts.split_last().expect("a checked path has a component");
-        let mut walked = String::new();
-        for part in dirs {
+        let dir = open_root(root, &shown)?;
+        walk(dir.as_fd(), "", rel, rel, &shown)
+    }
+
+    /// Opens `rel` from `start` (the directory `prefix` under the root) one component at a
+    /// time with `O_NOFOLLOW`; `full` is `prefix/rel`, `shown` its form for messages.
+    fn walk(
+        start: BorrowedFd<'_>,
+        prefix: &str,
+        rel: &str,
+        full: &str,
+        shown: &str,
+    ) -> Result<Opened, ReadError> {
+        let mut parts = rel.split('/');
+        let last = parts.next_back().expect("a checked path has a component");
+        let mut walked = prefix.to_owned();
+        let mut owned: Option<OwnedFd> = None;
+        for part in parts {
             if !walked.is_empty() {
                 walked.push('/');
             }
             walked.push_str(part);
-            dir = match rustix::fs::openat(dir.as_fd(), *part, DIR, Mode::empty()) {
+            let at = owned.as_ref().map_or(start, |f| f.as_fd());
+            owned = Some(match rustix::fs::openat(at, part, DIR, Mode::empty()) {
                 Ok(fd) => fd,
-                Err(e) => return Err(component_error(&dir, part, &walked, &shown, e)),
-            };
+                Err(e) => return Err(component_error(at, part, &walked, shown, e)),
+            });
         }
-        match rustix::fs::openat(dir.as_fd(), *last, FILE, Mode::empty()) {
-            Ok(fd) => regular(fd, &shown),
-            Err(e) => Err(component_error(&dir, last, rel, &shown, e)),
+        let at = owned.as_ref().map_or(start, |f| f.as_fd());
+        match rustix::fs::openat(at, last, FILE, Mode::empty()) {
+            Ok(fd) => regular(fd, shown),
+            Err(e) => Err(component_error(at, last, full, shown, e)),
         }
+    }
+
+    /// A directory opened from the root without following symlinks.
+    #[derive(Debug)]
+    pub(super) struct Dir(OwnedFd);
+
+    impl Dir {
+        pub(super) fn open(root: &Path, rel: &str) -> Result<Dir, ReadError> {
+            let shown = super::echo(rel);
+            let mut dir = open_root(root, &shown)?;
+            if rel.is_empty() {
+                return Ok(Dir(dir));
+            }
+            let mut walked = String::new();
+            for part in rel.split('/') {
+                if !walked.is_empty() {
+                    walked.push('/');
+                }
+                walked.push_str(part);
+                dir = match rustix::fs::openat(dir.as_fd(), part, DIR, Mode::empty()) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        return Err(
+                            match component_error(dir.as_fd(), part, &walked, &shown, e) {
+                                // The last component is there but is no directory.
+                                ReadError::Io { source, .. }
+                                    if walked == rel
+                                        && source.raw_os_error() == Some(libc_enotdir()) =>
+                                {
+                                    ReadError::NotDirectory { path: shown }
+                                }
+                                other => other,
+                            },
+                        );
+                    }
+                };
+            }
+            Ok(Dir(dir))
+        }
+
+        pub(super) fn open_file(
+            &self,
+            prefix: &str,
+            rel: &str,
+            full: &str,
+        ) -> Result<Opened, ReadError> {
+            walk(self.0.as_fd(), prefix, rel, full, &super::echo(full))
+        }
+    }
+
+    fn libc_enotdir() -> i32 {
+        rustix::io::Errno::NOTDIR.raw_os_error()
     }
 
     /// Says why opening component `name` of `dir` failed: a symlink (ELOOP, or ENOTDIR for
     /// a directory component that is a link), a non-directory on the way, or plain I/O.
     fn component_error(
-        dir: &OwnedFd,
+        dir: BorrowedFd<'_>,
         name: &str,
         walked: &str,
         shown: &str,
         e: rustix::io::Errno,
     ) -> ReadError {
-        let st = rustix::fs::statat(dir.as_fd(), name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+        let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
         match st {
             Ok(st) if Ft::from_raw_mode(st.st_mode as _) == Ft::Symlink => ReadError::Symlink {
                 path: shown.to_owned(),
@@ -529,6 +664,39 @@ mod imp {
             ReadError::NotRegular { kind, .. } => ReadError::NotRegular { path: shown, kind },
             other => other,
         })
+    }
+
+    /// A directory under the root: files in it are opened from the root.
+    #[derive(Debug)]
+    pub(super) struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub(super) fn open(root: &Path, rel: &str) -> Result<Dir, ReadError> {
+            if !rel.is_empty() {
+                match open_under(root, rel) {
+                    Err(ReadError::NotRegular {
+                        kind: FileType::Directory,
+                        ..
+                    }) => {}
+                    Ok(_) => {
+                        return Err(ReadError::NotDirectory {
+                            path: super::echo(rel),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Dir(root.to_path_buf()))
+        }
+
+        pub(super) fn open_file(
+            &self,
+            _prefix: &str,
+            _rel: &str,
+            full: &str,
+        ) -> Result<Opened, ReadError> {
+            open_under(&self.0, full)
+        }
     }
 
     pub(super) fn open_file(path: &Path) -> Result<Opened, ReadError> {
@@ -684,5 +852,70 @@ mod tests {
             dir_under(&root, "dirlink"),
             Err(ReadError::Symlink { .. })
         ));
+
+        // Reading through an open directory: the same bytes and the same errors, naming
+        // the path under the root.
+        fs::create_dir_all(root.join("d/e")).unwrap();
+        fs::write(root.join("d/e/g"), b"deep").unwrap();
+        symlink(t.path().join("outside"), root.join("d/link")).unwrap();
+        symlink(t.path(), root.join("d/dirlink")).unwrap();
+        let top = Dir::open(&root, "").unwrap();
+        let d = Dir::open(&root, "d").unwrap();
+        for rel in [
+            "d/f",
+            "d/e/g",
+            "d/link",
+            "d/dirlink/outside",
+            "d/e",
+            "d/missing",
+            "d/f/x",
+            "d/missing/x",
+            "link",
+            "fifo",
+            "zero",
+            "d/../d/f",
+            "d//f",
+        ] {
+            let want = read_under(&root, rel, 100, "a test file").map_err(|e| e.to_string());
+            assert_eq!(
+                top.read(rel, 100, "a test file").map_err(|e| e.to_string()),
+                want,
+                "{rel}"
+            );
+            if let Some(in_d) = rel.strip_prefix("d/") {
+                assert_eq!(
+                    d.read(in_d, 100, "a test file").map_err(|e| e.to_string()),
+                    want,
+                    "{rel}"
+                );
+            }
+        }
+        assert_eq!(
+            d.read("f", 4, "a test file").unwrap_err().to_string(),
+            "d/f is larger than the 4-byte limit for a test file"
+        );
+        assert_eq!(
+            Dir::open(&root, "d/e").unwrap().read("g", 4, "x").unwrap(),
+            b"deep"
+        );
+        for (rel, want) in [
+            (
+                "dirlink",
+                "dirlink is reached through the symbolic link dirlink, which is not followed",
+            ),
+            (
+                "d/dirlink",
+                "d/dirlink is reached through the symbolic link d/dirlink, which is not followed",
+            ),
+            ("d/f", "d/f is a file, not a directory"),
+            ("nothing", "nothing does not exist"),
+            ("../d", "the path \"../d\" has a `..` component"),
+        ] {
+            assert_eq!(
+                Dir::open(&root, rel).unwrap_err().to_string(),
+                want,
+                "{rel}"
+            );
+        }
     }
 }

@@ -41,16 +41,14 @@ pub fn value_sha256(value: &Value) -> Digest {
     Digest::of(&value_to_vec(value))
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) {
+/// Appends the RFC 8785 canonical bytes of `value` to `out` (what [`value_to_vec`] gives).
+pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         // Every JSON number is an IEEE double in ECMAScript form (RFC 8785 §3.2.2.3).
-        Value::Number(n) => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            out.extend_from_slice(ryu_js::Buffer::new().format(f).as_bytes());
-        }
+        Value::Number(n) => write_f64(out, n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
             out.push(b'[');
@@ -63,28 +61,87 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
             out.push(b']');
         }
         Value::Object(map) => {
-            // Members sorted by the UTF-16 code units of their names (RFC 8785 §3.2.3).
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            out.push(b'{');
-            for (i, (k, v)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, k);
-                out.push(b':');
-                write_value(out, v);
+            // Members sorted by the UTF-16 code units of their names (RFC 8785 §3.2.3). The
+            // map iterates in UTF-8 byte order, which is the same order unless names mix
+            // characters above U+FFFF with ones in U+E000–U+FFFF: then sort.
+            let in_order = map
+                .keys()
+                .zip(map.keys().skip(1))
+                .all(|(a, b)| utf16_cmp(a, b).is_lt());
+            if in_order {
+                write_sorted_members(out, map.iter().map(|(k, v)| (k.as_str(), v)));
+            } else {
+                let mut members: Vec<(&str, &Value)> =
+                    map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                write_members(out, &mut members);
             }
-            out.push(b'}');
         }
     }
 }
 
-/// A JSON string with the minimal escapes of RFC 8785 §3.2.2.2 (serde_json writes exactly
-/// those: `\"`, `\\`, `\b \f \n \r \t`, other controls as lowercase `\u00xx`).
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail, and a str always serializes.
-    let _ = serde_json::to_writer(&mut *out, s);
+/// Compares two names by their UTF-16 code units (the member order of RFC 8785 §3.2.3).
+fn utf16_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.cmp(b)
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+}
+
+/// Appends a JSON object of `members` in RFC 8785 member order (sorting them first by the
+/// UTF-16 code units of their names); the names must be distinct.
+pub fn write_members(out: &mut Vec<u8>, members: &mut [(&str, &Value)]) {
+    members.sort_by(|a, b| utf16_cmp(a.0, b.0));
+    write_sorted_members(out, members.iter().copied());
+}
+
+fn write_sorted_members<'a>(
+    out: &mut Vec<u8>,
+    members: impl Iterator<Item = (&'a str, &'a Value)>,
+) {
+    out.push(b'{');
+    for (i, (k, v)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+        write_value(out, v);
+    }
+    out.push(b'}');
+}
+
+/// Appends a number in the ECMAScript form of RFC 8785 §3.2.2.3 (a finite double; callers
+/// with integers convert them as a JSON value would, `as f64`).
+pub fn write_f64(out: &mut Vec<u8>, f: f64) {
+    out.extend_from_slice(ryu_js::Buffer::new().format(f).as_bytes());
+}
+
+/// Appends a JSON string with the minimal escapes of RFC 8785 §3.2.2.2 (serde_json writes
+/// exactly those: `\"`, `\\`, `\b \f \n \r \t`, other controls as lowercase `\u00xx`).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    if !needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail, and a str always serializes.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// Whether a string has a character JSON escapes (a control character, `"` or `\\`). In
+/// blocks without early exit, so the scan of a long string (base64, hex) is vectorized.
+pub fn needs_escape(s: &[u8]) -> bool {
+    let bad = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+    let mut blocks = s.chunks_exact(64);
+    for block in &mut blocks {
+        if block.iter().fold(false, |acc, &b| acc | bad(b)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| bad(b))
 }
 
 /// Whether `bytes` are exactly the canonical form of the JSON they contain.
@@ -128,5 +185,20 @@ mod tests {
         .unwrap();
         assert_eq!(value_to_vec(&v), to_vec(&v).unwrap());
         assert_eq!(value_sha256(&v), sha256(&v).unwrap());
+    }
+
+    #[test]
+    fn long_strings_are_escaped_wherever_the_character_is() {
+        for len in [0, 1, 63, 64, 65, 200] {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1f}', '\u{7f}', 'é'] {
+                    let mut s: String = "A".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    let mut out = Vec::new();
+                    write_str(&mut out, &s);
+                    assert_eq!(out, to_vec(&s).unwrap(), "{len} {at} {c:?}");
+                }
+            }
+        }
     }
 }

@@ -11,7 +11,10 @@
 //! [`Ledger::append_signed`], in `/dev/shm` when it exists (its fsyncs are free; reading is
 //! from the page cache either way).
 //!
-//! Run: `cargo bench -p receipt-protocol --bench signed`.
+//! Run: `cargo bench -p receipt-protocol --bench signed`. `RECEIPT_BENCH_ENTRIES=n` makes
+//! the chain of `verify_10k` shorter, `RECEIPT_BENCH_RUNS=k` repeats its one-run CPU and
+//! wall measurements `k` times before the criterion samples; `RECEIPT_BENCH_PAIRS=k` sets
+//! the number of alternating signed/unsigned rounds `append` times before its samples (40).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -100,6 +103,38 @@ fn append(c: &mut Criterion) {
             copy(d.path());
             (d, record(101))
         };
+        // The disk is shared and its latency drifts over seconds, so besides criterion's
+        // samples (signed first, then unsigned) the pair is also timed alternately: one
+        // signed and one unsigned append per round, medians over the rounds.
+        let rounds: usize = std::env::var("RECEIPT_BENCH_PAIRS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(40);
+        if rounds > 0 {
+            let mut times = [Vec::new(), Vec::new()];
+            for _ in 0..rounds {
+                for (i, signed) in [(0, true), (1, false)] {
+                    let d = make();
+                    copy(d.path());
+                    let r = record(101);
+                    let l = Ledger::create(d.path()).unwrap();
+                    let t = std::time::Instant::now();
+                    if signed {
+                        l.append_signed(r, &Signer { keys }, &facts()).unwrap();
+                    } else {
+                        l.append(r).unwrap();
+                    }
+                    times[i].push(t.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            let diffs: Vec<f64> = times[0].iter().zip(&times[1]).map(|(s, u)| s - u).collect();
+            eprintln!(
+                "append/{place}: {rounds} alternating rounds: signed {:.2} ms, unsigned {:.2} ms, per-round difference {:+.2} ms (medians)",
+                median(times[0].clone()),
+                median(times[1].clone()),
+                median(diffs)
+            );
+        }
         g.bench_function(format!("signed, {place}"), |b| {
             b.iter_batched(
                 &setup,
@@ -143,17 +178,24 @@ fn verify_10k(c: &mut Criterion) {
     let (report, _) = verify_dir_with(dir.path(), &with_key);
     assert!(report.ok(), "{report}");
     // The machine is shared: CPU time says what the wall-clock medians cannot.
-    for (name, opts) in [
-        ("with key", &with_key),
-        ("without key", &KeyOptions::default()),
-    ] {
-        let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
-        black_box(verify_dir_with(dir.path(), opts));
-        eprintln!(
-            "verify_10k/{name}: one run of {n} entries: {:.3} s CPU (all threads), {:.3} s wall",
-            cpu_seconds() - cpu0,
-            wall0.elapsed().as_secs_f64()
-        );
+    // `RECEIPT_BENCH_RUNS` repeats these runs (alternating, so both see the same load).
+    let runs = std::env::var("RECEIPT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for _ in 0..runs {
+        for (name, opts) in [
+            ("with key", &with_key),
+            ("without key", &KeyOptions::default()),
+        ] {
+            let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
+            black_box(verify_dir_with(dir.path(), opts));
+            eprintln!(
+                "verify_10k/{name}: one run of {n} entries: {:.3} s CPU (all threads), {:.3} s wall",
+                cpu_seconds() - cpu0,
+                wall0.elapsed().as_secs_f64()
+            );
+        }
     }
     let mut g = c.benchmark_group("verify_10k");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
@@ -164,6 +206,16 @@ fn verify_10k(c: &mut Criterion) {
         b.iter(|| black_box(verify_dir_with(dir.path(), &KeyOptions::default())))
     });
     g.finish();
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// User plus system CPU time of this process so far, in seconds.

@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use receipt_primitives::confine::{self, ReadError};
 use receipt_primitives::digest::Digest;
-use receipt_primitives::fsutil::{atomic_write, create_synced, sync_dir};
+use receipt_primitives::fsutil::{
+    atomic_write, create_unsynced, stage, sync_all_concurrently, sync_dir,
+};
 
 use self::sign::{BuildFacts, SignError, Signer};
 pub use crate::layout::{
@@ -493,11 +495,17 @@ impl Ledger {
                 entry_only.push((PROVENANCE_FILE, p));
             }
         }
+        // Every file and the directory made durable at once: concurrent fsyncs, which the
+        // file system commits together.
+        let mut written: Vec<(File, PathBuf)> = Vec::new();
         for (f, bytes) in files.iter().chain(&entry_only) {
             let p = tmp.join(f);
-            create_synced(&p, bytes).map_err(io_err(&p))?;
+            written.push((create_unsynced(&p, bytes).map_err(io_err(&p))?, p));
         }
-        sync_dir(&tmp).map_err(io_err(&tmp))?;
+        written.push((File::open(&tmp).map_err(io_err(&tmp))?, tmp.clone()));
+        sync_all_concurrently(&written.iter().map(|(f, _)| f).collect::<Vec<_>>())
+            .map_err(|(i, e)| io_err(&written[i].1)(e))?;
+        drop(written);
         at(AppendStep::EntryWritten);
         fs::rename(&tmp, &entry).map_err(io_err(&entry))?;
         sync_dir(&receipts).map_err(io_err(&receipts))?;
@@ -514,11 +522,41 @@ impl Ledger {
         atomic_write(&head_path, text.as_bytes()).map_err(io_err(&head_path))?;
         at(AppendStep::HeadWritten);
 
-        // 3. The view of the latest build (each rename replaces the name, never writes
-        // through it).
+        // 3. The view of the latest build and, signed, the tree store and the checkpoint:
+        // written to temp files, made durable together (concurrent fsyncs), renamed into
+        // place (each rename replaces the name, never writes through it), and the directory
+        // fsynced once. A checkpoint that cannot be prepared does not keep the view from
+        // being refreshed; its error is returned after.
+        let mut view = Vec::with_capacity(files.len());
         for (f, bytes) in &files {
             let p = self.root.join(f);
-            atomic_write(&p, bytes).map_err(io_err(&p))?;
+            view.push(stage(&p, bytes).map_err(io_err(&p))?);
+        }
+        let (pending, checkpoint_error) = match sign {
+            Some((signer, _)) => {
+                let mut lines = head;
+                lines.push(line.clone());
+                match self::sign::prepare_checkpoint(self, signer, &lines) {
+                    Ok(p) => (Some(p), None),
+                    Err(e) => (None, Some(e)),
+                }
+            }
+            None => (None, None),
+        };
+        {
+            let mut durable: Vec<(&File, PathBuf)> = view
+                .iter()
+                .map(|s| (s.file(), s.target().to_owned()))
+                .collect();
+            if let Some(p) = &pending {
+                durable.extend(p.files());
+            }
+            sync_all_concurrently(&durable.iter().map(|(f, _)| *f).collect::<Vec<_>>())
+                .map_err(|(i, e)| io_err(&durable[i].1)(e))?;
+        }
+        for s in view {
+            let p = s.target().to_owned();
+            s.persist().map_err(io_err(&p))?;
         }
         if graph_json.is_none() {
             self.refuse_special(GRAPH_FILE)?;
@@ -528,12 +566,21 @@ impl Ledger {
                 _ => {}
             }
         }
-        at(AppendStep::ViewWritten);
-        if let Some((signer, _)) = sign {
-            let mut lines = head;
-            lines.push(line.clone());
-            self::sign::write_checkpoint(self, signer, &lines)?;
-            at(AppendStep::CheckpointWritten);
+        let sync_root = || sync_dir(&self.root).map_err(io_err(&self.root));
+        match pending {
+            None => {
+                sync_root()?;
+                at(AppendStep::ViewWritten);
+                if let Some(e) = checkpoint_error {
+                    return Err(e);
+                }
+            }
+            Some(p) => {
+                at(AppendStep::ViewWritten);
+                p.finish()?;
+                sync_root()?;
+                at(AppendStep::CheckpointWritten);
+            }
         }
         drop(lock);
         Ok(Appended {

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use receipt_attest::SigningKey;
 use receipt_attest::checkpoint::{Checkpoint, CheckpointError, chain_leaf, origin_for_chain};
 use receipt_attest::dsse::to_jsonl;
-use receipt_attest::tree::{TreeError, TreeStore};
+use receipt_attest::tree::{Pending, TreeError, TreeStore};
 use receipt_primitives::Digest;
-use receipt_primitives::fsutil::{atomic_write, sync_dir};
+use receipt_primitives::fsutil::{Staged, atomic_write, stage, sync_all_concurrently, sync_dir};
 
 use super::{HeadLine, Ledger, LedgerError, MANIFEST_FILE, RECEIPTS_DIR, sibling};
 pub use crate::layout::{CHECKPOINT_FILE, TREE_DIR};
@@ -144,6 +144,73 @@ pub fn write_checkpoint(
     signer: &Signer<'_>,
     head: &[HeadLine],
 ) -> Result<Checkpoint, LedgerError> {
+    let pending = prepare_checkpoint(ledger, signer, head)?;
+    let files = pending.files();
+    sync_all_concurrently(&files.iter().map(|(f, _)| *f).collect::<Vec<_>>()).map_err(
+        |(i, source)| LedgerError::Io {
+            path: files[i].1.clone(),
+            source,
+        },
+    )?;
+    drop(files);
+    let cp = pending.finish()?;
+    let root = ledger.root();
+    sync_dir(root).map_err(|source| LedgerError::Io {
+        path: root.to_owned(),
+        source,
+    })?;
+    Ok(cp)
+}
+
+/// The tree store extended to a chain and the signed checkpoint, written to temp files but
+/// neither durable nor in place: the first half of [`write_checkpoint`], so that a signed
+/// append makes them durable together with the view (one round of concurrent fsyncs).
+pub(crate) struct PendingCheckpoint {
+    store: TreeStore,
+    /// The tree store's new records and head; `None` when it already held the chain (or
+    /// was rebuilt).
+    tree: Option<Pending>,
+    file: Staged,
+    checkpoint: Checkpoint,
+}
+
+impl PendingCheckpoint {
+    /// The files to make durable before [`PendingCheckpoint::finish`], with their paths.
+    pub(crate) fn files(&self) -> Vec<(&std::fs::File, std::path::PathBuf)> {
+        let mut out: Vec<_> = match &self.tree {
+            Some(p) => p
+                .files()
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| (f, p.path(i)))
+                .collect(),
+            None => Vec::new(),
+        };
+        out.push((self.file.file(), self.file.target().to_owned()));
+        out
+    }
+
+    /// Commits the tree store (its own commit point, the rename of `tree/head`), then
+    /// renames the checkpoint into place; the caller made [`PendingCheckpoint::files`]
+    /// durable before and fsyncs the ledger root after.
+    pub(crate) fn finish(mut self) -> Result<Checkpoint, LedgerError> {
+        if let Some(p) = self.tree {
+            p.commit(&mut self.store).map_err(SignError::from)?;
+        }
+        let path = self.file.target().to_owned();
+        self.file
+            .persist()
+            .map_err(|source| LedgerError::Io { path, source })?;
+        Ok(self.checkpoint)
+    }
+}
+
+/// [`write_checkpoint`] up to the renames: see [`PendingCheckpoint`].
+pub(crate) fn prepare_checkpoint(
+    ledger: &Ledger,
+    signer: &Signer<'_>,
+    head: &[HeadLine],
+) -> Result<PendingCheckpoint, LedgerError> {
     let keys = key_refs(signer)?;
     let Some(first) = head.first() else {
         return Err(LedgerError::Inconsistent(
@@ -153,27 +220,37 @@ pub fn write_checkpoint(
     let leaves: Vec<Digest> = head.iter().map(|l| chain_leaf(&l.sha256)).collect();
     let dir = ledger.root().join(TREE_DIR);
     ledger.refuse_symlink_in_root(TREE_DIR)?;
-    let store = match TreeStore::open_or_create(&dir) {
+    let (store, tree) = match TreeStore::open_or_create(&dir) {
         Ok(mut s) => {
-            s.extend_to(&leaves).map_err(SignError::from)?;
-            s
+            let pending = s.prepare_extend_to(&leaves).map_err(SignError::from)?;
+            (s, pending)
         }
-        Err(TreeError::Corrupt { .. }) => {
-            TreeStore::rebuild(&dir, &leaves).map_err(SignError::from)?
-        }
+        Err(TreeError::Corrupt { .. }) => (
+            TreeStore::rebuild(&dir, &leaves).map_err(SignError::from)?,
+            None,
+        ),
         Err(e) => return Err(SignError::from(e).into()),
     };
-    let cp = Checkpoint {
+    let (size, root) = match &tree {
+        Some(p) => (p.size(), p.root()),
+        None => (store.size(), store.root_now()),
+    };
+    let checkpoint = Checkpoint {
         origin: origin_for_chain(&first.sha256),
-        size: store.size(),
-        root: store.root_now(),
+        size,
+        root,
         extensions: Vec::new(),
     };
-    let bytes = cp.sign(&keys).map_err(SignError::from)?;
+    let bytes = checkpoint.sign(&keys).map_err(SignError::from)?;
     ledger.refuse_special(CHECKPOINT_FILE)?;
     let path = ledger.root().join(CHECKPOINT_FILE);
-    atomic_write(&path, &bytes).map_err(|source| LedgerError::Io { path, source })?;
-    Ok(cp)
+    let file = stage(&path, &bytes).map_err(|source| LedgerError::Io { path, source })?;
+    Ok(PendingCheckpoint {
+        store,
+        tree,
+        file,
+        checkpoint,
+    })
 }
 
 /// What [`sign_chain`] did.

@@ -9,12 +9,16 @@ use rayon::prelude::*;
 use receipt_primitives::Digest;
 
 use super::tally::Tally;
-use super::{CheckId, Entry, Report, Verdict, join, read, unreadable};
+use super::{
+    CheckId, Entry, EntryDir, Prefetched, Report, Verdict, graph, join, manifest, read, sign,
+    unreadable,
+};
 use crate::ledger::{
     CHAIN_HEAD, GRAPH_FILE, HeadLine, MANIFEST_FILE, RECEIPT_FILE, RECEIPTS_DIR, parse_head,
 };
 use crate::limits;
 use crate::receipt::Receipt;
+use receipt_attest::PublicKey;
 
 /// `chain.head`: read, well formed, not empty. `None` when there is no chain to verify.
 pub(super) fn head(root: &Path, report: &mut Report) -> Option<Vec<HeadLine>> {
@@ -67,43 +71,80 @@ pub(super) fn head(root: &Path, report: &mut Report) -> Option<Vec<HeadLine>> {
 }
 
 /// `chain.head_hash` and `chain.receipt_form`: every named receipt hashes to its line and
-/// is a canonical receipt.
-pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> Vec<Entry> {
-    /// One line's receipt: read and hashed, then parsed (in parallel; reported in order).
+/// is a canonical receipt. The same parallel pass reads and checks the rest of each entry
+/// (its manifest, graph file and, with `keys`, its envelopes) from the entry's directory,
+/// opened once; those checks are returned for reporting in their turn.
+pub(super) fn receipts(
+    root: &Path,
+    lines: &[HeadLine],
+    report: &mut Report,
+    keys: &[PublicKey],
+) -> (Vec<Entry>, Prefetched) {
+    /// One line's receipt: read and hashed, then parsed.
     enum Read {
-        Good(Vec<u8>, Box<Result<Receipt, String>>),
+        Good(Result<(), String>),
         Other(Digest),
         Unreadable(Verdict, String),
     }
-    let read_all: Vec<Read> = lines
+    struct Pass {
+        entry: Entry,
+        read: Read,
+        manifest: Result<(), (Verdict, String)>,
+        graph: Option<Result<Vec<u8>, graph::Failure>>,
+        sign: Option<sign::EntryOutcome>,
+    }
+    let passes: Vec<Pass> = lines
         .par_iter()
-        .map(
-            |line| match read(root, &line.path, limits::RECEIPT_BYTES, "a receipt") {
+        .map(|line| {
+            let (dir, name) = match line.path.rsplit_once('/') {
+                Some((d, n)) => (d, n),
+                None => ("", line.path.as_str()),
+            };
+            let at = EntryDir::open(root, dir);
+            let mut entry = Entry {
+                line: line.clone(),
+                dir: dir.to_owned(),
+                receipt_bytes: None,
+                receipt: None,
+                manifest: None,
+            };
+            let read = match at.read(name, limits::RECEIPT_BYTES, "a receipt") {
                 Ok(b) if Digest::of(&b) == line.sha256 => {
-                    let parsed = Box::new(Receipt::parse(&b).map_err(|e| e.to_string()));
-                    Read::Good(b, parsed)
+                    let parsed = Receipt::parse(&b).map_err(|e| e.to_string());
+                    entry.receipt_bytes = Some(b);
+                    Read::Good(parsed.map(|r| entry.receipt = Some(r)))
                 }
                 Ok(b) => Read::Other(Digest::of(&b)),
                 Err(e) => {
                     let (verdict, why) = unreadable(&e);
                     Read::Unreadable(verdict, why)
                 }
-            },
-        )
+            };
+            let manifest = manifest::read(&at, &entry.dir).map(|m| entry.manifest = Some(m));
+            let graph = graph::digest(&at, &entry);
+            let sign = (!keys.is_empty()).then(|| sign::entry(&at, &entry, keys));
+            Pass {
+                entry,
+                read,
+                manifest,
+                graph,
+                sign,
+            }
+        })
         .collect();
     let mut entries = Vec::with_capacity(lines.len());
-    let mut parsed = Vec::with_capacity(lines.len());
+    let mut pre = Prefetched {
+        manifest: Vec::with_capacity(lines.len()),
+        graph: Vec::with_capacity(lines.len()),
+        sign: (!keys.is_empty()).then(|| Vec::with_capacity(lines.len())),
+    };
+    let mut forms = Vec::with_capacity(lines.len());
     let mut t = Tally::new(CheckId::ChainHeadHash);
-    for (i, (line, r)) in lines.iter().zip(read_all).enumerate() {
-        let dir = match line.path.rsplit_once('/') {
-            Some((d, _)) => d.to_owned(),
-            None => String::new(),
-        };
-        let bytes = match r {
-            Read::Good(b, p) => {
+    for (i, (line, p)) in lines.iter().zip(passes).enumerate() {
+        match p.read {
+            Read::Good(parsed) => {
                 t.pass();
-                parsed.push(Some(*p));
-                Some(b)
+                forms.push(Some(parsed));
             }
             Read::Other(got) => {
                 t.fail(
@@ -116,8 +157,7 @@ pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> 
                         line.sha256
                     ),
                 );
-                parsed.push(None);
-                None
+                forms.push(None);
             }
             Read::Unreadable(verdict, why) => {
                 t.fail(
@@ -125,42 +165,37 @@ pub(super) fn receipts(root: &Path, lines: &[HeadLine], report: &mut Report) -> 
                     &line.path,
                     format!("{why} (named on line {} of {CHAIN_HEAD})", i + 1),
                 );
-                parsed.push(None);
-                None
+                forms.push(None);
             }
-        };
-        entries.push(Entry {
-            line: line.clone(),
-            dir,
-            receipt_bytes: bytes,
-            receipt: None,
-            manifest: None,
-        });
+        }
+        entries.push(p.entry);
+        pre.manifest.push(p.manifest);
+        pre.graph.push(p.graph);
+        if let (Some(all), Some(one)) = (&mut pre.sign, p.sign) {
+            all.push(one);
+        }
     }
     t.finish(
         report,
         "every head line's hash is the SHA-256 of the receipt file it names",
     );
     let mut t = Tally::new(CheckId::ChainReceiptForm);
-    for (e, p) in entries.iter_mut().zip(parsed) {
-        match p {
-            None => {}
-            Some(Ok(r)) => {
-                t.pass();
-                e.receipt = Some(r);
-            }
+    for (e, f) in entries.iter().zip(forms) {
+        match f {
+            Some(Ok(())) => t.pass(),
             Some(Err(err)) => t.fail(
                 Verdict::Fail,
                 &e.line.path,
                 format!("{}: {err}", e.line.path),
             ),
+            None => {}
         }
     }
     t.finish(
         report,
         "every receipt is canonical JSON of schema tau-crystal.receipt/1",
     );
-    entries
+    (entries, pre)
 }
 
 /// `chain.prev_links`: the first receipt's `prev` is null, every other's is the line

@@ -4,7 +4,6 @@
 //! recomputation stops at the cost limits of [`crate::limits`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use rayon::prelude::*;
 use receipt_graph::{CanonicalGraph, RankLimits, rank_within};
@@ -14,7 +13,7 @@ use receipt_primitives::{Digest, jcs};
 use serde_json::Value;
 
 use super::tally::Tally;
-use super::{CheckId, Entry, Report, Verdict, join, read, unreadable};
+use super::{CheckId, Entry, EntryDir, Report, Verdict, join, unreadable};
 use crate::assemble::tau_section;
 use crate::limits;
 use crate::receipt::{GraphSummary, Section};
@@ -27,12 +26,17 @@ struct Checked<'e> {
 }
 
 /// A failed instance of a check: its verdict, the file it is about, and the sentence.
-type Failure = (Verdict, String, String);
+pub(super) type Failure = (Verdict, String, String);
 
-/// Every graph check, in report order. The per-entry work (reading, hashing, parsing, τ)
-/// runs in parallel; every outcome is reported in chain order.
-pub(super) fn check(root: &Path, report: &mut Report, entries: &[Entry]) {
-    let files = digests(root, report, entries);
+/// Every graph check, in report order; `files` holds each entry's `graph.digest` outcome
+/// (from [`digest`]). The per-entry work (reading, hashing, parsing, τ) runs in parallel;
+/// every outcome is reported in chain order.
+pub(super) fn check(
+    report: &mut Report,
+    entries: &[Entry],
+    files: Vec<Option<Result<Vec<u8>, Failure>>>,
+) {
+    let files = digests(report, entries, files);
     let graphs = forms(report, files);
     fingerprints(report, &graphs);
 }
@@ -40,20 +44,10 @@ pub(super) fn check(root: &Path, report: &mut Report, entries: &[Entry]) {
 /// `graph.digest`: every available graph section names a valid path whose file hashes to
 /// its digest. Returns the bytes of the files that do.
 fn digests<'e>(
-    root: &Path,
     report: &mut Report,
     entries: &'e [Entry],
+    outcomes: Vec<Option<Result<Vec<u8>, Failure>>>,
 ) -> Vec<(&'e Entry, Vec<u8>)> {
-    let outcomes: Vec<Option<Result<Vec<u8>, Failure>>> = entries
-        .par_iter()
-        .map(|e| {
-            let r = e.receipt.as_ref()?;
-            let Section::Available(g) = &r.graph else {
-                return None;
-            };
-            Some(digest(root, e, g))
-        })
-        .collect();
     let mut t = Tally::new(CheckId::GraphDigest);
     let mut ok = Vec::new();
     for (e, o) in entries.iter().zip(outcomes) {
@@ -73,8 +67,17 @@ fn digests<'e>(
     ok
 }
 
-/// One entry's `graph.digest`: the graph file's bytes when they hash to the digest.
-fn digest(root: &Path, e: &Entry, g: &GraphSummary) -> Result<Vec<u8>, Failure> {
+/// One entry's `graph.digest`, read from its directory: the graph file's bytes when they
+/// hash to the digest; `None` when the receipt has no graph section to check.
+pub(super) fn digest(at: &EntryDir<'_>, e: &Entry) -> Option<Result<Vec<u8>, Failure>> {
+    let r = e.receipt.as_ref()?;
+    let Section::Available(g) = &r.graph else {
+        return None;
+    };
+    Some(digest_of(at, e, g))
+}
+
+fn digest_of(at: &EntryDir<'_>, e: &Entry, g: &GraphSummary) -> Result<Vec<u8>, Failure> {
     if let Err(why) = check_path(&g.path) {
         return Err((
             Verdict::Fail,
@@ -87,7 +90,7 @@ fn digest(root: &Path, e: &Entry, g: &GraphSummary) -> Result<Vec<u8>, Failure> 
         ));
     }
     let path = join(&e.dir, &g.path);
-    match read(root, &path, limits::GRAPH_BYTES, "a graph") {
+    match at.read(&g.path, limits::GRAPH_BYTES, "a graph") {
         Ok(b) => {
             let got = Digest::of(&b);
             if got == g.digest {

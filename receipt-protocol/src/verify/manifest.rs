@@ -2,55 +2,49 @@
 //! receipt beside it (file hash, Merkle root, ingress preimage) and to the entry before it
 //! (timestamps never go back).
 
-use std::path::Path;
-
-use rayon::prelude::*;
 use receipt_primitives::{Digest, jcs};
 
 use super::tally::Tally;
-use super::{CheckId, Entry, Report, Verdict, join, read, unreadable};
+use super::{CheckId, Entry, EntryDir, Report, Verdict, join, unreadable};
 use crate::ledger::MANIFEST_FILE;
 use crate::limits;
 use crate::manifest::Manifest;
 use crate::receipt::Section;
 
-/// Every manifest check, in report order.
-pub(super) fn check(root: &Path, report: &mut Report, entries: &mut [Entry]) {
-    grammar(root, report, entries);
+/// Every manifest check, in report order; `grammar` holds each entry's
+/// `manifest.grammar` outcome (from [`read`]).
+pub(super) fn check(
+    report: &mut Report,
+    entries: &[Entry],
+    grammar: Vec<Result<(), (Verdict, String)>>,
+) {
+    let mut t = Tally::new(CheckId::ManifestGrammar);
+    for (e, o) in entries.iter().zip(grammar) {
+        match o {
+            Ok(()) => t.pass(),
+            Err((verdict, why)) => t.fail(verdict, &join(&e.dir, MANIFEST_FILE), why),
+        }
+    }
+    t.finish(report, "every manifest is canonical v1.2");
     binding(report, entries);
     merkle_root(report, entries);
     ingress(report, entries);
     timestamp_order(report, entries);
 }
 
-/// `manifest.grammar`: the manifest beside every receipt is a canonical v1.2 manifest.
-fn grammar(root: &Path, report: &mut Report, entries: &mut [Entry]) {
-    // Read and parsed in parallel; reported in chain order.
-    type Outcome = Result<(Vec<u8>, Manifest), (Verdict, String)>;
-    let outcomes: Vec<Outcome> = entries
-        .par_iter()
-        .map(|e| {
-            let path = join(&e.dir, MANIFEST_FILE);
-            match read(root, &path, limits::MANIFEST_BYTES, "a manifest") {
-                Ok(b) => match Manifest::parse(&b) {
-                    Ok(m) => Ok((b, m)),
-                    Err(err) => Err((Verdict::Fail, format!("{path}: {err}"))),
-                },
-                Err(err) => Err(unreadable(&err)),
-            }
-        })
-        .collect();
-    let mut t = Tally::new(CheckId::ManifestGrammar);
-    for (e, o) in entries.iter_mut().zip(outcomes) {
-        match o {
-            Ok(parsed) => {
-                t.pass();
-                e.manifest = Some(parsed);
-            }
-            Err((verdict, why)) => t.fail(verdict, &join(&e.dir, MANIFEST_FILE), why),
-        }
+/// One entry's `manifest.grammar`: the manifest beside its receipt (in `dir`), read and
+/// parsed as a canonical v1.2 manifest.
+pub(super) fn read(at: &EntryDir<'_>, dir: &str) -> Result<(Vec<u8>, Manifest), (Verdict, String)> {
+    match at.read(MANIFEST_FILE, limits::MANIFEST_BYTES, "a manifest") {
+        Ok(b) => match Manifest::parse(&b) {
+            Ok(m) => Ok((b, m)),
+            Err(err) => Err((
+                Verdict::Fail,
+                format!("{}: {err}", join(dir, MANIFEST_FILE)),
+            )),
+        },
+        Err(err) => Err(unreadable(&err)),
     }
-    t.finish(report, "every manifest is canonical v1.2");
 }
 
 /// `manifest.binding`: every receipt's `manifest_sha256` is its manifest file's hash.

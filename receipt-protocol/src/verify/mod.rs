@@ -27,6 +27,7 @@ use crate::manifest::Manifest;
 use crate::receipt::Receipt;
 
 /// One chain entry as read from disk.
+#[derive(Debug)]
 struct Entry {
     /// Its head line.
     line: HeadLine,
@@ -67,15 +68,55 @@ pub fn verify_dir_with(root: &Path, opts: &KeyOptions) -> (Report, SignedFacts) 
         }
         return (report, SignedFacts::default());
     };
-    let mut entries = chain::receipts(root, &lines, &mut report);
+    // One parallel pass reads and checks every entry's files; the checks are reported
+    // below, each in chain order.
+    let (entries, pre) = chain::receipts(root, &lines, &mut report, &opts.keys);
     chain::prev_links(&mut report, &entries);
-    manifest::check(root, &mut report, &mut entries);
+    manifest::check(&mut report, &entries, pre.manifest);
     fields::check(&mut report, &entries);
-    graph::check(root, &mut report, &entries);
+    graph::check(&mut report, &entries, pre.graph);
     chain::view(root, &mut report, &entries);
     chain::orphans(root, &mut report, &entries);
-    let facts = sign::check(root, &mut report, &entries, opts);
+    let facts = sign::check(root, &mut report, &entries, opts, pre.sign);
     (report, facts)
+}
+
+/// What the pass over the entries found for the checks reported after the chain's, one
+/// item per entry in chain order.
+struct Prefetched {
+    /// `manifest.grammar`: `Err` for a manifest that is unreadable or not canonical.
+    manifest: Vec<Result<(), (Verdict, String)>>,
+    /// `graph.digest`: `None` where the receipt has no graph to check.
+    graph: Vec<Option<Result<Vec<u8>, graph::Failure>>>,
+    /// The signature checks of each entry, when keys were given.
+    sign: Option<Vec<sign::EntryOutcome>>,
+}
+
+/// One entry's directory, opened once (confined, as [`read`] opens files) so that its
+/// files are opened relative to it; when it cannot be opened, each file is read from the
+/// root, which says why in the words of that file.
+struct EntryDir<'a> {
+    root: &'a Path,
+    rel: &'a str,
+    dir: Option<confine::Dir>,
+}
+
+impl<'a> EntryDir<'a> {
+    fn open(root: &'a Path, rel: &'a str) -> EntryDir<'a> {
+        EntryDir {
+            root,
+            rel,
+            dir: confine::Dir::open(root, rel).ok(),
+        }
+    }
+
+    /// [`read`] of `dir/file`.
+    fn read(&self, file: &str, limit: u64, what: &'static str) -> Result<Vec<u8>, ReadError> {
+        match &self.dir {
+            Some(d) => d.read(file, limit, what),
+            None => read(self.root, &join(self.rel, file), limit, what),
+        }
+    }
 }
 
 /// Reads a file of the ledger safely: confined to `root`, regular, at most `limit` bytes.
