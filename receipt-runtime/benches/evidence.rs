@@ -78,6 +78,30 @@ fn keep(values: &[String]) -> (Duration, Duration) {
     (start.elapsed(), thread_cpu() - cpu)
 }
 
+/// Calls spaced [`IDLE_GAP`] apart, so that the writer has gone idle (blocked on the
+/// queue) before each: each call then also wakes it. Returns the calls' summed wall time.
+#[receipt(stage = "keep_sparse", skip_all)]
+fn keep_sparse(values: &[String]) -> Duration {
+    receipt_runtime::evidence("warm_up", Class::Public, "opens the store").unwrap();
+    let mut total = Duration::ZERO;
+    for v in values {
+        let gap = Instant::now();
+        while gap.elapsed() < IDLE_GAP {
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        receipt_runtime::evidence("payload", Class::Public, black_box(v)).unwrap();
+        total += start.elapsed();
+    }
+    total
+}
+
+/// The pause before each call of [`keep_sparse`].
+const IDLE_GAP: Duration = Duration::from_micros(300);
+
+/// Calls per run of [`keep_sparse`].
+const SPARSE: u64 = 200;
+
 fn fresh(dir: &Path, n: &mut u64) -> PathBuf {
     *n += 1;
     dir.join(format!("run-{n}.jsonl"))
@@ -169,6 +193,30 @@ fn evidence_call(c: &mut Criterion) {
             b.iter_custom(|iters| (0..iters).map(|_| pick(&evidence_run(at, &mut n))).sum())
         });
     }
+    // Sparse calls, each waking an idle writer: one iteration is one run of SPARSE calls.
+    g.throughput(Throughput::Elements(SPARSE));
+    g.bench_function("call_1k_sparse_caller_wall", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let values: Vec<String> = (0..SPARSE).map(value).collect();
+                    let path = fresh(shm.path(), &mut n);
+                    let (layer, run) = ReceiptLayer::builder(&path)
+                        .durability(Durability::Never)
+                        .build()
+                        .unwrap();
+                    let t = tracing::subscriber::with_default(
+                        tracing_subscriber::registry().with(layer),
+                        || keep_sparse(&values),
+                    );
+                    run.finish().unwrap();
+                    let _ =
+                        std::fs::remove_dir_all(receipt_runtime::evidence::default_store(&path));
+                    t
+                })
+                .sum()
+        })
+    });
     g.finish();
 }
 
