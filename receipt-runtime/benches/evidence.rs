@@ -14,9 +14,10 @@ use receipt_runtime::evidence::Class;
 use receipt_runtime::{Durability, ReceiptLayer, receipt};
 use tracing_subscriber::prelude::*;
 
-/// Calls timed per run: fewer than the writer queue holds, so the caller never waits for
-/// the writer and the time is the calling thread's own.
-const CHUNK: u64 = 8_000;
+/// Calls per run: one criterion iteration is one run of this many `evidence()` calls,
+/// fewer than the writer queue holds, so the caller never waits for the writer and the
+/// caller-side times are the calling thread's own.
+const CHUNK: u64 = 4_000;
 
 /// A typical 1 KiB value: log text with a URL, a path and a JSON fragment.
 fn value(i: u64) -> String {
@@ -31,21 +32,125 @@ fn value(i: u64) -> String {
     s
 }
 
+/// What one run of [`CHUNK`] calls cost.
+struct Timed {
+    /// Wall time of the calls on the calling thread.
+    caller_wall: Duration,
+    /// CPU time of the calling thread during the calls (its own work and system calls,
+    /// without the time it was preempted by other work on the shared cores).
+    caller_cpu: Duration,
+    /// From the first call to `finish()` returning: every blob stored, every entry
+    /// written, the ledger fsynced and the receipt written.
+    end_to_end: Duration,
+    /// CPU time of the rest of the process over the run (the writer thread: redaction,
+    /// hashing, the store's writes, the ledger entries), from `build()` to `finish()`.
+    writer_cpu: Duration,
+}
+
+fn process_cpu() -> Duration {
+    Duration::from_nanos(
+        receipt_runtime::measure::process_cpu_ns()
+            .value()
+            .expect("process CPU clock"),
+    )
+}
+
+fn thread_cpu() -> Duration {
+    Duration::from_nanos(
+        receipt_runtime::measure::thread_cpu_ns()
+            .value()
+            .expect("thread CPU clock"),
+    )
+}
+
 #[receipt(stage = "keep", skip_all)]
-fn keep(values: &[String]) -> Duration {
+fn keep(values: &[String]) -> (Duration, Duration) {
     // The run's first evidence opens (creates) its store: once per run, not timed.
     receipt_runtime::evidence("warm_up", Class::Public, "opens the store").unwrap();
+    // Let the writer store it, so that its start is not in the calls' time.
+    std::thread::sleep(Duration::from_millis(20));
+    let cpu = thread_cpu();
     let start = Instant::now();
     for (i, v) in values.iter().enumerate() {
         receipt_runtime::evidence("payload", Class::Public, black_box(v)).unwrap();
         black_box(i);
     }
-    start.elapsed()
+    (start.elapsed(), thread_cpu() - cpu)
 }
+
+/// Calls spaced [`IDLE_GAP`] apart, so that the writer has gone idle (blocked on the
+/// queue) before each: each call then also wakes it. Returns the calls' summed wall time.
+#[receipt(stage = "keep_sparse", skip_all)]
+fn keep_sparse(values: &[String]) -> Duration {
+    receipt_runtime::evidence("warm_up", Class::Public, "opens the store").unwrap();
+    let mut total = Duration::ZERO;
+    for v in values {
+        let gap = Instant::now();
+        while gap.elapsed() < IDLE_GAP {
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        receipt_runtime::evidence("payload", Class::Public, black_box(v)).unwrap();
+        total += start.elapsed();
+    }
+    total
+}
+
+/// The pause before each call of [`keep_sparse`].
+const IDLE_GAP: Duration = Duration::from_micros(300);
+
+/// Calls per run of [`keep_sparse`].
+const SPARSE: u64 = 200;
 
 fn fresh(dir: &Path, n: &mut u64) -> PathBuf {
     *n += 1;
     dir.join(format!("run-{n}.jsonl"))
+}
+
+/// One run of [`CHUNK`] `evidence()` calls with distinct 1 KiB values, each a new blob.
+fn evidence_run(dir: &Path, n: &mut u64) -> Timed {
+    let values: Vec<String> = (0..CHUNK).map(|i| value(*n * CHUNK + i)).collect();
+    let path = fresh(dir, n);
+    let cpu = process_cpu();
+    let (layer, run) = ReceiptLayer::builder(&path)
+        .durability(Durability::Never)
+        .build()
+        .unwrap();
+    let (caller_wall, caller_cpu) =
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            keep(&values)
+        });
+    let start = Instant::now() - caller_wall;
+    let outcome = run.finish().unwrap();
+    let end_to_end = start.elapsed();
+    let writer_cpu = process_cpu() - cpu - caller_cpu;
+    // RUN_START, enter, the warm-up and CHUNK evidence entries, exit, RUN_FINALIZE.
+    assert_eq!(outcome.receipt.ledger.entries, CHUNK + 5);
+    // Runs on the disk keep their files until the end: deleting thousands of files between
+    // runs makes the next run's file creation scan past them (ext4 inode allocation
+    // without a journal) and would be measured as the writer's cost.
+    if !dir.starts_with("/dev/shm") {
+        return Timed {
+            caller_wall,
+            caller_cpu,
+            end_to_end,
+            writer_cpu,
+        };
+    }
+    let _ = std::fs::remove_dir_all(receipt_runtime::evidence::default_store(&path));
+    for p in [
+        path.clone(),
+        outcome.receipt_path,
+        receipt_runtime::ledger::head_path(&path),
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
+    Timed {
+        caller_wall,
+        caller_cpu,
+        end_to_end,
+        writer_cpu,
+    }
 }
 
 fn evidence_call(c: &mut Criterion) {
@@ -59,7 +164,7 @@ fn evidence_call(c: &mut Criterion) {
     g.bench_function("sha256_of_1k_canonical", |b| {
         b.iter(|| receipt_primitives::Digest::of(black_box(&bytes)))
     });
-    // What the call does besides queueing: canonical JSON, redaction, hashing.
+    // What the writer does per value besides storing it: canonical JSON, redaction, hashing.
     let redactor = Redactor::builtin();
     g.bench_function("canonical_redact_hash_1k", |b| {
         b.iter(|| {
@@ -67,50 +172,81 @@ fn evidence_call(c: &mut Criterion) {
             Prepared::redacted(Class::Public, &bytes, &redactor)
         })
     });
-    // The call itself, inside an entered stage of a recording run.
-    g.bench_function("evidence_call_1k", |b| {
+    // The call itself, inside an entered stage of a recording run: one iteration is one
+    // run of CHUNK calls; the time per call is the time per iteration / CHUNK. The ledger
+    // and the store on this disk, then on a tmpfs (what the writer costs without the
+    // filesystem's file creation).
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    g.throughput(Throughput::Elements(CHUNK));
+    type Pick = fn(&Timed) -> Duration;
+    let picks: [(&str, &Path, Pick); 7] = [
+        ("call_1k_caller_wall", dir.path(), |t| t.caller_wall),
+        ("call_1k_caller_cpu", dir.path(), |t| t.caller_cpu),
+        ("call_1k_end_to_end", dir.path(), |t| t.end_to_end),
+        ("call_1k_writer_cpu", dir.path(), |t| t.writer_cpu),
+        ("call_1k_caller_wall_tmpfs", shm.path(), |t| t.caller_wall),
+        ("call_1k_end_to_end_tmpfs", shm.path(), |t| t.end_to_end),
+        ("call_1k_writer_cpu_tmpfs", shm.path(), |t| t.writer_cpu),
+    ];
+    for (name, at, pick) in picks {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| pick(&evidence_run(at, &mut n))).sum())
+        });
+    }
+    // Sparse calls, each waking an idle writer: one iteration is one run of SPARSE calls.
+    g.throughput(Throughput::Elements(SPARSE));
+    g.bench_function("call_1k_sparse_caller_wall", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let k = left.min(CHUNK);
-                left -= k;
-                let values: Vec<String> = (0..k).map(value).collect();
-                let path = fresh(dir.path(), &mut n);
-                let (layer, run) = ReceiptLayer::builder(&path)
-                    .durability(Durability::Never)
-                    .build()
-                    .unwrap();
-                tracing::subscriber::with_default(
-                    tracing_subscriber::registry().with(layer),
-                    || total += keep(&values),
-                );
-                run.finish().unwrap();
-            }
-            total
+            (0..iters)
+                .map(|_| {
+                    let values: Vec<String> = (0..SPARSE).map(value).collect();
+                    let path = fresh(shm.path(), &mut n);
+                    let (layer, run) = ReceiptLayer::builder(&path)
+                        .durability(Durability::Never)
+                        .build()
+                        .unwrap();
+                    let t = tracing::subscriber::with_default(
+                        tracing_subscriber::registry().with(layer),
+                        || keep_sparse(&values),
+                    );
+                    run.finish().unwrap();
+                    let _ =
+                        std::fs::remove_dir_all(receipt_runtime::evidence::default_store(&path));
+                    t
+                })
+                .sum()
         })
     });
     g.finish();
 }
 
 #[receipt(stage = "run", skip_all)]
-fn stream(events: u64) {
+fn stream(events: u64, sync_each: bool) {
     for i in 0..events {
         tracing::info!(task = "example", step = i, "event");
+        if sync_each {
+            receipt_runtime::sync().unwrap();
+        }
     }
 }
 
 /// One run of `events` small events; the time includes finalize (and every fsync).
-fn one_stream(dir: &Path, n: &mut u64, events: u64, d: Durability) -> Duration {
+fn one_stream(dir: &Path, n: &mut u64, events: u64, d: Durability, sync_each: bool) -> Duration {
     let path = fresh(dir, n);
     let start = Instant::now();
     let (layer, run) = ReceiptLayer::builder(&path).durability(d).build().unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        stream(events)
+        stream(events, sync_each)
     });
-    run.finish().unwrap();
+    let outcome = run.finish().unwrap();
     let t = start.elapsed();
-    let _ = std::fs::remove_file(&path);
+    for p in [
+        path.clone(),
+        outcome.receipt_path,
+        receipt_runtime::ledger::head_path(&path),
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
     t
 }
 
@@ -120,19 +256,40 @@ fn event_stream(c: &mut Criterion) {
     let shm = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
     let mut n = 0;
     let mut g = c.benchmark_group("event_stream");
-    for (name, dir, events, d) in [
+    for (name, dir, events, d, sync_each) in [
+        // Each event durable before the next is emitted: `sync()` after every event, as
+        // receipt-kernel commits (and fsyncs its WAL) in every `append_event`.
         (
-            "durable_always_fsync",
+            "durable_sync_each_event",
             disk.path(),
             500u64,
-            Durability::Always,
+            Durability::OnFinalize,
+            true,
         ),
-        ("in_memory_tmpfs", shm.path(), 50_000, Durability::Never),
+        // An fsync per group commit: every entry durable before the writer takes more.
+        (
+            "durable_always_group_commit",
+            disk.path(),
+            500,
+            Durability::Always,
+            false,
+        ),
+        (
+            "in_memory_tmpfs",
+            shm.path(),
+            50_000,
+            Durability::Never,
+            false,
+        ),
     ] {
         // RUN_START, the stage's enter and exit, the events, RUN_FINALIZE.
         g.throughput(Throughput::Elements(events + 4));
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| one_stream(dir, &mut n, events, d)).sum())
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| one_stream(dir, &mut n, events, d, sync_each))
+                    .sum()
+            })
         });
     }
     g.finish();

@@ -52,6 +52,24 @@ pub use layer::{ReceiptLayer, ReceiptLayerBuilder, RunGuard, RunStatus, RuntimeE
 pub use receipt_macros::receipt;
 pub use writer::{Durability, RunOutcome};
 
+/// [`ReceiptLayer::sync`] for the run recording in the current dispatcher: returns once
+/// every record queued before the call is in the ledger and, unless the policy is
+/// [`Durability::Never`], fsynced, with the number of entries that holds for.
+///
+/// # Errors
+/// [`RuntimeError::Config`] when no `ReceiptLayer` is installed; [`RuntimeError::Writer`]
+/// when the writer has failed or the run has finished.
+pub fn sync() -> Result<u64, RuntimeError> {
+    let layer = tracing::dispatcher::get_default(|d| d.downcast_ref::<ReceiptLayer>().cloned());
+    match layer {
+        Some(l) => l.sync(),
+        None => Err(RuntimeError::Config {
+            field: "subscriber",
+            reason: "no receipt run is recording: install a ReceiptLayer first".to_owned(),
+        }),
+    }
+}
+
 /// Starts a run with default settings and installs it as the global subscriber.
 ///
 /// The ledger is `receipt-runs/<program>-<run id>.jsonl` under the current directory, or

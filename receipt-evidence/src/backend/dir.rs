@@ -256,34 +256,48 @@ impl Backend for DirBackend {
     /// place in order, and the renames made durable with a second `syncfs`: two filesystem
     /// syncs per batch instead of two fsyncs per object.
     fn put_many(&self, items: &[(String, Vec<u8>)]) -> Result<(), BackendError> {
-        let mut staged: Vec<(OwnedFd, String, &str, &str)> = Vec::with_capacity(items.len());
-        let cleanup = |staged: &[(OwnedFd, String, &str, &str)]| {
+        // Each directory of the batch is opened (through `parent`, component by component)
+        // once: a blob and its metadata share one, and so do the blobs of a fan-out prefix.
+        let mut dirs: Vec<OwnedFd> = Vec::new();
+        let mut dir_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut staged: Vec<(usize, String, &str, &str)> = Vec::with_capacity(items.len());
+        let cleanup = |dirs: &[OwnedFd], staged: &[(usize, String, &str, &str)]| {
             for (dir, tmp, _, _) in staged {
-                let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+                let _ = rustix::fs::unlinkat(&dirs[*dir], tmp.as_str(), AtFlags::empty());
             }
         };
         for (key, bytes) in items {
             let written = check_key(key).and_then(|segs| {
-                let dir = self.parent(key, &segs, true)?.expect("parents are created");
                 let name = segs[segs.len() - 1];
-                let (tmp, _file) = self.write_temp(&dir, key, name, bytes)?;
+                let prefix = &key[..key.len() - name.len()];
+                let dir = match dir_of.get(prefix) {
+                    Some(&i) => i,
+                    None => {
+                        let fd = self.parent(key, &segs, true)?.expect("parents are created");
+                        dirs.push(fd);
+                        dir_of.insert(prefix, dirs.len() - 1);
+                        dirs.len() - 1
+                    }
+                };
+                let (tmp, _file) = self.write_temp(&dirs[dir], key, name, bytes)?;
                 Ok((dir, tmp, key.as_str(), name))
             });
             match written {
                 Ok(s) => staged.push(s),
                 Err(e) => {
-                    cleanup(&staged);
+                    cleanup(&dirs, &staged);
                     return Err(e);
                 }
             }
         }
         if let Err(e) = rustix::fs::syncfs(&self.fd) {
-            cleanup(&staged);
+            cleanup(&dirs, &staged);
             return Err(self.io("sync", "the batch", e));
         }
         for (i, (dir, tmp, key, name)) in staged.iter().enumerate() {
+            let dir = &dirs[*dir];
             if let Err(e) = rustix::fs::renameat(dir, tmp.as_str(), dir, *name) {
-                cleanup(&staged[i..]);
+                cleanup(&dirs, &staged[i..]);
                 return Err(self.io("write", key, e));
             }
         }

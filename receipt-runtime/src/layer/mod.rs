@@ -119,6 +119,17 @@ impl Shared {
         // After finalize the writer is gone; late records from stray threads are dropped.
         let _ = self.tx.send(rec);
     }
+
+    /// See [`ReceiptLayer::sync`].
+    fn sync(&self, ledger: &Path) -> Result<u64, RuntimeError> {
+        let stopped = || RuntimeError::from(WriterError::Stopped(ledger.to_owned()));
+        let (done, reply) = bounded(1);
+        self.tx.send(Record::Sync { done }).map_err(|_| stopped())?;
+        match reply.recv() {
+            Ok(r) => r.map_err(RuntimeError::from),
+            Err(_) => Err(stopped()),
+        }
+    }
 }
 
 /// The layer. Add it to a registry next to any other layers:
@@ -139,6 +150,7 @@ impl Shared {
 #[derive(Clone)]
 pub struct ReceiptLayer {
     shared: Arc<Shared>,
+    ledger: Arc<Path>,
 }
 
 impl fmt::Debug for ReceiptLayer {
@@ -174,6 +186,18 @@ impl ReceiptLayer {
             program: None,
             evidence: crate::evidence::EvidenceConfig::default(),
         }
+    }
+
+    /// Waits until every record this process queued before the call is in the ledger
+    /// and, unless the policy is [`Durability::Never`], fsynced (the head file then
+    /// describes it); returns the number of entries that holds for. Concurrent calls share
+    /// the writer's fsyncs (group commit): one fsync answers every request queued while the
+    /// previous one was in progress.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Writer`] when the writer has failed or the run has finished.
+    pub fn sync(&self) -> Result<u64, RuntimeError> {
+        self.shared.sync(&self.ledger)
     }
 
     /// Hands one evidence value of the stage call `stage_id` to the writer (see
@@ -361,6 +385,7 @@ impl ReceiptLayerBuilder {
         Ok((
             ReceiptLayer {
                 shared: shared.clone(),
+                ledger: Arc::from(self.ledger.as_path()),
             },
             RunGuard {
                 shared,
@@ -399,6 +424,15 @@ impl RunGuard {
     /// The ledger file.
     pub fn ledger(&self) -> &Path {
         &self.ledger
+    }
+
+    /// As [`ReceiptLayer::sync`]: waits until every record queued before the call is
+    /// written and, unless the policy is [`Durability::Never`], fsynced.
+    ///
+    /// # Errors
+    /// As [`ReceiptLayer::sync`].
+    pub fn sync(&self) -> Result<u64, RuntimeError> {
+        self.shared.sync(&self.ledger)
     }
 
     /// Finalizes with status `ok` and waits for the receipt.

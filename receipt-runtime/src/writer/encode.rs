@@ -200,7 +200,10 @@ impl Body<'_> {
     /// values the writer takes its own way.
     pub(super) fn of(rec: &Record) -> Option<Body<'_>> {
         Some(match rec {
-            Record::Start { .. } | Record::Finalize { .. } | Record::Evidence(_) => return None,
+            Record::Start { .. }
+            | Record::Finalize { .. }
+            | Record::Sync { .. }
+            | Record::Evidence(_) => return None,
             Record::Enter(Enter {
                 id,
                 parent,

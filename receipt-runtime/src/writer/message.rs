@@ -140,6 +140,12 @@ pub(crate) enum Record {
         payload: Value,
         done: crossbeam_channel::Sender<Result<RunOutcome, WriterError>>,
     },
+    /// A request to be told when every record queued before it is written and, unless
+    /// the policy is `Never`, fsynced: the reply carries the number of entries then
+    /// durable. Writes no entry.
+    Sync {
+        done: crossbeam_channel::Sender<Result<u64, WriterError>>,
+    },
     /// A value kept as evidence (docs/SPEC.md §16.9): queued unredacted, redacted and
     /// stored by the writer before its entry is appended.
     Evidence(Box<crate::evidence::EvidenceRecord>),

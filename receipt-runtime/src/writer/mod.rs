@@ -31,7 +31,10 @@ pub enum Durability {
     OnFinalize,
     /// Fsync after every `n` entries, and at finalize.
     EveryN(u64),
-    /// Fsync after every entry.
+    /// Fsync after every batch of entries (group commit): the writer appends whatever it
+    /// took from the queue, then fsyncs once before taking more, so every entry is durable
+    /// at most one fsync after the one in progress when it was queued. To be told that
+    /// entries are durable, call [`crate::sync`] (or `ReceiptLayer::sync`).
     Always,
 }
 

@@ -18,6 +18,7 @@ use super::encode::{Body, split_hash, value_bytes};
 use super::{Durability, Enter, Record, RunOutcome, WriterError};
 
 type Finalizer = crossbeam_channel::Sender<Result<RunOutcome, WriterError>>;
+type SyncReply = crossbeam_channel::Sender<Result<u64, WriterError>>;
 
 /// Size at which the writer's output buffer is written to the file between group commits.
 const OUT_FLUSH_AT: usize = 1 << 18;
@@ -53,6 +54,8 @@ pub(crate) struct Writer {
     file_len: u64,
     /// How much of the file the kernel has been asked to start writing back.
     writeback_from: u64,
+    /// `Sync` requests of the current batch, answered after its group commit.
+    waiting: Vec<SyncReply>,
 }
 
 /// Under `OnFinalize`, the kernel is asked to start writing the ledger back to the disk
@@ -88,6 +91,7 @@ impl Writer {
             open: None,
             file_len,
             writeback_from: file_len,
+            waiting: Vec::new(),
         }
     }
 
@@ -122,17 +126,43 @@ impl Writer {
                 if let Some(done) = self.append(r, next.as_ref()) {
                     drop(records);
                     let result = self.finalize();
+                    let entries = match &result {
+                        Ok(outcome) => Ok(outcome.receipt.ledger.entries),
+                        Err(e) => Err(e.clone()),
+                    };
+                    for waiting in self.waiting.drain(..) {
+                        let _ = waiting.send(entries.clone());
+                    }
                     let _ = done.send(result);
                     return;
                 }
                 rec = next;
             }
             drop(records);
-            if self.failed.is_none()
-                && let Err(e) = self.write_out()
-            {
+            self.commit();
+        }
+    }
+
+    /// The end of a batch (group commit): writes the batch's lines; under `Always`, and
+    /// when a `Sync` request is waiting, fsyncs once for all of them and rewrites the head;
+    /// then answers the waiting `Sync` requests. Records that arrived meanwhile form the
+    /// next batch and are covered by its single fsync.
+    fn commit(&mut self) {
+        if self.failed.is_none() {
+            let due = !self.waiting.is_empty()
+                || (self.durability == Durability::Always && self.since_sync > 0);
+            if due && self.durability != Durability::Never {
+                self.sync();
+            } else if let Err(e) = self.write_out() {
                 self.failed = Some(self.io(&self.path.clone())(e));
             }
+        }
+        let reply = match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.fold.count()),
+        };
+        for done in self.waiting.drain(..) {
+            let _ = done.send(reply.clone());
         }
     }
 
@@ -211,6 +241,10 @@ impl Writer {
                 self.append_value(kind::RUN_FINALIZE, None, &payload, None);
             }
             return Some(done);
+        }
+        if let Record::Sync { done } = rec {
+            self.waiting.push(done);
+            return None;
         }
         // Nothing is written after a failure; the finalize reply reports it.
         if self.failed.is_none() {
@@ -291,8 +325,8 @@ impl Writer {
                 };
                 self.append_entry(kind::VIOLATION, Some(stage), &view, payload, next);
             }
-            // Handled by `append`, which takes its reply channel.
-            Record::Finalize { .. } => {}
+            // Handled by `append`, which takes their reply channels.
+            Record::Finalize { .. } | Record::Sync { .. } => {}
             Record::Evidence(e) => {
                 if let Some((stage, payload)) = e.entry() {
                     let view = PayloadView::default();
@@ -412,10 +446,10 @@ impl Writer {
             .push(self.seq, hash, &self.run_id, kind_, stage, view);
         self.seq += 1;
         self.since_sync += 1;
+        // `Always` syncs once per batch, in `commit` (group commit).
         let due = match self.durability {
-            Durability::Always => true,
             Durability::EveryN(n) => self.since_sync >= n.max(1),
-            Durability::Never | Durability::OnFinalize => false,
+            Durability::Always | Durability::Never | Durability::OnFinalize => false,
         };
         // Finalize syncs on its own, after the last entry.
         if due && kind_ != kind::RUN_FINALIZE {
