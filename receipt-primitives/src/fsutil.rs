@@ -56,12 +56,12 @@ pub struct Staged {
 /// # Errors
 /// I/O errors; `path` is untouched.
 pub fn stage(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent_dir(path))?;
     tmp.write_all(bytes)?;
+    // Temp files are created private (0600); the files we publish are ordinary, readable
+    // files, as `create_synced` makes them.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -105,23 +105,18 @@ impl Staged {
 /// # Errors
 /// I/O errors; the target is untouched when any step fails.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
+    let staged = stage(path, bytes)?;
+    staged.file().sync_all()?;
+    staged.persist()?;
+    sync_dir(parent_dir(path))
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    // Temp files are created private (0600); the files we publish are ordinary, readable
-    // files, as `create_synced` makes them.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o644))?;
     }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
 }
 
 /// Writes a new file (failing if it exists) and fsyncs it.
