@@ -36,7 +36,7 @@ pub mod fixture {
         fs::write(p, text).expect("write a fixture file");
     }
 
-    /// Writes each `(rel, text)` of `files` under `root`, as [`write`] does.
+    /// Writes each `(rel, text)` of `files` under `root`, as [`write()`] does.
     ///
     /// # Panics
     /// On an I/O error (a test fixture error).
