@@ -509,6 +509,23 @@ mod imp {
     ) -> Result<Opened, ReadError> {
         let mut parts = rel.split('/');
         let last = parts.next_back().expect("a checked path has a component");
+        let owned = descend(start, prefix, parts, shown).map_err(|(e, _)| e)?;
+        let at = owned.as_ref().map_or(start, |f| f.as_fd());
+        match rustix::fs::openat(at, last, FILE, Mode::empty()) {
+            Ok(fd) => regular(fd, shown),
+            Err(e) => Err(component_error(at, last, full, shown, e)),
+        }
+    }
+
+    /// Opens the directories `parts`, each inside the one before, from `start` (which
+    /// `prefix` names), never following a symlink; `None` when there are none. An error
+    /// comes with the path walked up to the component that failed.
+    fn descend<'p>(
+        start: BorrowedFd<'_>,
+        prefix: &str,
+        parts: impl Iterator<Item = &'p str>,
+        shown: &str,
+    ) -> Result<Option<OwnedFd>, (ReadError, String)> {
         let mut walked = prefix.to_owned();
         let mut owned: Option<OwnedFd> = None;
         for part in parts {
@@ -519,14 +536,10 @@ mod imp {
             let at = owned.as_ref().map_or(start, |f| f.as_fd());
             owned = Some(match rustix::fs::openat(at, part, DIR, Mode::empty()) {
                 Ok(fd) => fd,
-                Err(e) => return Err(component_error(at, part, &walked, shown, e)),
+                Err(e) => return Err((component_error(at, part, &walked, shown, e), walked)),
             });
         }
-        let at = owned.as_ref().map_or(start, |f| f.as_fd());
-        match rustix::fs::openat(at, last, FILE, Mode::empty()) {
-            Ok(fd) => regular(fd, shown),
-            Err(e) => Err(component_error(at, last, full, shown, e)),
-        }
+        Ok(owned)
     }
 
     /// A directory opened from the root without following symlinks.
@@ -536,35 +549,20 @@ mod imp {
     impl Dir {
         pub(super) fn open(root: &Path, rel: &str) -> Result<Dir, ReadError> {
             let shown = super::echo(rel);
-            let mut dir = open_root(root, &shown)?;
+            let root_fd = open_root(root, &shown)?;
             if rel.is_empty() {
-                return Ok(Dir(dir));
+                return Ok(Dir(root_fd));
             }
-            let mut walked = String::new();
-            for part in rel.split('/') {
-                if !walked.is_empty() {
-                    walked.push('/');
+            match descend(root_fd.as_fd(), "", rel.split('/'), &shown) {
+                Ok(dir) => Ok(Dir(dir.expect("a non-empty path has a component"))),
+                // The last component is there but is no directory.
+                Err((ReadError::Io { source, .. }, walked))
+                    if walked == rel && source.raw_os_error() == Some(libc_enotdir()) =>
+                {
+                    Err(ReadError::NotDirectory { path: shown })
                 }
-                walked.push_str(part);
-                dir = match rustix::fs::openat(dir.as_fd(), part, DIR, Mode::empty()) {
-                    Ok(fd) => fd,
-                    Err(e) => {
-                        return Err(
-                            match component_error(dir.as_fd(), part, &walked, &shown, e) {
-                                // The last component is there but is no directory.
-                                ReadError::Io { source, .. }
-                                    if walked == rel
-                                        && source.raw_os_error() == Some(libc_enotdir()) =>
-                                {
-                                    ReadError::NotDirectory { path: shown }
-                                }
-                                other => other,
-                            },
-                        );
-                    }
-                };
+                Err((e, _)) => Err(e),
             }
-            Ok(Dir(dir))
         }
 
         pub(super) fn open_file(
