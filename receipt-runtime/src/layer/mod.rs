@@ -14,13 +14,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::bounded;
 use serde_json::json;
 
 use crate::graph::{StageGraph, ViolationPolicy};
 use crate::ledger::{LedgerError, head_path, open_locked, receipt_path};
 use crate::measure::{self, Measure};
-use crate::writer::{Durability, Record, RunOutcome, Writer, WriterError, start_payload};
+use crate::writer::{
+    Durability, Outbox, Record, RunOutcome, Writer, WriterError, spawn, start_payload,
+};
 
 pub use crate::fields;
 
@@ -70,10 +72,6 @@ impl RunStatus {
     }
 }
 
-/// Queue capacity between instrumented threads and the writer; a full queue blocks the
-/// sender (back-pressure) rather than growing.
-const QUEUE: usize = 16 * 1024;
-
 /// Hashes a [`thread_id`](stage::thread_id): the ids are distinct small counters, so a multiply spreads them
 /// well enough and costs far less than the default SipHash.
 #[derive(Default)]
@@ -96,7 +94,7 @@ impl Hasher for ThreadIdHasher {
 }
 
 struct Shared {
-    tx: Sender<Record>,
+    tx: Outbox,
     start: Instant,
     graph: Mutex<StageGraph>,
     policy: ViolationPolicy,
@@ -362,12 +360,9 @@ impl ReceiptLayerBuilder {
         );
         let evidence = crate::evidence::EvidenceSink::new(self.evidence, &self.ledger)
             .map_err(crate::evidence::EvidenceSetupError::from)?;
-        let (tx, rx) = bounded(QUEUE);
         let writer = Writer::new(self.ledger.clone(), file, run_id.clone(), self.durability);
-        let handle = std::thread::Builder::new()
-            .name("receipt-ledger".into())
-            .spawn(move || writer.run(rx))
-            .map_err(crate::ledger::io_err(&self.ledger))?;
+        let (tx, handle) =
+            spawn(writer, self.durability).map_err(crate::ledger::io_err(&self.ledger))?;
         let shared = Arc::new(Shared {
             tx,
             start: Instant::now(),

@@ -1,11 +1,13 @@
 //! The background ledger writer: turns queued records into canonical, hash-chained lines,
 //! group-commits them, fsyncs by the durability policy, and writes the head and receipt.
 //!
-//! What instrumented code enqueues is in `message`, the canonical bytes of each payload in
-//! `encode`, and the writer's I/O loop in `thread`.
+//! What instrumented code enqueues is in `message`, the queue and when a send wakes the
+//! writer in `queue`, the canonical bytes of each payload in `encode`, and the writer's I/O
+//! loop in `thread`.
 
 mod encode;
 mod message;
+mod queue;
 mod thread;
 
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use crate::receipt::RunReceipt;
 
 pub(crate) use encode::start_payload;
 pub(crate) use message::{ArgNames, Enter, FieldValue, HashField, Outcome, Record};
+pub(crate) use queue::{Outbox, spawn};
 pub(crate) use thread::Writer;
 
 /// When the writer fsyncs the ledger (and rewrites the head file).

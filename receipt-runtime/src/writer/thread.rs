@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crossbeam_channel::Receiver;
 use receipt_primitives::fsutil;
 use serde_json::Value;
 
@@ -15,6 +14,7 @@ use crate::ledger::{HEAD_SCHEMA, Head, head_path, receipt_path};
 use crate::receipt::{PayloadView, RunFold};
 
 use super::encode::{Body, split_hash, value_bytes};
+use super::queue::Inbox;
 use super::{Durability, Enter, Record, RunOutcome, WriterError};
 
 type Finalizer = crossbeam_channel::Sender<Result<RunOutcome, WriterError>>;
@@ -104,18 +104,18 @@ impl Writer {
     }
 
     /// Runs until a finalize record is processed or every sender is gone.
-    pub(crate) fn run(mut self, rx: Receiver<Record>) {
+    pub(crate) fn run(mut self, mut rx: Inbox) {
         let mut batch: Vec<Record> = Vec::new();
-        while let Ok(first) = rx.recv() {
+        while let Some(first) = rx.next() {
             // Group commit: drain what is queued, then flush once. Evidence blobs of the
             // batch are stored first, together, so that no entry names a blob not yet
             // written. Each record is appended knowing the one queued after it, if any, so
             // that the two entry hashes can be computed together.
             batch.push(first);
             while batch.len() < BATCH_MAX {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
+                match rx.try_next() {
+                    Some(r) => batch.push(r),
+                    None => break,
                 }
             }
             self.store_evidence(&mut batch);
@@ -790,7 +790,7 @@ mod tests {
             });
             tx.send(Record::Finalize { payload, done }).expect("queued");
             drop(tx);
-            writer.run(rx);
+            writer.run(Inbox::new(rx, durability));
             let outcome = reply.recv().expect("a reply").expect("the run finalizes");
             assert_eq!(outcome.receipt.ledger.entries, 1 + 150 * 6 - 1 + 1);
 
