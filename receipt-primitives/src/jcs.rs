@@ -19,6 +19,19 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, JcsError> {
     Ok(serde_jcs::to_vec(value)?)
 }
 
+/// Appends the canonical bytes of `value` to `out` (what [`to_vec`] gives); on an error
+/// `out` is left as it was.
+///
+/// # Errors
+/// As [`to_vec`].
+pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), JcsError> {
+    let len = out.len();
+    serde_jcs::to_writer(&mut *out, value).map_err(|e| {
+        out.truncate(len);
+        JcsError(e)
+    })
+}
+
 /// SHA-256 of the canonical bytes of `value`.
 ///
 /// # Errors
@@ -158,6 +171,19 @@ pub fn is_canonical(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_appends_the_canonical_bytes_and_leaves_the_buffer_alone_on_error() {
+        let v = serde_json::json!({"b": [1.0, "x"], "a": null});
+        let mut out = b"prefix".to_vec();
+        write(&mut out, &v).expect("canonical");
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(&out[6..], to_vec(&v).expect("canonical").as_slice());
+        // A map with a key that is not a string fails midway; nothing it wrote stays.
+        let bad = std::collections::BTreeMap::from([(vec![1u8], 1)]);
+        assert!(write(&mut out, &bad).is_err());
+        assert_eq!(&out[6..], to_vec(&v).expect("canonical").as_slice());
+    }
 
     #[test]
     fn rfc8785_examples() {

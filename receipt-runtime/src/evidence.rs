@@ -381,11 +381,39 @@ pub fn evidence<T: serde::Serialize + ?Sized>(
     if !is_key(key) {
         return Err(EvidenceError::BadKey(receipt_primitives::check::echo(key)));
     }
-    let bytes = receipt_primitives::jcs::to_vec(value).map_err(|e| EvidenceError::Serialize {
+    let bytes = canonical(value).map_err(|e| EvidenceError::Serialize {
         key: key.to_owned(),
         why: e.to_string(),
     })?;
     record(key, class, bytes)
+}
+
+/// Scratch space for [`canonical`] larger than this is given back after use.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// Where this thread serializes evidence values before copying them out.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The canonical bytes of `value` in a vector of exactly their size. They are written into
+/// this thread's scratch space first: growing a fresh vector instead reallocates and copies
+/// several times, and leaves the queue holding twice the memory.
+fn canonical<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<Vec<u8>, receipt_primitives::jcs::JcsError> {
+    SCRATCH.with(|scratch| {
+        // A value whose serialization records evidence itself gets a vector of its own.
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            return receipt_primitives::jcs::to_vec(value);
+        };
+        buf.clear();
+        let written = receipt_primitives::jcs::write(&mut buf, value).map(|()| buf.to_vec());
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        written
+    })
 }
 
 /// [`evidence`] for bytes that are already what should be kept (they are still redacted).
@@ -474,6 +502,8 @@ pub fn evidence_arg<T: serde::Serialize + ?Sized>(key: &str, class: Class, value
 
 #[cfg(test)]
 mod tests {
+    use receipt_primitives::jcs;
+
     use super::*;
 
     #[test]
@@ -484,6 +514,41 @@ mod tests {
         assert!(!is_key("a b"));
         assert!(!is_key(&"k".repeat(129)));
         assert!(is_key(&"k".repeat(128)));
+    }
+
+    /// A value whose serialization itself serializes evidence (as a `Serialize` impl that
+    /// calls `evidence()` would).
+    struct Nested(String);
+
+    impl serde::Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let inner = canonical(&self.0).map_err(serde::ser::Error::custom)?;
+            s.serialize_str(&format!("{}:{}", self.0.len(), inner.len()))
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_come_exact_sized_and_the_scratch_space_stays_small() {
+        let small = serde_json::json!({"z": "1 KiB? no", "a": [1, 2.5, null]});
+        let large = "x".repeat(SCRATCH_KEEP * 2);
+        for bytes in [
+            (canonical(&small).unwrap(), jcs::to_vec(&small).unwrap()),
+            (canonical(&large).unwrap(), jcs::to_vec(&large).unwrap()),
+            (
+                canonical(&Nested("abc".into())).unwrap(),
+                jcs::to_vec("3:5").unwrap(),
+            ),
+        ] {
+            assert_eq!(bytes.0, bytes.1);
+            assert_eq!(bytes.0.capacity(), bytes.0.len(), "one exact allocation");
+        }
+        // A large value's scratch space is given back; a small one's is kept.
+        SCRATCH.with_borrow(|s| assert!(s.capacity() <= SCRATCH_KEEP));
+        canonical(&small).unwrap();
+        SCRATCH.with_borrow(|s| assert!(s.capacity() > 0));
+        // A failed serialization leaves nothing behind for the next value.
+        assert!(canonical(&f64::NAN).is_err());
+        assert_eq!(canonical(&small).unwrap(), jcs::to_vec(&small).unwrap());
     }
 
     #[test]
