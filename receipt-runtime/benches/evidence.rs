@@ -78,8 +78,8 @@ fn keep(values: &[String]) -> (Duration, Duration) {
     (start.elapsed(), thread_cpu() - cpu)
 }
 
-/// Calls spaced [`IDLE_GAP`] apart, so that the writer has gone idle (blocked on the
-/// queue) before each: each call then also wakes it. Returns the calls' summed wall time.
+/// Calls spaced [`IDLE_GAP`] apart, so that the writer has gone idle (asleep between
+/// looks at the queue) before each. Returns the calls' summed wall time.
 #[receipt(stage = "keep_sparse", skip_all)]
 fn keep_sparse(values: &[String]) -> Duration {
     receipt_runtime::evidence("warm_up", Class::Public, "opens the store").unwrap();
@@ -188,12 +188,34 @@ fn evidence_call(c: &mut Criterion) {
         ("call_1k_end_to_end_tmpfs", shm.path(), |t| t.end_to_end),
         ("call_1k_writer_cpu_tmpfs", shm.path(), |t| t.writer_cpu),
     ];
+    // The caller's wall and CPU time of every run, to compare the two in the same runs.
+    let callers = std::cell::RefCell::new(Vec::new());
     for (name, at, pick) in picks {
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| pick(&evidence_run(at, &mut n))).sum())
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let t = evidence_run(at, &mut n);
+                        callers.borrow_mut().push((t.caller_wall, t.caller_cpu));
+                        pick(&t)
+                    })
+                    .sum()
+            })
         });
     }
-    // Sparse calls, each waking an idle writer: one iteration is one run of SPARSE calls.
+    let per_call = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e6 / CHUNK as f64
+    };
+    let callers = callers.into_inner();
+    println!(
+        "evidence/caller_same_runs: {} runs of {CHUNK} calls, medians per call: wall {:.2} µs, CPU {:.2} µs",
+        callers.len(),
+        per_call(callers.iter().map(|c| c.0).collect()),
+        per_call(callers.iter().map(|c| c.1).collect()),
+    );
+    // Sparse calls, each arriving while the writer is idle: one iteration is one run of
+    // SPARSE calls.
     g.throughput(Throughput::Elements(SPARSE));
     g.bench_function("call_1k_sparse_caller_wall", |b| {
         b.iter_custom(|iters| {
