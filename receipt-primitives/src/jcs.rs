@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 
-/// Why a value has no canonical form (for example a non-finite float or a map with non-string keys).
+/// Why a value has no canonical form (for example a map with non-string keys).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot canonicalize as RFC 8785 JSON: {0}")]
 pub struct JcsError(#[from] serde_json::Error);
@@ -14,7 +14,9 @@ pub struct JcsError(#[from] serde_json::Error);
 /// whitespace, ECMAScript number form, minimal string escapes. No trailing newline.
 ///
 /// # Errors
-/// [`JcsError`] when the value cannot be represented (non-finite numbers, non-string keys).
+/// [`JcsError`] when the value cannot be represented: a map with keys that are not
+/// strings, or a non-finite number as the whole value. A non-finite number inside an array
+/// or a map is written as `null`, as `serde_json` writes it.
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, JcsError> {
     Ok(serde_jcs::to_vec(value)?)
 }
@@ -171,6 +173,17 @@ pub fn is_canonical(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins what the serializer does with non-finite numbers: refused as the value itself,
+    /// written as `null` inside an array or a map (as `serde_json` writes them).
+    #[test]
+    fn non_finite_numbers_are_refused_alone_and_null_inside_a_container() {
+        assert!(to_vec(&f64::NAN).is_err());
+        assert!(to_vec(&f64::INFINITY).is_err());
+        assert_eq!(to_vec(&[1.0, f64::NAN]).expect("canonical"), b"[1,null]");
+        let map = std::collections::BTreeMap::from([("a", f64::NEG_INFINITY)]);
+        assert_eq!(to_vec(&map).expect("canonical"), br#"{"a":null}"#);
+    }
 
     #[test]
     fn write_appends_the_canonical_bytes_and_leaves_the_buffer_alone_on_error() {
