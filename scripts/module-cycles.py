@@ -3,7 +3,7 @@
 
 For every crate of the workspace (a directory with Cargo.toml and src/), each top-level
 module of src/ (a file `m.rs` or a directory `m/`) depends on the modules its non-test code
-names as `crate::other`. Comment lines and `tests.rs` files are not read, nor anything after a
+names as `crate::other` (or in a grouped `use crate::{other, …}`). Comment lines and `tests.rs` files are not read, nor anything after a
 line starting `#[cfg(test)]`. A strongly connected component of two or more modules is a
 cycle: printed, and the exit code is 1. A module and its own submodules (`super::`) are one
 node, so a parent and its child may refer to each other.
@@ -20,6 +20,25 @@ def code(path):
     return "\n".join(l for l in text.split("\n") if not l.lstrip().startswith("//"))
 
 
+def names(text):
+    """The first segment of every `crate::` path in `text`, grouped imports included
+    (`use crate::{a::X, b}` names `a` and `b`); names that are not modules are harmless, as
+    they have no node of their own."""
+    found = re.findall(r"crate::([a-z_0-9]+)", text)
+    for m in re.finditer(r"crate::\{", text):
+        depth, i = 1, m.end()
+        start = i
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            # Only the group's own items: a comma at depth 1 starts the next one.
+            if depth == 1 and text[i] == ",":
+                found += re.findall(r"^\s*([a-z_0-9]+)", text[start:i])
+                start = i + 1
+            i += 1
+        found += re.findall(r"^\s*([a-z_0-9]+)", text[start:i - 1])
+    return found
+
+
 def graph(crate):
     src = os.path.join(crate, "src")
     g = {}
@@ -34,9 +53,7 @@ def graph(crate):
             if not parts or parts[0] == "bin":
                 continue
             node = g.setdefault(parts[0], set())
-            for m in re.finditer(r"crate::([a-z_0-9]+)", code(p)):
-                if m.group(1) != parts[0]:
-                    node.add(m.group(1))
+            node.update(n for n in names(code(p)) if n != parts[0])
     return g
 
 
