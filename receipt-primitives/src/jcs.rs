@@ -192,8 +192,13 @@ mod tests {
         write(&mut out, &v).expect("canonical");
         assert_eq!(&out[..6], b"prefix");
         assert_eq!(&out[6..], to_vec(&v).expect("canonical").as_slice());
-        // A map with a key that is not a string fails midway; nothing it wrote stays.
-        let bad = std::collections::BTreeMap::from([(vec![1u8], 1)]);
+        // A value failing midway (a map whose key is not a string, after the array's first
+        // two items were written): nothing it wrote stays.
+        let bad = (
+            "ok",
+            [1, 2],
+            std::collections::BTreeMap::from([(vec![1u8], 1)]),
+        );
         assert!(write(&mut out, &bad).is_err());
         assert_eq!(&out[6..], to_vec(&v).expect("canonical").as_slice());
     }
