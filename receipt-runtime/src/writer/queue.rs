@@ -21,7 +21,7 @@ use super::{Durability, Record, Writer};
 
 /// Queue capacity between instrumented threads and the writer; a full queue blocks the
 /// sender (back-pressure) rather than growing.
-const QUEUE: usize = 16 * 1024;
+pub(super) const QUEUE: usize = 16 * 1024;
 
 /// Queue length at which a send wakes a polling writer.
 const WAKE_AT: usize = QUEUE / 4;

@@ -65,7 +65,7 @@ pub(crate) struct Writer {
 const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// The most records taken from the queue for one group commit (the queue's capacity).
-const BATCH_MAX: usize = 16 * 1024;
+const BATCH_MAX: usize = super::queue::QUEUE;
 
 impl Writer {
     pub(crate) fn new(path: PathBuf, file: File, run_id: String, durability: Durability) -> Self {
