@@ -143,7 +143,7 @@ mod tests {
             loop {
                 let t = Instant::now();
                 std::thread::park_timeout(Duration::from_secs(30));
-                if t.elapsed() < Duration::from_secs(30) && woke.send(()).is_err() {
+                if t.elapsed() >= Duration::from_secs(30) || woke.send(()).is_err() {
                     return;
                 }
             }
