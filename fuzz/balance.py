@@ -7,8 +7,8 @@ Runs WORKERS (default 2) fuzzing processes side by side until the Unix time UNTI
 of SLOT seconds (default 300) goes to the target with the least wall + CPU minutes so far
 (BY=cpu: the least CPU minutes), counting what a state file (STATE, default
 ./fuzz-balance.json) holds from earlier runs, so targets that ran less, or got less of a
-shared machine, catch up. Every target's rounds go
-on from the state file, so no seed is run twice. One line per slot is printed:
+shared machine, catch up. Every target's rounds go on from the state file, so no seed is
+run twice. One line per slot is printed:
 
   slot worker=W target=T seed=S rc=RC wall_s=… cpu_s=… cases=N finding=false
 
@@ -46,7 +46,6 @@ def load(targets):
         for key in ("wall_s", "cpu_s", "cases"):
             entry.setdefault(key, 0)
         entry.setdefault("round", FIRST_ROUND - 1)
-        entry["running_s"] = 0
     return state
 
 
@@ -59,14 +58,14 @@ def save(state):
     os.replace(tmp, STATE)
 
 
-def spent(entry):
-    """Seconds a target has had so far, counting a running slot as fully used."""
+def spent(entry, running_s):
+    """Seconds a target has had so far, counting its running slots as fully used."""
     if BY == "cpu":
-        return entry["cpu_s"] + entry["running_s"]
-    return entry["wall_s"] + entry["cpu_s"] + 2 * entry["running_s"]
+        return entry["cpu_s"] + running_s
+    return entry["wall_s"] + entry["cpu_s"] + 2 * running_s
 
 
-def worker(name, until, targets, state):
+def worker(name, until, targets, state, running):
     while True:
         left = until - time.time()
         seconds = int(min(SLOT, left))
@@ -74,8 +73,8 @@ def worker(name, until, targets, state):
             return
         with lock:
             ts = state["targets"]
-            t = min(targets, key=lambda k: (spent(ts[k]), k))
-            ts[t]["running_s"] += seconds
+            t = min(targets, key=lambda k: (spent(ts[k], running[k]), k))
+            running[t] += seconds
             ts[t]["round"] += 1
             seed = ts[t]["round"] * 1_000_000 + 1
             save(state)
@@ -90,8 +89,8 @@ def worker(name, until, targets, state):
         cases = int(done.group(1)) if done else 0
         finding = "true" if status != 0 or not done or done.group(2) != "false" else "false"
         with lock:
+            running[t] -= seconds
             entry = state["targets"][t]
-            entry["running_s"] -= seconds
             entry["wall_s"] += wall
             entry["cpu_s"] += cpu
             entry["cases"] += cases
@@ -114,7 +113,9 @@ def main():
         targets = [line.split()[0] for line in listing.splitlines() if line.strip()]
     state = load(targets)
     save(state)
-    threads = [threading.Thread(target=worker, args=(str(i), until, targets, state), daemon=True)
+    # Seconds of slots under way per target: counted when choosing, never saved.
+    running = dict.fromkeys(targets, 0)
+    threads = [threading.Thread(target=worker, args=(str(i), until, targets, state, running), daemon=True)
                for i in range(WORKERS)]
     for th in threads:
         th.start()
